@@ -1,0 +1,122 @@
+//! The [`Executor`] trait shared by the thread and process pools, and the [`Payload`] bound.
+
+use crate::future::Future;
+use crate::map::Map;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What can travel to a task and back: serde-serialisable, `Send` and `'static`.
+///
+/// Blanket-implemented for every type that qualifies, so there is nothing to implement: derive
+/// `Serialize` and `Deserialize` on your own types. Thread pools never serialise anything; the
+/// bound is there so that the same code also runs on a process pool.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::Payload;
+///
+/// fn assert_payload<P: Payload>() {}
+/// assert_payload::<(String, Vec<u64>)>();
+/// ```
+pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
+
+/// A pool that runs functions on workers: [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)
+/// or `ProcessPoolExecutor`.
+///
+/// Code generic over `E: Executor` runs unchanged on threads or on processes, so switching
+/// between them is one line.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor};
+///
+/// fn total_len<E: Executor>(executor: &E, words: Vec<String>) -> usize {
+///     executor.map(|w: String| w.len(), words).map(Result::unwrap).sum()
+/// }
+///
+/// let pool = ThreadPoolExecutor::new(2);
+/// assert_eq!(total_len(&pool, vec!["ab".into(), "cde".into()]), 5);
+/// ```
+pub trait Executor {
+    /// Schedules `f(arg)` and returns a [`Future`] for its result.
+    ///
+    /// `f` is `Copy` and `'static`: a function item or a closure. (A process pool also needs it
+    /// to capture nothing; a thread pool lets it capture `Copy` data.) A task submitted after
+    /// [`shutdown`](Self::shutdown) gets a future that fails with
+    /// [`TaskError::Shutdown`](crate::TaskError::Shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let future = pool.submit(|x: u64| x.pow(2), 12);
+    /// assert_eq!(future.result(), Ok(144));
+    /// ```
+    fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
+    where
+        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        A: Payload,
+        R: Payload;
+
+    /// Runs `f` over `items` in parallel and yields the results in input order.
+    ///
+    /// Lazy, like every Rust iterator: nothing runs before the first `next()`. The builder
+    /// methods of [`Map`] set the chunk size, the number of chunks in flight, a timeout and
+    /// completion order. A failed item yields its `Err` at its position and the map goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let squares: Vec<u64> =
+    ///     pool.map(|x: u64| x * x, 1..=4).chunksize(2).collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// ```
+    fn map<F, A, R, I>(&self, f: F, items: I) -> Map<'_, Self, F, A, R, I::IntoIter>
+    where
+        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+    {
+        Map::new(self, f, items.into_iter())
+    }
+
+    /// Stops accepting work, like Python's `shutdown(wait, cancel_futures)`.
+    ///
+    /// With `cancel_futures`, tasks that have not started are cancelled. With `wait`, the call
+    /// returns once the workers have finished what is left and exited. Calling it again is
+    /// harmless. Dropping an executor is `shutdown(true, false)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, TaskError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let before = pool.submit(|x: u8| x + 1, 1);
+    /// pool.shutdown(true, false);
+    /// assert_eq!(before.result(), Ok(2));
+    /// assert_eq!(pool.submit(|x: u8| x + 1, 1).result(), Err(TaskError::Shutdown));
+    /// ```
+    fn shutdown(&self, wait: bool, cancel_futures: bool);
+
+    /// The most workers this executor runs at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// assert_eq!(ThreadPoolExecutor::new(3).max_workers(), 3);
+    /// ```
+    fn max_workers(&self) -> usize;
+}

@@ -1,0 +1,298 @@
+//! The state machine shared by a [`Future`](crate::Future) and the worker that completes it.
+//!
+//! ```text
+//!            set_running             complete
+//!   PENDING ────────────▶ RUNNING ────────────▶ COMPLETING ──▶ FINISHED
+//!      │  ╲                                        ▲
+//!      │   ╲───────────── complete (reject) ───────╯
+//!      │ cancel
+//!      ▼
+//!   CANCELLING ──▶ CANCELLED
+//! ```
+//!
+//! `COMPLETING` and `CANCELLING` are the moments when the done callbacks run: the completing thread
+//! runs every callback (including ones added meanwhile) before it publishes the final state, so
+//! callbacks run exactly once, in the order they were added, and `result()` never returns while a
+//! callback still borrows the value.
+//!
+//! The result lives in an `UnsafeCell` rather than behind the mutex, so that reading a finished
+//! future never takes a lock and a callback added to a finished future can borrow the value
+//! without holding one. The protocol that makes this sound:
+//! - the cell is written once, by the one thread that moved the state to `COMPLETING` (the
+//!   transition happens under the listeners' lock, so exactly one thread wins it), before it
+//!   stores `FINISHED` with `Release`;
+//! - it is read only through [`Handle`], the one non-`Clone` owner, and only after loading
+//!   `FINISHED` with `Acquire`; the completing side never touches it after publishing;
+//! - it is moved out only by [`Handle::take`], which consumes the handle, so no borrow handed out
+//!   by [`Handle::with_outcome`] can still be alive.
+
+use crate::error::{TaskError, panic_message};
+use crate::sync::{Arc, AtomicU8, Mutex, Ordering, UnsafeCell};
+use crate::waiter::Waiter;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+pub(crate) const PENDING: u8 = 0;
+pub(crate) const RUNNING: u8 = 1;
+pub(crate) const CANCELLING: u8 = 2;
+pub(crate) const COMPLETING: u8 = 3;
+pub(crate) const CANCELLED: u8 = 4;
+pub(crate) const FINISHED: u8 = 5;
+
+/// A done callback, as `Future::add_done_callback` stores it.
+pub(crate) type Callback<T> = Box<dyn FnOnce(Result<&T, &TaskError>) + Send>;
+
+/// What `cancel` hands to callbacks.
+static CANCELLED_ERROR: TaskError = TaskError::Cancelled;
+
+struct Listeners<T> {
+    callbacks: Vec<Callback<T>>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+}
+
+pub(crate) struct Core<T> {
+    state: AtomicU8,
+    listeners: Mutex<Listeners<T>>,
+    outcome: UnsafeCell<Option<Result<T, TaskError>>>,
+}
+
+// SAFETY: `Core` hands out `&T` only through `Handle` (see the module docs), and a `Handle` is
+// `Sync` only when `T: Sync` (its `PhantomData<T>`). Between threads the value is only moved
+// (written by the completing thread, later read or taken by the handle's owner), which `T: Send`
+// allows. Everything else in `Core` is already `Sync`.
+unsafe impl<T: Send> Sync for Core<T> {}
+
+impl<T> Core<T> {
+    fn new(state: u8, outcome: Option<Result<T, TaskError>>) -> Self {
+        Core {
+            state: AtomicU8::new(state),
+            listeners: Mutex::new(Listeners { callbacks: Vec::new(), waiters: Vec::new() }),
+            outcome: UnsafeCell::new(outcome),
+        }
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state(), FINISHED | CANCELLED)
+    }
+
+    /// Registers `waiter` to be notified with `key` when the future is done. Returns false, and
+    /// registers nothing, when it is done already.
+    pub(crate) fn register(&self, waiter: &Arc<Waiter>, key: usize) -> bool {
+        if self.is_done() {
+            return false;
+        }
+        let mut listeners = self.listeners.lock();
+        if self.is_done() {
+            return false;
+        }
+        listeners.waiters.push((Arc::clone(waiter), key));
+        true
+    }
+
+    /// Undoes [`register`](Self::register); harmless when the future already completed.
+    pub(crate) fn unregister(&self, waiter: &Arc<Waiter>, key: usize) {
+        let mut listeners = self.listeners.lock();
+        if let Some(i) =
+            listeners.waiters.iter().position(|(w, k)| *k == key && Arc::ptr_eq(w, waiter))
+        {
+            listeners.waiters.swap_remove(i);
+        }
+    }
+
+    /// Moves the future from pending to running. False when it was cancelled (or completed)
+    /// first, in which case the task must not run.
+    fn set_running(&self) -> bool {
+        self.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Moves a pending future to cancelled. True if it is cancelled now or was already.
+    fn cancel(&self) -> bool {
+        match self.state() {
+            CANCELLING | CANCELLED => return true,
+            PENDING => {}
+            _ => return false,
+        }
+        let mut listeners = self.listeners.lock();
+        match self.state.compare_exchange(PENDING, CANCELLING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                let callbacks = std::mem::take(&mut listeners.callbacks);
+                drop(listeners);
+                self.settle(callbacks, None);
+                true
+            }
+            Err(actual) => matches!(actual, CANCELLING | CANCELLED),
+        }
+    }
+
+    /// Stores the outcome of a pending or running future. False when it was cancelled or
+    /// completed already (the outcome is then dropped).
+    fn complete(&self, outcome: Result<T, TaskError>) -> bool {
+        let mut listeners = self.listeners.lock();
+        let current = self.state.load(Ordering::Acquire);
+        if current != PENDING && current != RUNNING {
+            return false;
+        }
+        self.state.store(COMPLETING, Ordering::Release);
+        let callbacks = std::mem::take(&mut listeners.callbacks);
+        drop(listeners);
+        self.settle(callbacks, Some(outcome));
+        true
+    }
+
+    /// Runs the callbacks (and any added while they run), then publishes the final state and
+    /// wakes the waiters. Called only by the thread that won the move to COMPLETING/CANCELLING.
+    fn settle(&self, mut callbacks: Vec<Callback<T>>, outcome: Option<Result<T, TaskError>>) {
+        let final_state = if outcome.is_some() { FINISHED } else { CANCELLED };
+        loop {
+            for callback in callbacks.drain(..) {
+                let view = match &outcome {
+                    Some(Ok(v)) => Ok(v),
+                    Some(Err(e)) => Err(e),
+                    None => Err(&CANCELLED_ERROR),
+                };
+                run_callback(callback, view);
+            }
+            let mut listeners = self.listeners.lock();
+            if listeners.callbacks.is_empty() {
+                // SAFETY: this thread won the move to COMPLETING/CANCELLING, and nobody reads the
+                // cell before the state below is published (module docs).
+                self.outcome.with_mut(|cell| unsafe { *cell = outcome });
+                self.state.store(final_state, Ordering::Release);
+                let waiters = std::mem::take(&mut listeners.waiters);
+                drop(listeners);
+                for (waiter, key) in waiters {
+                    waiter.notify(key);
+                }
+                return;
+            }
+            callbacks = std::mem::take(&mut listeners.callbacks);
+        }
+    }
+}
+
+/// Runs one done callback; a panic is caught and reported on stderr, never propagated.
+pub(crate) fn run_callback<T>(callback: Callback<T>, view: Result<&T, &TaskError>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(view))) {
+        eprintln!(
+            "concurrent_futures: a done callback panicked (ignored): {}",
+            panic_message(payload.as_ref())
+        );
+    }
+}
+
+/// The one owner of the result: what a [`Future`](crate::Future) wraps. Not `Clone`.
+pub(crate) struct Handle<T> {
+    core: Arc<Core<T>>,
+    /// Makes the handle `Sync` only when `T: Sync`, since `with_outcome` lends `&T` out.
+    _value: std::marker::PhantomData<T>,
+}
+
+/// The completing side: what the executor keeps while the task waits and runs.
+pub(crate) struct Promise<T> {
+    core: Arc<Core<T>>,
+}
+
+/// A new pending future: its handle and its promise.
+pub(crate) fn pending<T>() -> (Handle<T>, Promise<T>) {
+    let core = Arc::new(Core::new(PENDING, None));
+    (Handle { core: Arc::clone(&core), _value: std::marker::PhantomData }, Promise { core })
+}
+
+impl<T> Handle<T> {
+    pub(crate) fn core(&self) -> &Core<T> {
+        &self.core
+    }
+
+    pub(crate) fn cancel(&self) -> bool {
+        self.core.cancel()
+    }
+
+    pub(crate) fn register(&self, waiter: &Arc<Waiter>, key: usize) -> bool {
+        self.core.register(waiter, key)
+    }
+
+    pub(crate) fn unregister(&self, waiter: &Arc<Waiter>, key: usize) {
+        self.core.unregister(waiter, key);
+    }
+
+    /// Lends the outcome to `f`, or `None` while the future is not done.
+    pub(crate) fn with_outcome<R>(&self, f: impl FnOnce(Result<&T, &TaskError>) -> R) -> Option<R> {
+        match self.core.state() {
+            // SAFETY: FINISHED was loaded with Acquire, so the write is visible and final; only
+            // this handle reads the cell, and `take` needs the handle by value (module docs).
+            FINISHED => self.core.outcome.with(|cell| match unsafe { &*cell } {
+                Some(Ok(v)) => Some(f(Ok(v))),
+                Some(Err(e)) => Some(f(Err(e))),
+                None => None,
+            }),
+            CANCELLED => Some(f(Err(&CANCELLED_ERROR))),
+            _ => None,
+        }
+    }
+
+    /// Moves the outcome out of a done future; `None` while it is not done.
+    pub(crate) fn take(self) -> Option<Result<T, TaskError>> {
+        match self.core.state() {
+            // SAFETY: as in `with_outcome`; consuming the handle ends every borrow it lent.
+            FINISHED => self.core.outcome.with_mut(|cell| unsafe { (*cell).take() }),
+            CANCELLED => Some(Err(TaskError::Cancelled)),
+            _ => None,
+        }
+    }
+
+    /// Adds a done callback: run now on this thread if the future is done, otherwise by the
+    /// thread that completes it.
+    pub(crate) fn add_done_callback(&self, callback: Callback<T>) {
+        let listeners = self.core.listeners.lock();
+        if self.core.is_done() {
+            drop(listeners);
+            let mut callback = Some(callback);
+            self.with_outcome(|view| {
+                if let Some(callback) = callback.take() {
+                    run_callback(callback, view);
+                }
+            });
+        } else {
+            let mut listeners = listeners;
+            listeners.callbacks.push(callback);
+        }
+    }
+}
+
+impl<T> Promise<T> {
+    /// See [`Core::set_running`].
+    pub(crate) fn set_running(&self) -> bool {
+        self.core.set_running()
+    }
+
+    /// Stores the task's outcome and wakes everything waiting on it.
+    pub(crate) fn complete(self, outcome: Result<T, TaskError>) {
+        self.core.complete(outcome);
+    }
+
+    /// Fails a task that will never run: `Cancelled` cancels it, any other error finishes it
+    /// with that error.
+    pub(crate) fn reject(self, error: TaskError) {
+        if error == TaskError::Cancelled {
+            self.core.cancel();
+        } else {
+            self.core.complete(Err(error));
+        }
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    /// A promise dropped before its task completed (its executor lost it) fails the future
+    /// instead of leaving its waiters hanging forever.
+    fn drop(&mut self) {
+        if matches!(self.core.state(), PENDING | RUNNING) {
+            self.core.complete(Err(TaskError::BrokenPool(
+                "the executor dropped the task before it completed".to_owned(),
+            )));
+        }
+    }
+}

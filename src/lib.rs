@@ -1,0 +1,59 @@
+//! Python's `concurrent.futures` for Rust: run a function over many inputs in parallel and
+//! collect the results, with no async runtime to learn.
+//!
+//! - [`ThreadPoolExecutor`]: a pool of threads, for I/O-bound work and, since Rust has no GIL,
+//!   for CPU-bound work too.
+//! - [`Future`]: the handle a submit returns: [`result`](Future::result) (with a timeout),
+//!   [`cancel`](Future::cancel), [`add_done_callback`](Future::add_done_callback).
+//! - [`as_completed`] and [`wait`]: wait on many futures at once, from any mix of executors.
+//! - [`Executor::map`]: a lazy parallel map with `chunksize`, a bound on work in flight, a
+//!   timeout and completion order; a failed item yields its own error and the map goes on.
+//! - [`SharedMap`] and [`merge_results`]: two ways to build one map from many tasks.
+//!
+//! # Quick start
+//!
+//! ```
+//! use concurrent_futures::{as_completed, Executor, ThreadPoolExecutor};
+//!
+//! fn is_prime(n: u64) -> bool {
+//!     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+//! }
+//!
+//! let pool = ThreadPoolExecutor::new(4);
+//!
+//! // map: results in input order.
+//! let primes: Vec<bool> = pool.map(is_prime, [2, 15, 97]).map(Result::unwrap).collect();
+//! assert_eq!(primes, [true, false, true]);
+//!
+//! // submit + as_completed: results as they finish.
+//! let futures: Vec<_> = (1..=4u64).map(|n| pool.submit(|n: u64| n * 10, n)).collect();
+//! let total: u64 = as_completed(futures).map(|f| f.result().unwrap()).sum();
+//! assert_eq!(total, 100);
+//! ```
+//!
+//! Coming from Python? `docs/guide.md` maps every `concurrent.futures` call to its Rust form.
+
+#![deny(missing_docs, unreachable_pub, unsafe_op_in_unsafe_fn)]
+
+mod error;
+mod executor;
+mod future;
+mod map;
+mod merge;
+mod shared_map;
+mod sync;
+mod thread_pool;
+mod wait;
+mod waiter;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use crate::error::{BuildError, TaskError};
+pub use crate::executor::{Executor, Payload};
+pub use crate::future::Future;
+pub use crate::map::Map;
+pub use crate::merge::{IntoPairs, merge_results};
+pub use crate::shared_map::SharedMap;
+pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::wait::{AsCompleted, AsCompletedTimeout, ReturnWhen, WaitResult, as_completed, wait};

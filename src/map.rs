@@ -1,0 +1,346 @@
+//! [`Map`]: the lazy, chunked, bounded parallel map behind [`Executor::map`].
+//!
+//! Items are gathered into chunks on the consuming thread, and each chunk is one task submitted
+//! through [`Executor::submit`] (so the same code serves threads and processes). At most
+//! `buffered` chunks are in flight; each `next()` tops the window up again, so an endless input
+//! runs in bounded memory. A panicking item becomes its own `Err` inside its chunk; a chunk that
+//! fails as a whole (cancelled, worker died, ...) yields that error once for each of its items.
+
+use crate::error::{TaskError, panic_message};
+use crate::executor::{Executor, Payload};
+use crate::future::{Future, deadline_after};
+use crate::wait::WaitSet;
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+type ChunkResult<R> = Vec<Result<R, TaskError>>;
+
+/// A submitted chunk: how many items it holds, and the future of their results.
+struct Chunk<R> {
+    len: usize,
+    future: Future<ChunkResult<R>>,
+}
+
+enum InFlight<R> {
+    Ordered(VecDeque<Chunk<R>>),
+    /// Completion order: the chunk futures wait in a set, tagged with their lengths.
+    Unordered(WaitSet<ChunkResult<R>>),
+}
+
+impl<R> InFlight<R> {
+    fn len(&self) -> usize {
+        match self {
+            InFlight::Ordered(chunks) => chunks.len(),
+            InFlight::Unordered(set) => set.len(),
+        }
+    }
+
+    /// Cancels every chunk that has not started.
+    fn cancel(&self) {
+        match self {
+            InFlight::Ordered(chunks) => {
+                for chunk in chunks {
+                    chunk.future.cancel();
+                }
+            }
+            InFlight::Unordered(set) => set.cancel_all(),
+        }
+    }
+}
+
+/// The iterator returned by [`Executor::map`]: `Result<R, TaskError>` for each item.
+///
+/// Results come in input order (or completion order after [`unordered`](Self::unordered)). It is
+/// lazy: nothing is submitted before the first `next()`. Configure it before iterating:
+///
+/// | method | meaning | default |
+/// |---|---|---|
+/// | [`chunksize(n)`](Self::chunksize) | items per task message | 1 |
+/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 2 × `max_workers` |
+/// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
+/// | [`unordered()`](Self::unordered) | yield in completion order | input order |
+///
+/// Dropping the iterator cancels the chunks that have not started.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, TaskError, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(4);
+/// let results: Vec<Result<u32, TaskError>> = pool
+///     .map(|x: u32| if x == 3 { panic!("three") } else { x * 10 }, 1..=5)
+///     .chunksize(2)
+///     .collect();
+/// assert_eq!(results[1], Ok(20));
+/// assert!(matches!(&results[2], Err(TaskError::Panicked(m)) if m.contains("three")));
+/// assert_eq!(results[4], Ok(50));
+/// ```
+#[must_use = "a map is lazy: nothing runs until it is iterated"]
+pub struct Map<'a, E: ?Sized, F, A, R, I> {
+    executor: &'a E,
+    f: F,
+    items: Option<I>,
+    chunksize: usize,
+    buffered: Option<usize>,
+    timeout: Option<Duration>,
+    unordered: bool,
+    deadline: Option<Instant>,
+    in_flight: Option<InFlight<R>>,
+    current: std::vec::IntoIter<Result<R, TaskError>>,
+    finished: bool,
+    _arg: PhantomData<fn(A)>,
+}
+
+impl<'a, E, F, A, R, I> Map<'a, E, F, A, R, I>
+where
+    E: Executor + ?Sized,
+    F: Fn(A) -> R + Copy + Send + Sync + 'static,
+    A: Payload,
+    R: Payload,
+    I: Iterator<Item = A>,
+{
+    pub(crate) fn new(executor: &'a E, f: F, items: I) -> Self {
+        Map {
+            executor,
+            f,
+            items: Some(items),
+            chunksize: 1,
+            buffered: None,
+            timeout: None,
+            unordered: false,
+            deadline: None,
+            in_flight: None,
+            current: Vec::new().into_iter(),
+            finished: false,
+            _arg: PhantomData,
+        }
+    }
+
+    /// Sends `n` items per task message (default 1). Larger chunks cut the per-task cost for
+    /// many small items; smaller ones balance uneven work better.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let sum: u64 = pool.map(|x: u64| x, 0..10_000).chunksize(512).map(Result::unwrap).sum();
+    /// assert_eq!(sum, 49_995_000);
+    /// ```
+    pub fn chunksize(mut self, n: usize) -> Self {
+        assert!(n > 0, "Map::chunksize must be at least 1 (1 sends every item as its own task)");
+        self.chunksize = n;
+        self
+    }
+
+    /// Keeps at most `n` chunks in flight (default: twice the executor's `max_workers`), so the
+    /// input is read only as fast as results are consumed and an endless input works.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// // An endless input: only a few chunks are ever queued.
+    /// let first: Vec<u64> = pool.map(|x: u64| x * 2, 0..).buffered(4).take(3).map(Result::unwrap).collect();
+    /// assert_eq!(first, [0, 2, 4]);
+    /// ```
+    pub fn buffered(mut self, n: usize) -> Self {
+        assert!(n > 0, "Map::buffered must be at least 1 chunk in flight");
+        self.buffered = Some(n);
+        self
+    }
+
+    /// Gives the whole map a deadline, counted from the first `next()` (like Python's
+    /// `map(timeout=...)`). When it passes, the map yields one `Err(TaskError::Timeout)`, cancels
+    /// the chunks that have not started, and ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, TaskError, ThreadPoolExecutor};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// let nap = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
+    /// let results: Vec<_> = pool.map(nap, [0, 500]).timeout(Duration::from_millis(100)).collect();
+    /// assert_eq!(results, [Ok(()), Err(TaskError::Timeout)]);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        if self.in_flight.is_some() {
+            self.deadline = Some(deadline_after(timeout));
+        }
+        self
+    }
+
+    /// Yields results in completion order instead of input order (like multiprocessing's
+    /// `imap_unordered`); the items of one chunk stay together and in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let mut all: Vec<u8> = pool.map(|x: u8| x, 0..10).unordered().map(Result::unwrap).collect();
+    /// all.sort();
+    /// assert_eq!(all, (0..10).collect::<Vec<_>>());
+    /// ```
+    pub fn unordered(mut self) -> Self {
+        if self.in_flight.is_none() {
+            self.unordered = true;
+        }
+        self
+    }
+
+    fn start(&mut self) -> &mut InFlight<R> {
+        self.deadline = self.timeout.map(deadline_after);
+        let in_flight = if self.unordered {
+            InFlight::Unordered(WaitSet::new())
+        } else {
+            InFlight::Ordered(VecDeque::new())
+        };
+        self.in_flight.insert(in_flight)
+    }
+
+    /// Submits chunks until the window is full or the input runs out.
+    fn fill(&mut self) {
+        let window = self.buffered.unwrap_or_else(|| 2 * self.executor.max_workers().max(1));
+        loop {
+            if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
+                return;
+            }
+            let Some(items) = self.items.as_mut() else { return };
+            let chunk: Vec<A> = items.by_ref().take(self.chunksize).collect();
+            if chunk.len() < self.chunksize {
+                self.items = None;
+            }
+            if chunk.is_empty() {
+                return;
+            }
+            let f = self.f;
+            let len = chunk.len();
+            let future = self.executor.submit(move |c: Vec<A>| run_chunk(f, c), chunk);
+            match &mut self.in_flight {
+                Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
+                Some(InFlight::Unordered(set)) => set.push(future, len),
+                None => return,
+            }
+        }
+    }
+
+    /// Waits for the next chunk and makes it current. False when the map is over.
+    fn next_chunk(&mut self) -> bool {
+        let deadline = self.deadline;
+        let outcome = match &mut self.in_flight {
+            Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {
+                None => None,
+                Some(chunk) if chunk.future.wait_until(deadline) => {
+                    Some(Ok(explode(chunk.len, chunk.future.result())))
+                }
+                Some(chunk) => {
+                    chunks.push_front(chunk);
+                    Some(Err(TaskError::Timeout))
+                }
+            },
+            Some(InFlight::Unordered(set)) => match set.next(deadline) {
+                Ok(None) => None,
+                Ok(Some((future, len))) => Some(Ok(explode(len, future.result()))),
+                Err(error) => Some(Err(error)),
+            },
+            None => None,
+        };
+        match outcome {
+            None => {
+                self.finished = true;
+                false
+            }
+            Some(Ok(results)) => {
+                self.current = results.into_iter();
+                true
+            }
+            Some(Err(error)) => {
+                if let Some(in_flight) = self.in_flight.take() {
+                    in_flight.cancel();
+                }
+                self.items = None;
+                self.current = vec![Err(error)].into_iter();
+                self.finished = true;
+                true
+            }
+        }
+    }
+
+}
+
+/// The results of a chunk, one per item: a whole-chunk error repeats for each item.
+fn explode<R>(len: usize, outcome: Result<ChunkResult<R>, TaskError>) -> ChunkResult<R> {
+    match outcome {
+        Ok(results) => results,
+        Err(error) => vec![error; len].into_iter().map(Err).collect(),
+    }
+}
+
+/// Runs `f` on every item of a chunk; a panic fails only its own item.
+fn run_chunk<F: Fn(A) -> R, A, R>(f: F, items: Vec<A>) -> ChunkResult<R> {
+    items
+        .into_iter()
+        .map(|item| {
+            catch_unwind(AssertUnwindSafe(|| f(item)))
+                .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())))
+        })
+        .collect()
+}
+
+impl<E, F, A, R, I> Iterator for Map<'_, E, F, A, R, I>
+where
+    E: Executor + ?Sized,
+    F: Fn(A) -> R + Copy + Send + Sync + 'static,
+    A: Payload,
+    R: Payload,
+    I: Iterator<Item = A>,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.current.next() {
+                return Some(item);
+            }
+            if self.finished {
+                return None;
+            }
+            if self.in_flight.is_none() {
+                self.start();
+            }
+            self.fill();
+            if !self.next_chunk() {
+                return None;
+            }
+            self.fill();
+        }
+    }
+}
+
+impl<E: ?Sized, F, A, R, I> Drop for Map<'_, E, F, A, R, I> {
+    /// Cancels the chunks that have not started; running ones finish and are dropped.
+    fn drop(&mut self) {
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.cancel();
+        }
+    }
+}

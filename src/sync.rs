@@ -1,0 +1,133 @@
+//! The synchronisation primitives of the future core, swapped for loom's models under `cfg(loom)`.
+//!
+//! Only the state machine of [`crate::future`] and the [`crate::waiter`] go through this module:
+//! they are what the loom tests check exhaustively. Everything else uses parking_lot and crossbeam
+//! directly.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+    pub(crate) use std::thread::yield_now;
+    use std::time::Instant;
+
+    /// A mutex without poisoning (parking_lot's).
+    pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
+    /// Its guard.
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A condition variable whose `notify_*` cost nothing when nobody waits (parking_lot's).
+    #[derive(Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            self.0.wait(guard);
+        }
+
+        /// Returns true when the deadline passed.
+        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+            self.0.wait_until(guard, deadline).timed_out()
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+    }
+
+    /// An `UnsafeCell` with loom's closure-based access API.
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// How many times a waiter checks before it parks (see `Future::wait`).
+    pub(crate) const SPIN_LIMIT: u32 = 64;
+    /// How many `yield_now` rounds follow the spinning.
+    pub(crate) const YIELD_LIMIT: u32 = 8;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
+    pub(crate) use loom::thread::yield_now;
+    use std::time::Instant;
+
+    /// loom's mutex behind parking_lot's API (no poisoning).
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// Its guard; the `Option` lets `Condvar::wait` hand the inner guard to loom and back.
+    pub(crate) struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+        }
+    }
+
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Self::new(T::default())
+        }
+    }
+
+    impl<T> std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_deref().unwrap_or_else(|| unreachable!("guard is only empty inside wait"))
+        }
+    }
+
+    impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0.as_deref_mut().unwrap_or_else(|| unreachable!("guard is only empty inside wait"))
+        }
+    }
+
+    #[derive(Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            if let Some(inner) = guard.0.take() {
+                guard.0 = Some(self.0.wait(inner).unwrap_or_else(|e| e.into_inner()));
+            }
+        }
+
+        /// loom does not model time: a timed wait is an untimed one that may also time out.
+        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+            let Some(inner) = guard.0.take() else { return false };
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let (inner, result) = self.0.wait_timeout(inner, timeout).unwrap_or_else(|e| e.into_inner());
+            guard.0 = Some(inner);
+            result.timed_out()
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+    }
+
+    /// loom explores every interleaving, so there is nothing to gain from spinning.
+    pub(crate) const SPIN_LIMIT: u32 = 0;
+    pub(crate) const YIELD_LIMIT: u32 = 0;
+}
+
+pub(crate) use imp::*;

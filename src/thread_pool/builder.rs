@@ -1,0 +1,124 @@
+//! [`ThreadPoolBuilder`]: the settings of a thread pool.
+
+use super::ThreadPoolExecutor;
+use super::worker::{Initializer, Shared};
+use crate::error::BuildError;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Numbers the pools of this process for their default thread names, like CPython.
+static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Settings for a [`ThreadPoolExecutor`], from [`ThreadPoolExecutor::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("downloader")
+///     .initializer(|| println!("worker starting"))
+///     .build()
+///     .unwrap();
+/// let name = pool.spawn(|| std::thread::current().name().map(str::to_owned)).result().unwrap();
+/// assert_eq!(name.as_deref(), Some("downloader_0"));
+/// ```
+#[derive(Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ThreadPoolBuilder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    initializer: Option<Initializer>,
+}
+
+impl ThreadPoolBuilder {
+    /// The most threads the pool starts (default: `min(32, cpus + 4)`, like Python). Threads are
+    /// started lazily, one per submit while none is idle, and reused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(8).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 8);
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Names the threads `{prefix}_0`, `{prefix}_1`, ... (default prefix:
+    /// `ThreadPoolExecutor-{n}` with `n` counting the pools of this process).
+    ///
+    /// # Examples
+    ///
+    /// See [`ThreadPoolBuilder`].
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Runs `f` in each worker thread before its first task. If it panics, the pool is broken:
+    /// queued and later tasks fail with [`TaskError::BrokenPool`](crate::TaskError::BrokenPool).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{TaskError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .initializer(|| panic!("no database"))
+    ///     .build()
+    ///     .unwrap();
+    /// let err = pool.spawn(|| 1).result().unwrap_err();
+    /// assert!(matches!(err, TaskError::BrokenPool(m) if m.contains("no database")));
+    /// ```
+    pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.initializer = Some(Arc::new(f));
+        self
+    }
+
+    /// Makes the pool. No thread starts before the first task.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroWorkers`] for `max_workers(0)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{BuildError, ThreadPoolExecutor};
+    ///
+    /// assert!(ThreadPoolExecutor::builder().build().is_ok());
+    /// assert_eq!(ThreadPoolExecutor::builder().max_workers(0).build().unwrap_err(), BuildError::ZeroWorkers);
+    /// ```
+    pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
+        let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
+        if max_workers == 0 {
+            return Err(BuildError::ZeroWorkers);
+        }
+        let prefix = self.thread_name_prefix.unwrap_or_else(|| {
+            format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
+        });
+        Ok(ThreadPoolExecutor { shared: Shared::new(max_workers, prefix, self.initializer) })
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+/// Python's default: `min(32, os.cpu_count() + 4)`.
+pub(crate) fn default_max_workers() -> usize {
+    (num_cpus::get() + 4).min(32)
+}

@@ -1,0 +1,141 @@
+//! [`ThreadPoolExecutor`]: a pool of threads, Python's `ThreadPoolExecutor` for Rust.
+
+mod builder;
+mod worker;
+
+pub use self::builder::ThreadPoolBuilder;
+
+use self::worker::{Shared, Task};
+use crate::executor::{Executor, Payload};
+use crate::future::Future;
+use std::fmt;
+use std::sync::Arc;
+
+/// A pool of worker threads that runs closures and returns [`Future`]s.
+///
+/// Threads start lazily, up to `max_workers`, and are reused. Because Rust has no GIL, a thread
+/// pool speeds up CPU-bound work as well as I/O-bound work. A task that panics fails only its own
+/// future, with [`TaskError::Panicked`](crate::TaskError::Panicked); the pool goes on.
+///
+/// Dropping the pool is `shutdown(true, false)`: it waits for queued work to finish.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{as_completed, Executor, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(4);
+/// // `spawn` takes any closure; `submit` and `map` are the `Executor` calls.
+/// let futures: Vec<_> = (0..8u64).map(|i| pool.submit(|x: u64| x * x, i)).collect();
+/// let total: u64 = as_completed(futures).map(|f| f.result().unwrap()).sum();
+/// assert_eq!(total, 140);
+/// ```
+pub struct ThreadPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads.
+    ///
+    /// # Panics
+    ///
+    /// If `max_workers` is 0 (use [`builder`](Self::builder) to get an error value instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(8);
+    /// assert_eq!(pool.spawn(|| 2 + 2).result(), Ok(4));
+    /// ```
+    pub fn new(max_workers: usize) -> Self {
+        assert!(
+            max_workers > 0,
+            "ThreadPoolExecutor::new(0): a pool needs at least 1 worker \
+             (use ThreadPoolExecutor::default() for min(32, cpus + 4))"
+        );
+        match Self::builder().max_workers(max_workers).build() {
+            Ok(pool) => pool,
+            Err(error) => panic!("ThreadPoolExecutor::new({max_workers}): {error}"),
+        }
+    }
+
+    /// A builder for the other settings: thread names and an initializer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::default()
+    }
+
+    /// Runs any closure on the pool: no serde bounds, any result type, captures allowed.
+    ///
+    /// Submitted after shutdown, the future fails with
+    /// [`TaskError::Shutdown`](crate::TaskError::Shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::sync::Arc;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let data = Arc::new(vec![1, 2, 3]);
+    /// let sum = pool.spawn({ let data = Arc::clone(&data); move || data.iter().sum::<i32>() });
+    /// assert_eq!(sum.result(), Ok(6));
+    /// ```
+    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Future<T> {
+        let (future, promise) = Future::pending();
+        self.shared.submit(Box::new(Task { f, promise }));
+        future
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    /// `min(32, cpus + 4)` workers, like Python.
+    fn default() -> Self {
+        Self::new(builder::default_max_workers())
+    }
+}
+
+impl Executor for ThreadPoolExecutor {
+    fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
+    where
+        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        self.spawn(move || f(arg))
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown(wait, cancel_futures);
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    fn drop(&mut self) {
+        self.shared.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolExecutor")
+            .field("max_workers", &self.shared.max_workers)
+            .field("threads", &self.shared.threads_started())
+            .field("shutdown", &self.shared.is_shutdown())
+            .finish()
+    }
+}

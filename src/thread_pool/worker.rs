@@ -1,0 +1,208 @@
+//! The inside of a thread pool: its queue, its workers and their life cycle.
+
+use crate::error::{TaskError, panic_message};
+use crate::future::Promise;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+/// One queued unit of work: a task or a chunk of a map.
+pub(crate) trait Job: Send {
+    /// Runs it (unless its future was cancelled meanwhile) and completes its future.
+    fn run(self: Box<Self>);
+    /// Completes its future with `error` without running it.
+    fn reject(self: Box<Self>, error: TaskError);
+}
+
+/// A closure and the promise of its future.
+pub(crate) struct Task<F, T> {
+    pub(crate) f: F,
+    pub(crate) promise: Promise<T>,
+}
+
+impl<F: FnOnce() -> T + Send, T: Send> Job for Task<F, T> {
+    fn run(self: Box<Self>) {
+        let Task { f, promise } = *self;
+        if !promise.set_running() {
+            return;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(f))
+            .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+        promise.complete(outcome);
+    }
+
+    fn reject(self: Box<Self>, error: TaskError) {
+        self.promise.reject(error);
+    }
+}
+
+/// An initializer, shared by every worker of a pool.
+pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync>;
+
+/// The state every worker and the executor handle share.
+pub(crate) struct Shared {
+    /// `None` once the pool is shut down: dropping the sender lets the workers drain the queue
+    /// and then see the channel disconnected.
+    sender: RwLock<Option<Sender<Box<dyn Job>>>>,
+    receiver: Receiver<Box<dyn Job>>,
+    pub(crate) max_workers: usize,
+    name_prefix: String,
+    initializer: Option<Initializer>,
+    /// Threads started so far (never more than `max_workers`).
+    spawned: AtomicUsize,
+    /// Python's idle semaphore: workers that finished a task and may take the next one.
+    idle: AtomicUsize,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Why the pool is broken, once it is.
+    broken: OnceLock<String>,
+}
+
+impl Shared {
+    pub(crate) fn new(max_workers: usize, name_prefix: String, initializer: Option<Initializer>) -> Arc<Self> {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        Arc::new(Shared {
+            sender: RwLock::new(Some(sender)),
+            receiver,
+            max_workers,
+            name_prefix,
+            initializer,
+            spawned: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            threads: Mutex::new(Vec::new()),
+            broken: OnceLock::new(),
+        })
+    }
+
+    /// Queues a job, or rejects it when the pool is shut down or broken.
+    ///
+    /// Rejecting completes the job's future and so runs its done callbacks: that happens after
+    /// the lock is released, so a callback may call `shutdown`.
+    pub(crate) fn submit(self: &Arc<Self>, job: Box<dyn Job>) {
+        let mut started_no_thread = false;
+        let refused = {
+            let sender = self.sender.read();
+            match (sender.as_ref(), self.broken.get()) {
+                (None, _) => Some((job, TaskError::Shutdown)),
+                (Some(_), Some(why)) => Some((job, TaskError::BrokenPool(why.clone()))),
+                (Some(sender), None) => match sender.send(job) {
+                    Ok(()) => {
+                        // Still under the read lock, so that `shutdown` joins every thread.
+                        started_no_thread = !self.adjust_thread_count();
+                        None
+                    }
+                    Err(crossbeam_channel::SendError(job)) => Some((job, TaskError::Shutdown)),
+                },
+            }
+        };
+        if let Some((job, error)) = refused {
+            job.reject(error);
+        }
+        if started_no_thread {
+            self.reject_queued();
+        }
+    }
+
+    /// Starts a worker unless one is idle or all are started (CPython's `_adjust_thread_count`).
+    /// False when the first thread could not start: the pool is broken then.
+    fn adjust_thread_count(self: &Arc<Self>) -> bool {
+        if self.spawned.load(Ordering::Relaxed) >= self.max_workers {
+            return true;
+        }
+        let took_idle = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if took_idle {
+            return true;
+        }
+        let mut threads = self.threads.lock();
+        let index = self.spawned.load(Ordering::Relaxed);
+        if index >= self.max_workers {
+            return true;
+        }
+        let shared = Arc::clone(self);
+        let started = std::thread::Builder::new()
+            .name(format!("{}_{index}", self.name_prefix))
+            .spawn(move || shared.work());
+        match started {
+            Ok(handle) => {
+                threads.push(handle);
+                self.spawned.store(index + 1, Ordering::Relaxed);
+            }
+            // With other workers alive the work still gets done; with none, nothing would.
+            Err(error) if index == 0 => {
+                let _ = self.broken.set(format!("could not start a worker thread: {error}"));
+                return false;
+            }
+            Err(_) => {}
+        }
+        true
+    }
+
+    /// The worker loop: run the initializer, then jobs until the pool shuts down.
+    fn work(&self) {
+        if let Some(initializer) = &self.initializer {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| initializer())) {
+                let message = panic_message(payload.as_ref());
+                self.break_pool(format!("a worker's initializer panicked: {message}"));
+                return;
+            }
+        }
+        while let Ok(job) = self.receiver.recv() {
+            if let Some(why) = self.broken.get() {
+                job.reject(TaskError::BrokenPool(why.clone()));
+                continue;
+            }
+            job.run();
+            if self.spawned.load(Ordering::Relaxed) < self.max_workers {
+                self.idle.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Marks the pool broken and fails everything queued (CPython's `_initializer_failed`).
+    fn break_pool(&self, why: String) {
+        let _ = self.broken.set(why);
+        self.reject_queued();
+    }
+
+    /// Fails every queued job with the reason the pool is broken.
+    fn reject_queued(&self) {
+        let why = self.broken.get().cloned().unwrap_or_default();
+        while let Ok(job) = self.receiver.try_recv() {
+            job.reject(TaskError::BrokenPool(why.clone()));
+        }
+    }
+
+    /// Python's `shutdown(wait, cancel_futures)`.
+    pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        drop(self.sender.write().take());
+        if cancel_futures {
+            while let Ok(job) = self.receiver.try_recv() {
+                job.reject(TaskError::Cancelled);
+            }
+        }
+        if wait {
+            let threads = std::mem::take(&mut *self.threads.lock());
+            let me = std::thread::current().id();
+            for handle in threads {
+                // A pool dropped from one of its own tasks cannot join the thread it runs on;
+                // that worker exits by itself once the queue is empty.
+                if handle.thread().id() != me {
+                    let _ = handle.join();
+                }
+            }
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.sender.read().is_none()
+    }
+
+    pub(crate) fn threads_started(&self) -> usize {
+        self.spawned.load(Ordering::Relaxed)
+    }
+}
