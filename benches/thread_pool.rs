@@ -1,1 +1,186 @@
-fn main(){}
+//! Thread pool benchmarks, each side by side with its peers (rayon, threadpool) in one run.
+//!
+//! - `bulk`: submit 100k trivial tasks, then collect every result.
+//! - `latency`: one task at a time, submit then wait for the result.
+//! - `map`: a parallel map over 1M trivial items (chunksize 4096) collected into a Vec.
+//! - `primes`: the sum of the primes below 2M, sequential vs pools (speedup on all cores).
+//!
+//! Run with `cargo bench --bench thread_pool`; the numbers go into `docs/PERFORMANCE.md`.
+
+use concurrent_futures::{Executor, ThreadPoolExecutor};
+use criterion::{Criterion, Throughput, criterion_main};
+use rayon::prelude::*;
+use std::hint::black_box;
+use std::time::Duration;
+
+const BULK: u64 = 100_000;
+const MAP_ITEMS: u64 = 1_000_000;
+const PRIMES_BELOW: u64 = 2_000_000;
+
+fn workers() -> usize {
+    num_cpus::get()
+}
+
+fn rayon_pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(workers()).build().expect("rayon pool")
+}
+
+fn bulk(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bulk");
+    group.throughput(Throughput::Elements(BULK));
+    group.sample_size(20);
+
+    let pool = ThreadPoolExecutor::new(workers());
+    group.bench_function("concurrent_futures", |b| {
+        b.iter(|| {
+            let futures: Vec<_> = (0..BULK).map(|i| pool.submit(|x: u64| x + 1, i)).collect();
+            futures.into_iter().map(|f| f.result().unwrap_or(0)).sum::<u64>()
+        })
+    });
+
+    let rayon = rayon_pool();
+    group.bench_function("rayon_spawn_channel", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            for i in 0..BULK {
+                let tx = tx.clone();
+                rayon.spawn(move || {
+                    let _ = tx.send(i + 1);
+                });
+            }
+            drop(tx);
+            rx.iter().sum::<u64>()
+        })
+    });
+
+    let tp = threadpool::ThreadPool::new(workers());
+    group.bench_function("threadpool_channel", |b| {
+        b.iter(|| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            for i in 0..BULK {
+                let tx = tx.clone();
+                tp.execute(move || {
+                    let _ = tx.send(i + 1);
+                });
+            }
+            drop(tx);
+            rx.iter().sum::<u64>()
+        })
+    });
+    group.finish();
+}
+
+fn latency(c: &mut Criterion) {
+    let mut group = c.benchmark_group("latency");
+    let pool = ThreadPoolExecutor::new(workers());
+    group.bench_function("concurrent_futures", |b| {
+        b.iter(|| pool.submit(|x: u64| x + 1, black_box(1)).result())
+    });
+    let rayon = rayon_pool();
+    group.bench_function("rayon_spawn_channel", |b| {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        b.iter(|| {
+            let tx = tx.clone();
+            let x = black_box(1u64);
+            rayon.spawn(move || {
+                let _ = tx.send(x + 1);
+            });
+            rx.recv()
+        })
+    });
+    let tp = threadpool::ThreadPool::new(workers());
+    group.bench_function("threadpool_channel", |b| {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        b.iter(|| {
+            let tx = tx.clone();
+            let x = black_box(1u64);
+            tp.execute(move || {
+                let _ = tx.send(x + 1);
+            });
+            rx.recv()
+        })
+    });
+    group.finish();
+}
+
+fn map(c: &mut Criterion) {
+    let mut group = c.benchmark_group("map_1M");
+    group.throughput(Throughput::Elements(MAP_ITEMS));
+    group.sample_size(20);
+    let pool = ThreadPoolExecutor::new(workers());
+    group.bench_function("concurrent_futures_chunk4096", |b| {
+        b.iter(|| {
+            pool.map(|x: u64| x * 2, 0..MAP_ITEMS)
+                .chunksize(4096)
+                .collect::<Result<Vec<u64>, _>>()
+                .map(|v| v.len())
+        })
+    });
+    group.bench_function("concurrent_futures_chunk4096_sum", |b| {
+        b.iter(|| pool.map(|x: u64| x * 2, 0..MAP_ITEMS).chunksize(4096).map(|r| r.unwrap_or(0)).sum::<u64>())
+    });
+    let rayon = rayon_pool();
+    group.bench_function("rayon_par_iter", |b| {
+        b.iter(|| rayon.install(|| (0..MAP_ITEMS).into_par_iter().map(|x| x * 2).collect::<Vec<u64>>().len()))
+    });
+    group.bench_function("rayon_par_iter_sum", |b| {
+        b.iter(|| rayon.install(|| (0..MAP_ITEMS).into_par_iter().map(|x| x * 2).sum::<u64>()))
+    });
+    // The floor for any in-order map: one thread collecting a Result per item.
+    group.bench_function("sequential_collect_results", |b| {
+        b.iter(|| {
+            (0..black_box(MAP_ITEMS))
+                .map(|x| Ok::<u64, concurrent_futures::TaskError>(x * 2))
+                .collect::<Result<Vec<u64>, _>>()
+                .map(|v| v.len())
+        })
+    });
+    group.finish();
+}
+
+fn is_prime(n: u64) -> bool {
+    if n < 4 {
+        return n >= 2;
+    }
+    if n % 2 == 0 || n % 3 == 0 {
+        return false;
+    }
+    let mut d = 5;
+    while d * d <= n {
+        if n % d == 0 || n % (d + 2) == 0 {
+            return false;
+        }
+        d += 6;
+    }
+    true
+}
+
+fn primes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("primes_below_2M");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("sequential", |b| {
+        b.iter(|| (0..PRIMES_BELOW).filter(|&n| is_prime(n)).sum::<u64>())
+    });
+    let pool = ThreadPoolExecutor::new(workers());
+    group.bench_function("concurrent_futures_map", |b| {
+        b.iter(|| {
+            pool.map(|n: u64| if is_prime(n) { n } else { 0 }, 0..PRIMES_BELOW)
+                .chunksize(10_000)
+                .map(|r| r.unwrap_or(0))
+                .sum::<u64>()
+        })
+    });
+    let rayon = rayon_pool();
+    group.bench_function("rayon_par_iter", |b| {
+        b.iter(|| rayon.install(|| (0..PRIMES_BELOW).into_par_iter().filter(|&n| is_prime(n)).sum::<u64>()))
+    });
+    group.finish();
+}
+
+/// criterion's generated group function carries no doc comment.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::bulk, super::latency, super::map, super::primes);
+}
+criterion_main!(group::benches);

@@ -6,7 +6,6 @@
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
     pub(crate) use std::thread::yield_now;
     use std::time::Instant;
@@ -61,7 +60,6 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
     pub(crate) use loom::thread::yield_now;
     use std::time::Instant;

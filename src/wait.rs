@@ -7,7 +7,7 @@ use crate::error::TaskError;
 use crate::future::{Future, deadline_after};
 use crate::waiter::Waiter;
 use std::collections::VecDeque;
-use crate::sync::Arc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Futures waited on as a set, yielded as they complete. Keys are slot indices, reused once

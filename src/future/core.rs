@@ -27,9 +27,10 @@
 //!   by [`Handle::with_outcome`] can still be alive.
 
 use crate::error::{TaskError, panic_message};
-use crate::sync::{Arc, AtomicU8, Mutex, Ordering, UnsafeCell};
+use crate::sync::{AtomicU8, Mutex, Ordering, UnsafeCell};
 use crate::waiter::Waiter;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 pub(crate) const PENDING: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -104,7 +105,7 @@ impl<T> Core<T> {
 
     /// Moves the future from pending to running. False when it was cancelled (or completed)
     /// first, in which case the task must not run.
-    fn set_running(&self) -> bool {
+    pub(super) fn set_running(&self) -> bool {
         self.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
@@ -130,7 +131,7 @@ impl<T> Core<T> {
 
     /// Stores the outcome of a pending or running future. False when it was cancelled or
     /// completed already (the outcome is then dropped).
-    fn complete(&self, outcome: Result<T, TaskError>) -> bool {
+    pub(super) fn complete(&self, outcome: Result<T, TaskError>) -> bool {
         let mut listeners = self.listeners.lock();
         let current = self.state.load(Ordering::Acquire);
         if current != PENDING && current != RUNNING {
@@ -141,6 +142,16 @@ impl<T> Core<T> {
         drop(listeners);
         self.settle(callbacks, Some(outcome));
         true
+    }
+
+    /// Fails a task that will never run: `Cancelled` cancels it, any other error finishes it
+    /// with that error.
+    pub(super) fn reject(&self, error: TaskError) {
+        if error == TaskError::Cancelled {
+            self.cancel();
+        } else {
+            self.complete(Err(error));
+        }
     }
 
     /// Runs the callbacks (and any added while they run), then publishes the final state and
@@ -184,47 +195,62 @@ pub(crate) fn run_callback<T>(callback: Callback<T>, view: Result<&T, &TaskError
     }
 }
 
+/// Anything that may sit beside a core in its allocation (a queued closure, or nothing).
+pub(crate) trait Erased: Send + Sync {}
+
+impl<X: Send + Sync + ?Sized> Erased for X {}
+
+/// One allocation per task: the core, then whatever the executor keeps beside it (for a thread
+/// pool, the closure). `S` is last so that `Arc<Cell<T, S>>` coerces to `Arc<Cell<T, dyn _>>`.
+pub(crate) struct Cell<T, S: ?Sized> {
+    pub(super) core: Core<T>,
+    pub(super) slot: S,
+}
+
+impl<T, S> Cell<T, S> {
+    pub(super) fn new(slot: S) -> Self {
+        Cell { core: Core::new(PENDING, None), slot }
+    }
+}
+
+/// A cell as the future and the promise see it: the slot's type erased.
+pub(crate) type DynCell<T> = Cell<T, dyn Erased>;
+
 /// The one owner of the result: what a [`Future`](crate::Future) wraps. Not `Clone`.
 pub(crate) struct Handle<T> {
-    core: Arc<Core<T>>,
+    cell: Arc<DynCell<T>>,
     /// Makes the handle `Sync` only when `T: Sync`, since `with_outcome` lends `&T` out.
     _value: std::marker::PhantomData<T>,
 }
 
-/// The completing side: what the executor keeps while the task waits and runs.
-pub(crate) struct Promise<T> {
-    core: Arc<Core<T>>,
-}
-
-/// A new pending future: its handle and its promise.
-pub(crate) fn pending<T>() -> (Handle<T>, Promise<T>) {
-    let core = Arc::new(Core::new(PENDING, None));
-    (Handle { core: Arc::clone(&core), _value: std::marker::PhantomData }, Promise { core })
-}
-
 impl<T> Handle<T> {
+    pub(super) fn new(cell: Arc<DynCell<T>>) -> Self {
+        Handle { cell, _value: std::marker::PhantomData }
+    }
+
     pub(crate) fn core(&self) -> &Core<T> {
-        &self.core
+        &self.cell.core
     }
 
     pub(crate) fn cancel(&self) -> bool {
-        self.core.cancel()
+        self.core().cancel()
     }
 
     pub(crate) fn register(&self, waiter: &Arc<Waiter>, key: usize) -> bool {
-        self.core.register(waiter, key)
+        self.core().register(waiter, key)
     }
 
     pub(crate) fn unregister(&self, waiter: &Arc<Waiter>, key: usize) {
-        self.core.unregister(waiter, key);
+        self.core().unregister(waiter, key);
     }
 
     /// Lends the outcome to `f`, or `None` while the future is not done.
     pub(crate) fn with_outcome<R>(&self, f: impl FnOnce(Result<&T, &TaskError>) -> R) -> Option<R> {
-        match self.core.state() {
+        let core = self.core();
+        match core.state() {
             // SAFETY: FINISHED was loaded with Acquire, so the write is visible and final; only
             // this handle reads the cell, and `take` needs the handle by value (module docs).
-            FINISHED => self.core.outcome.with(|cell| match unsafe { &*cell } {
+            FINISHED => core.outcome.with(|cell| match unsafe { &*cell } {
                 Some(Ok(v)) => Some(f(Ok(v))),
                 Some(Err(e)) => Some(f(Err(e))),
                 None => None,
@@ -236,9 +262,10 @@ impl<T> Handle<T> {
 
     /// Moves the outcome out of a done future; `None` while it is not done.
     pub(crate) fn take(self) -> Option<Result<T, TaskError>> {
-        match self.core.state() {
+        let core = self.core();
+        match core.state() {
             // SAFETY: as in `with_outcome`; consuming the handle ends every borrow it lent.
-            FINISHED => self.core.outcome.with_mut(|cell| unsafe { (*cell).take() }),
+            FINISHED => core.outcome.with_mut(|cell| unsafe { (*cell).take() }),
             CANCELLED => Some(Err(TaskError::Cancelled)),
             _ => None,
         }
@@ -247,8 +274,8 @@ impl<T> Handle<T> {
     /// Adds a done callback: run now on this thread if the future is done, otherwise by the
     /// thread that completes it.
     pub(crate) fn add_done_callback(&self, callback: Callback<T>) {
-        let listeners = self.core.listeners.lock();
-        if self.core.is_done() {
+        let listeners = self.core().listeners.lock();
+        if self.core().is_done() {
             drop(listeners);
             let mut callback = Some(callback);
             self.with_outcome(|view| {
@@ -259,40 +286,6 @@ impl<T> Handle<T> {
         } else {
             let mut listeners = listeners;
             listeners.callbacks.push(callback);
-        }
-    }
-}
-
-impl<T> Promise<T> {
-    /// See [`Core::set_running`].
-    pub(crate) fn set_running(&self) -> bool {
-        self.core.set_running()
-    }
-
-    /// Stores the task's outcome and wakes everything waiting on it.
-    pub(crate) fn complete(self, outcome: Result<T, TaskError>) {
-        self.core.complete(outcome);
-    }
-
-    /// Fails a task that will never run: `Cancelled` cancels it, any other error finishes it
-    /// with that error.
-    pub(crate) fn reject(self, error: TaskError) {
-        if error == TaskError::Cancelled {
-            self.core.cancel();
-        } else {
-            self.core.complete(Err(error));
-        }
-    }
-}
-
-impl<T> Drop for Promise<T> {
-    /// A promise dropped before its task completed (its executor lost it) fails the future
-    /// instead of leaving its waiters hanging forever.
-    fn drop(&mut self) {
-        if matches!(self.core.state(), PENDING | RUNNING) {
-            self.core.complete(Err(TaskError::BrokenPool(
-                "the executor dropped the task before it completed".to_owned(),
-            )));
         }
     }
 }

@@ -1,15 +1,17 @@
 //! [`Future<T>`]: the handle to one task's eventual result.
 
 pub(crate) mod core;
+mod task;
 
 use self::core::{CANCELLED, CANCELLING, COMPLETING, FINISHED, Handle, PENDING, RUNNING};
 use crate::error::TaskError;
-use crate::sync::{Arc, SPIN_LIMIT, YIELD_LIMIT, yield_now};
+use crate::sync::{SPIN_LIMIT, YIELD_LIMIT, yield_now};
 use crate::waiter::Waiter;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use self::core::Promise;
+pub(crate) use self::task::{QueuedJob, task};
 
 /// The eventual result of a task, like Python's `concurrent.futures.Future`.
 ///
@@ -35,10 +37,8 @@ pub struct Future<T> {
 }
 
 impl<T> Future<T> {
-    /// A pending future and the promise its executor completes it through.
-    pub(crate) fn pending() -> (Future<T>, Promise<T>) {
-        let (handle, promise) = self::core::pending();
-        (Future { handle }, promise)
+    pub(crate) fn from_handle(handle: Handle<T>) -> Self {
+        Future { handle }
     }
 
     pub(crate) fn handle(&self) -> &Handle<T> {

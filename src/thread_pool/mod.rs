@@ -5,7 +5,7 @@ mod worker;
 
 pub use self::builder::ThreadPoolBuilder;
 
-use self::worker::{Shared, Task};
+use self::worker::Shared;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use std::fmt;
@@ -92,8 +92,8 @@ impl ThreadPoolExecutor {
     /// assert_eq!(sum.result(), Ok(6));
     /// ```
     pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Future<T> {
-        let (future, promise) = Future::pending();
-        self.shared.submit(Box::new(Task { f, promise }));
+        let (future, job) = crate::future::task(f);
+        self.shared.submit(job);
         future
     }
 }

@@ -6,27 +6,31 @@
 //! runs in bounded memory. A panicking item becomes its own `Err` inside its chunk; a chunk that
 //! fails as a whole (cancelled, worker died, ...) yields that error once for each of its items.
 
-use crate::error::{TaskError, panic_message};
+mod chunk;
+
+use self::chunk::{ChunkOutput, ChunkResults, run_chunk};
+use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
 use crate::future::{Future, deadline_after};
 use crate::wait::WaitSet;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-type ChunkResult<R> = Vec<Result<R, TaskError>>;
+/// Chunks in flight per worker when `buffered` is not set: enough that the workers still have
+/// work while the consumer sleeps through a wake-up (about 20 µs), few enough to bound memory.
+const DEFAULT_WINDOW_PER_WORKER: usize = 4;
 
 /// A submitted chunk: how many items it holds, and the future of their results.
 struct Chunk<R> {
     len: usize,
-    future: Future<ChunkResult<R>>,
+    future: Future<ChunkOutput<R>>,
 }
 
 enum InFlight<R> {
     Ordered(VecDeque<Chunk<R>>),
     /// Completion order: the chunk futures wait in a set, tagged with their lengths.
-    Unordered(WaitSet<ChunkResult<R>>),
+    Unordered(WaitSet<ChunkOutput<R>>),
 }
 
 impl<R> InFlight<R> {
@@ -58,7 +62,7 @@ impl<R> InFlight<R> {
 /// | method | meaning | default |
 /// |---|---|---|
 /// | [`chunksize(n)`](Self::chunksize) | items per task message | 1 |
-/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 2 × `max_workers` |
+/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` |
 /// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
 /// | [`unordered()`](Self::unordered) | yield in completion order | input order |
 ///
@@ -89,7 +93,7 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
     unordered: bool,
     deadline: Option<Instant>,
     in_flight: Option<InFlight<R>>,
-    current: std::vec::IntoIter<Result<R, TaskError>>,
+    current: ChunkResults<R>,
     finished: bool,
     _arg: PhantomData<fn(A)>,
 }
@@ -113,7 +117,7 @@ where
             unordered: false,
             deadline: None,
             in_flight: None,
-            current: Vec::new().into_iter(),
+            current: ChunkResults::empty(),
             finished: false,
             _arg: PhantomData,
         }
@@ -141,7 +145,7 @@ where
         self
     }
 
-    /// Keeps at most `n` chunks in flight (default: twice the executor's `max_workers`), so the
+    /// Keeps at most `n` chunks in flight (default: 4 × the executor's `max_workers`), so the
     /// input is read only as fast as results are consumed and an endless input works.
     ///
     /// # Panics
@@ -219,7 +223,7 @@ where
 
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
-        let window = self.buffered.unwrap_or_else(|| 2 * self.executor.max_workers().max(1));
+        let window = self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1));
         loop {
             if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
                 return;
@@ -243,6 +247,29 @@ where
         }
     }
 
+    /// The current chunk is used up: start the map if need be, keep the window full, and move
+    /// on to the next chunk.
+    #[cold]
+    #[inline(never)]
+    fn next_from_new_chunk(&mut self) -> Option<Result<R, TaskError>> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            if self.in_flight.is_none() {
+                self.start();
+            }
+            self.fill();
+            if !self.next_chunk() {
+                return None;
+            }
+            self.fill();
+            if let Some(item) = self.current.next() {
+                return Some(item);
+            }
+        }
+    }
+
     /// Waits for the next chunk and makes it current. False when the map is over.
     fn next_chunk(&mut self) -> bool {
         let deadline = self.deadline;
@@ -250,7 +277,7 @@ where
             Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {
                 None => None,
                 Some(chunk) if chunk.future.wait_until(deadline) => {
-                    Some(Ok(explode(chunk.len, chunk.future.result())))
+                    Some(Ok(ChunkResults::from_outcome(chunk.len, chunk.future.result())))
                 }
                 Some(chunk) => {
                     chunks.push_front(chunk);
@@ -259,7 +286,9 @@ where
             },
             Some(InFlight::Unordered(set)) => match set.next(deadline) {
                 Ok(None) => None,
-                Ok(Some((future, len))) => Some(Ok(explode(len, future.result()))),
+                Ok(Some((future, len))) => {
+                    Some(Ok(ChunkResults::from_outcome(len, future.result())))
+                }
                 Err(error) => Some(Err(error)),
             },
             None => None,
@@ -270,7 +299,7 @@ where
                 false
             }
             Some(Ok(results)) => {
-                self.current = results.into_iter();
+                self.current = results;
                 true
             }
             Some(Err(error)) => {
@@ -278,32 +307,13 @@ where
                     in_flight.cancel();
                 }
                 self.items = None;
-                self.current = vec![Err(error)].into_iter();
+                self.current = ChunkResults::single_error(error);
                 self.finished = true;
                 true
             }
         }
     }
 
-}
-
-/// The results of a chunk, one per item: a whole-chunk error repeats for each item.
-fn explode<R>(len: usize, outcome: Result<ChunkResult<R>, TaskError>) -> ChunkResult<R> {
-    match outcome {
-        Ok(results) => results,
-        Err(error) => vec![error; len].into_iter().map(Err).collect(),
-    }
-}
-
-/// Runs `f` on every item of a chunk; a panic fails only its own item.
-fn run_chunk<F: Fn(A) -> R, A, R>(f: F, items: Vec<A>) -> ChunkResult<R> {
-    items
-        .into_iter()
-        .map(|item| {
-            catch_unwind(AssertUnwindSafe(|| f(item)))
-                .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())))
-        })
-        .collect()
 }
 
 impl<E, F, A, R, I> Iterator for Map<'_, E, F, A, R, I>
@@ -316,23 +326,45 @@ where
 {
     type Item = Result<R, TaskError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.current.next() {
-                return Some(item);
-            }
-            if self.finished {
-                return None;
-            }
-            if self.in_flight.is_none() {
-                self.start();
-            }
-            self.fill();
-            if !self.next_chunk() {
-                return None;
-            }
-            self.fill();
+        match self.current.next() {
+            Some(item) => Some(item),
+            None => self.next_from_new_chunk(),
         }
+    }
+
+    /// Chunk at a time: `sum`, `for_each`, `count` and the like run one tight loop per chunk.
+    fn fold<B, G>(mut self, init: B, mut g: G) -> B
+    where
+        G: FnMut(B, Self::Item) -> B,
+    {
+        let mut acc = init;
+        loop {
+            acc = self.current.fold_into(acc, &mut g);
+            match self.next_from_new_chunk() {
+                Some(item) => acc = g(acc, item),
+                None => return acc,
+            }
+        }
+    }
+
+    /// A lower bound only: every item read or still to read yields exactly one result, unless a
+    /// timeout can end the map early.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let current = self.current.size_hint().0;
+        if self.finished {
+            return (current, Some(current));
+        }
+        if self.timeout.is_some() {
+            return (current, None);
+        }
+        let in_flight = match &self.in_flight {
+            Some(InFlight::Ordered(chunks)) => chunks.iter().map(|c| c.len).sum(),
+            _ => 0,
+        };
+        let unread = self.items.as_ref().map_or(0, |items| items.size_hint().0);
+        (current + in_flight + unread, None)
     }
 }
 

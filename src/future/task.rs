@@ -1,0 +1,98 @@
+//! A closure and its future's core in one allocation: the unit a thread pool queues.
+//!
+//! One allocation per task instead of two (a boxed closure and a separately allocated future)
+//! halves the allocator's work on the submitting thread, and since the submitting thread is also
+//! the one that drops the future, the allocation is freed where it was made.
+
+use super::Future;
+use super::core::{Cell, DynCell, Handle};
+use crate::error::{TaskError, panic_message};
+use crate::sync::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+/// The closure of a task, taken out once, by whoever holds the task's [`QueuedJob`].
+pub(crate) struct TaskSlot<F>(UnsafeCell<Option<F>>);
+
+// SAFETY: the closure is reached only through `Job::take_closure`, which only `QueuedJob` calls,
+// and a task has exactly one `QueuedJob` (made once in `task`, not `Clone`, consumed by
+// `run`/`reject`). So the closure is never accessed from two threads at once; it only moves
+// between them, which `F: Send` allows.
+unsafe impl<F: Send> Sync for TaskSlot<F> {}
+
+/// A queued task with its type erased.
+trait Job: Send + Sync {
+    /// Runs the closure unless the future was cancelled, and completes the future.
+    fn run(&self);
+    /// Completes the future with `error` without running the closure.
+    fn reject(&self, error: TaskError);
+}
+
+impl<T, F> Cell<T, TaskSlot<F>>
+where
+    F: FnOnce() -> T + Send,
+{
+    fn take_closure(&self) -> Option<F> {
+        // SAFETY: only the task's one `QueuedJob` gets here (see `TaskSlot`), so no other access
+        // to the slot can happen at the same time.
+        self.slot.0.with_mut(|slot| unsafe { (*slot).take() })
+    }
+}
+
+impl<T, F> Job for Cell<T, TaskSlot<F>>
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+{
+    fn run(&self) {
+        let closure = self.take_closure();
+        let Some(closure) = closure.filter(|_| self.core.set_running()) else { return };
+        let outcome = catch_unwind(AssertUnwindSafe(closure))
+            .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+        self.core.complete(outcome);
+    }
+
+    fn reject(&self, error: TaskError) {
+        drop(self.take_closure());
+        self.core.reject(error);
+    }
+}
+
+/// The executor's side of a task: run it or reject it, exactly once. Dropped without either
+/// (an executor that lost it), it fails the future rather than leave its waiters hanging.
+pub(crate) struct QueuedJob(Option<Arc<dyn Job>>);
+
+impl QueuedJob {
+    /// Runs the task on this thread (a panic becomes the future's `TaskError::Panicked`).
+    pub(crate) fn run(mut self) {
+        if let Some(job) = self.0.take() {
+            job.run();
+        }
+    }
+
+    /// Completes the future with `error` without running the task.
+    pub(crate) fn reject(mut self, error: TaskError) {
+        if let Some(job) = self.0.take() {
+            job.reject(error);
+        }
+    }
+}
+
+impl Drop for QueuedJob {
+    fn drop(&mut self) {
+        if let Some(job) = self.0.take() {
+            job.reject(TaskError::BrokenPool("the executor dropped the task before it ran".into()));
+        }
+    }
+}
+
+/// A pending future for `f`, and the job that runs it.
+pub(crate) fn task<T, F>(f: F) -> (Future<T>, QueuedJob)
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let cell = Arc::new(Cell::new(TaskSlot(UnsafeCell::new(Some(f)))));
+    let view: Arc<DynCell<T>> = cell.clone();
+    (Future::from_handle(Handle::new(view)), QueuedJob(Some(cell)))
+}
