@@ -108,8 +108,8 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// use concurrent_futures::SharedMap;
     ///
     /// let map = SharedMap::new();
-    /// assert_eq!(map.insert(1, "one"), None);
-    /// assert_eq!(map.insert(1, "uno"), Some("one"));
+    /// assert_eq!(map.insert(1, 'a'), None);
+    /// assert_eq!(map.insert(1, 'b'), Some('a'));
     /// ```
     pub fn insert(&self, k: K, v: V) -> Option<V> {
         self.inner.map.lock().insert(k, v)
@@ -138,9 +138,9 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// use concurrent_futures::SharedMap;
     ///
     /// let map = SharedMap::new();
-    /// map.insert("k", 5);
-    /// assert_eq!(map.get(&"k"), Some(5));
-    /// assert_eq!(map.get(&"x"), None);
+    /// map.insert("k".to_string(), 5);
+    /// assert_eq!(map.get(&"k".to_string()), Some(5));
+    /// assert_eq!(map.get(&"x".to_string()), None);
     /// ```
     pub fn get(&self, k: &K) -> Option<V>
     where
@@ -224,8 +224,8 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// use concurrent_futures::SharedMap;
     ///
     /// let hits = SharedMap::new();
-    /// hits.update("home", |n: Option<u64>| n.unwrap_or(0) + 1);
-    /// assert_eq!(hits.update("home", |n| n.unwrap_or(0) + 1), 2);
+    /// hits.update("home".to_string(), |n: Option<u64>| n.unwrap_or(0) + 1);
+    /// assert_eq!(hits.update("home".to_string(), |n| n.unwrap_or(0) + 1), 2);
     /// ```
     pub fn update<F>(&self, k: K, f: F) -> V
     where
@@ -246,9 +246,9 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// use concurrent_futures::SharedMap;
     ///
     /// let map = SharedMap::new();
-    /// map.insert(1, "a");
+    /// map.insert(1, 'a');
     /// let copy = map.snapshot();
-    /// assert_eq!(copy[&1], "a");
+    /// assert_eq!(copy[&1], 'a');
     /// ```
     pub fn snapshot(&self) -> HashMap<K, V>
     where

@@ -241,7 +241,7 @@ impl<T> Future<T> {
     /// let pool = ThreadPoolExecutor::new(1);
     /// let (tx, rx) = mpsc::channel();
     /// let future = pool.spawn(|| 21 * 2);
-    /// future.add_done_callback(move |result| tx.send(result.copied()).unwrap());
+    /// future.add_done_callback(move |result| tx.send(result.copied().map_err(Clone::clone)).unwrap());
     /// assert_eq!(rx.recv().unwrap(), Ok(42));
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(Result<&T, &crate::TaskError>) + Send + 'static) {

@@ -22,8 +22,9 @@ unsafe impl<F: Send> Sync for TaskSlot<F> {}
 
 /// A queued task with its type erased.
 trait Job: Send + Sync {
-    /// Runs the closure unless the future was cancelled, and completes the future.
-    fn run(&self);
+    /// Runs the closure unless the future was cancelled, calls `finished` (exactly once), then
+    /// completes the future.
+    fn run(&self, finished: &dyn Fn());
     /// Completes the future with `error` without running the closure.
     fn reject(&self, error: TaskError);
 }
@@ -44,11 +45,14 @@ where
     T: Send,
     F: FnOnce() -> T + Send,
 {
-    fn run(&self) {
+    fn run(&self, finished: &dyn Fn()) {
         let closure = self.take_closure();
-        let Some(closure) = closure.filter(|_| self.core.set_running()) else { return };
+        let Some(closure) = closure.filter(|_| self.core.set_running()) else {
+            return finished();
+        };
         let outcome = catch_unwind(AssertUnwindSafe(closure))
             .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+        finished();
         self.core.complete(outcome);
     }
 
@@ -64,9 +68,11 @@ pub(crate) struct QueuedJob(Option<Arc<dyn Job>>);
 
 impl QueuedJob {
     /// Runs the task on this thread (a panic becomes the future's `TaskError::Panicked`).
-    pub(crate) fn run(mut self) {
+    /// `finished` is called once the task's own code is over, before its future completes, so
+    /// that whoever waits on the future sees the worker's bookkeeping done.
+    pub(crate) fn run(mut self, finished: &dyn Fn()) {
         if let Some(job) = self.0.take() {
-            job.run();
+            job.run(finished);
         }
     }
 

@@ -364,7 +364,7 @@ where
             _ => 0,
         };
         let unread = self.items.as_ref().map_or(0, |items| items.size_hint().0);
-        (current + in_flight + unread, None)
+        (current.saturating_add(in_flight).saturating_add(unread), None)
     }
 }
 

@@ -136,10 +136,13 @@ impl Shared {
                 job.reject(TaskError::BrokenPool(why.clone()));
                 continue;
             }
-            job.run();
-            if self.spawned.load(Ordering::Relaxed) < self.max_workers {
-                self.idle.fetch_add(1, Ordering::AcqRel);
-            }
+            // Idle again before the future completes, so that a submit made as soon as the
+            // result is seen reuses this thread instead of starting another.
+            job.run(&|| {
+                if self.spawned.load(Ordering::Relaxed) < self.max_workers {
+                    self.idle.fetch_add(1, Ordering::AcqRel);
+                }
+            });
         }
     }
 

@@ -1,0 +1,203 @@
+//! `Executor::map`: order, chunks, failures in place, bounded in-flight work, timeout, unordered.
+
+mod common;
+
+use common::PATIENCE;
+use concurrent_futures::{Executor, TaskError, ThreadPoolExecutor};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn fails_on_multiples_of_7(x: u32) -> u32 {
+    if x % 7 == 0 {
+        panic!("item {x} failed");
+    }
+    x * 2
+}
+
+#[test]
+fn every_chunksize_keeps_order_and_failures_in_place() {
+    let pool = ThreadPoolExecutor::new(3);
+    let n = 50u32;
+    for chunksize in 1..=(n as usize + 1) {
+        let results: Vec<_> = pool.map(fails_on_multiples_of_7, 0..n).chunksize(chunksize).collect();
+        assert_eq!(results.len(), n as usize, "chunksize {chunksize}");
+        for (x, result) in (0..n).zip(&results) {
+            if x % 7 == 0 {
+                let expected = format!("item {x} failed");
+                assert!(matches!(result, Err(TaskError::Panicked(m)) if *m == expected), "chunksize {chunksize}, item {x}: {result:?}");
+            } else {
+                assert_eq!(*result, Ok(x * 2), "chunksize {chunksize}, item {x}");
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_input_gives_empty_output() {
+    let pool = ThreadPoolExecutor::new(2);
+    assert_eq!(pool.map(|x: u8| x, Vec::new()).count(), 0);
+}
+
+#[test]
+fn nothing_runs_before_the_first_next() {
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let pool = ThreadPoolExecutor::new(2);
+    let mut map = pool.map(
+        |x: u32| {
+            RAN.fetch_add(1, Ordering::SeqCst);
+            x
+        },
+        0..10,
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(RAN.load(Ordering::SeqCst), 0, "map is lazy");
+    assert_eq!(map.next(), Some(Ok(0)));
+}
+
+#[test]
+fn buffered_bounds_what_is_read_from_an_endless_input() {
+    static READ: AtomicUsize = AtomicUsize::new(0);
+    let pool = ThreadPoolExecutor::new(2);
+    let endless = (0u64..).inspect(|_| {
+        READ.fetch_add(1, Ordering::SeqCst);
+    });
+    let first: Vec<u64> = pool.map(|x: u64| x + 1, endless).chunksize(5).buffered(3).take(12).map(Result::unwrap).collect();
+    assert_eq!(first, (1..=12).collect::<Vec<_>>());
+    // 12 items consumed; at most 3 chunks of 5 beyond the current one were ever read ahead.
+    assert!(READ.load(Ordering::SeqCst) <= 12 + 4 * 5, "read {}", READ.load(Ordering::SeqCst));
+}
+
+#[test]
+fn default_window_also_bounds_an_endless_input() {
+    static READ: AtomicUsize = AtomicUsize::new(0);
+    let pool = ThreadPoolExecutor::new(2);
+    let endless = (0u64..).inspect(|_| {
+        READ.fetch_add(1, Ordering::SeqCst);
+    });
+    let total: u64 = pool.map(|x: u64| x, endless).take(1000).map(Result::unwrap).sum();
+    assert_eq!(total, 499_500);
+    assert!(READ.load(Ordering::SeqCst) < 1100, "read {}", READ.load(Ordering::SeqCst));
+}
+
+#[test]
+fn timeout_yields_one_error_then_ends_and_cancels_the_rest() {
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let pool = ThreadPoolExecutor::new(1);
+    let slow = |ms: u64| {
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    };
+    let results: Vec<_> = pool.map(slow, [0, 400, 0, 0, 0, 0]).timeout(Duration::from_millis(100)).collect();
+    assert_eq!(results, [Ok(0), Err(TaskError::Timeout)]);
+    pool.shutdown(true, false);
+    assert_eq!(STARTED.load(Ordering::SeqCst), 2, "the chunks behind the timeout were cancelled");
+}
+
+#[test]
+fn unordered_yields_every_item_once() {
+    let pool = ThreadPoolExecutor::new(4);
+    let mut results: Vec<u32> =
+        pool.map(|x: u32| x, 0..1000).chunksize(7).unordered().map(Result::unwrap).collect();
+    results.sort_unstable();
+    assert_eq!(results, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn unordered_yields_in_completion_order() {
+    let pool = ThreadPoolExecutor::new(2);
+    let nap = |ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    };
+    let first = pool.map(nap, [300, 0]).unordered().next();
+    assert_eq!(first, Some(Ok(0)));
+}
+
+#[test]
+fn unordered_keeps_failures() {
+    let pool = ThreadPoolExecutor::new(2);
+    let results: Vec<_> = pool.map(fails_on_multiples_of_7, 0..30).chunksize(4).unordered().collect();
+    assert_eq!(results.len(), 30);
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 5);
+}
+
+#[test]
+fn dropping_the_map_cancels_what_has_not_started() {
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let pool = ThreadPoolExecutor::new(1);
+    let mut map = pool
+        .map(
+            |ms: u64| {
+                RAN.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(ms));
+            },
+            [50; 8],
+        )
+        .buffered(8);
+    assert_eq!(map.next(), Some(Ok(())));
+    drop(map);
+    pool.shutdown(true, false);
+    // The first item ran, the second may have started meanwhile; the rest never start.
+    assert!(RAN.load(Ordering::SeqCst) <= 3, "ran {}", RAN.load(Ordering::SeqCst));
+}
+
+#[test]
+#[should_panic(expected = "chunksize must be at least 1")]
+fn chunksize_zero_panics_clearly() {
+    let pool = ThreadPoolExecutor::new(1);
+    let _ = pool.map(|x: u8| x, [1]).chunksize(0);
+}
+
+#[test]
+#[should_panic(expected = "buffered must be at least 1")]
+fn buffered_zero_panics_clearly() {
+    let pool = ThreadPoolExecutor::new(1);
+    let _ = pool.map(|x: u8| x, [1]).buffered(0);
+}
+
+#[test]
+fn map_after_shutdown_yields_shutdown_for_every_item() {
+    let pool = ThreadPoolExecutor::new(1);
+    pool.shutdown(true, false);
+    let results: Vec<_> = pool.map(|x: u8| x, 0..5).chunksize(2).collect();
+    assert_eq!(results, vec![Err(TaskError::Shutdown); 5]);
+}
+
+#[test]
+fn map_works_through_a_generic_executor() {
+    fn lengths<E: Executor>(e: &E, words: Vec<String>) -> Vec<usize> {
+        e.map(|w: String| w.len(), words).map(Result::unwrap).collect()
+    }
+    let pool = ThreadPoolExecutor::new(2);
+    assert_eq!(lengths(&pool, vec!["a".into(), "bcd".into()]), [1, 3]);
+}
+
+#[test]
+fn sum_and_collect_agree_on_a_large_map() {
+    let pool = ThreadPoolExecutor::new(2);
+    let n = 200_000u64;
+    let sum: u64 = pool.map(|x: u64| x * 3, 0..n).chunksize(1024).map(|r| r.unwrap()).sum();
+    let collected: Vec<u64> = pool.map(|x: u64| x * 3, 0..n).chunksize(1000).collect::<Result<_, _>>().unwrap();
+    assert_eq!(sum, 3 * n * (n - 1) / 2);
+    assert_eq!(collected.iter().sum::<u64>(), sum);
+    assert!(collected.windows(2).all(|w| w[0] < w[1]), "in input order");
+}
+
+#[test]
+fn size_hint_is_a_true_lower_bound() {
+    let pool = ThreadPoolExecutor::new(2);
+    let mut map = pool.map(|x: u32| x, 0..100).chunksize(8);
+    let mut left = 100;
+    loop {
+        let (low, high) = map.size_hint();
+        assert!(low <= left, "lower bound {low} > {left} left");
+        assert!(high.is_none_or(|h| h >= left));
+        if map.next().is_none() {
+            break;
+        }
+        left -= 1;
+    }
+    assert_eq!(left, 0);
+    let _ = PATIENCE;
+}
