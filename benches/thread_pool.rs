@@ -159,9 +159,8 @@ fn primes(c: &mut Criterion) {
     let mut group = c.benchmark_group("primes_below_2M");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("sequential", |b| {
-        b.iter(|| (0..PRIMES_BELOW).filter(|&n| is_prime(n)).sum::<u64>())
-    });
+    group
+        .bench_function("sequential", |b| b.iter(|| (0..PRIMES_BELOW).filter(|&n| is_prime(n)).sum::<u64>()));
     let pool = ThreadPoolExecutor::new(workers());
     group.bench_function("concurrent_futures_map", |b| {
         b.iter(|| {

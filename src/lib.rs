@@ -49,6 +49,12 @@ mod waiter;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+/// Compiles and runs the code blocks of the README and the guide as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/guide.md")]
+struct DocumentationExamples;
+
 pub use crate::error::{BuildError, TaskError};
 pub use crate::executor::{Executor, Payload};
 pub use crate::future::Future;

@@ -81,7 +81,9 @@ impl<K, V> IntoPairs<K, V> for BTreeMap<K, V> {
 /// let squares = merge_results(futures).unwrap();
 /// assert_eq!(squares[&7], 49);
 /// ```
-pub fn merge_results<K, V, P>(futures: impl IntoIterator<Item = Future<P>>) -> Result<HashMap<K, V>, TaskError>
+pub fn merge_results<K, V, P>(
+    futures: impl IntoIterator<Item = Future<P>>,
+) -> Result<HashMap<K, V>, TaskError>
 where
     K: Eq + Hash,
     P: IntoPairs<K, V>,

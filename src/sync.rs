@@ -7,7 +7,6 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
-    pub(crate) use std::thread::yield_now;
     use std::time::Instant;
 
     /// A mutex without poisoning (parking_lot's).
@@ -51,17 +50,35 @@ mod imp {
         }
     }
 
-    /// How many times a waiter checks before it parks (see `Future::wait`).
-    pub(crate) const SPIN_LIMIT: u32 = 64;
-    /// How many `yield_now` rounds follow the spinning.
-    pub(crate) const YIELD_LIMIT: u32 = 8;
+    /// How long a waiter checks before it parks.
+    const WAITER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+    /// Checks `done` for up to [`WAITER_SPIN`] (spinning, then yielding) before a waiter parks,
+    /// since a park and wake-up costs about 20 µs across cores. The window must outlast a
+    /// wake-up: if waiter and worker both gave up sooner, each would wait for the other's
+    /// wake-up every time. True as soon as `done` is.
+    pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        while start.elapsed() < WAITER_SPIN {
+            if done() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        done()
+    }
 }
 
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
-    pub(crate) use loom::thread::yield_now;
     use std::time::Instant;
 
     /// loom's mutex behind parking_lot's API (no poisoning).
@@ -123,9 +140,10 @@ mod imp {
         }
     }
 
-    /// loom explores every interleaving, so there is nothing to gain from spinning.
-    pub(crate) const SPIN_LIMIT: u32 = 0;
-    pub(crate) const YIELD_LIMIT: u32 = 0;
+    /// loom explores every interleaving, so spinning would only multiply them.
+    pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
+        done()
+    }
 }
 
 pub(crate) use imp::*;

@@ -217,7 +217,19 @@ impl<T> AsCompletedTimeout<T> {
     ///
     /// # Examples
     ///
-    /// See [`AsCompleted::timeout`].
+    /// ```
+    /// use concurrent_futures::{as_completed, ThreadPoolExecutor};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let blocked = pool.spawn(move || rx.recv().is_ok());
+    /// let mut it = as_completed([blocked]).timeout(Duration::from_millis(10));
+    /// assert!(it.next().unwrap().is_err()); // the timeout
+    /// let mut pending = it.into_pending();
+    /// tx.send(()).unwrap();
+    /// assert_eq!(pending.remove(0).result(), Ok(true));
+    /// ```
     pub fn into_pending(self) -> Vec<Future<T>> {
         self.set.into_pending()
     }
@@ -265,7 +277,16 @@ pub enum ReturnWhen {
 ///
 /// # Examples
 ///
-/// See [`wait`].
+/// ```
+/// use concurrent_futures::{wait, ReturnWhen, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(2);
+/// let futures = vec![pool.spawn(|| 1), pool.spawn(|| 2)];
+/// let result = wait(futures, None, ReturnWhen::AllCompleted);
+/// let values: Vec<i32> = result.done.into_iter().map(|f| f.result().unwrap()).collect();
+/// assert_eq!(values, [1, 2]);
+/// assert!(result.not_done.is_empty());
+/// ```
 #[derive(Debug)]
 pub struct WaitResult<T> {
     /// Futures that finished, failed or were cancelled.

@@ -24,7 +24,10 @@ fn every_chunksize_keeps_order_and_failures_in_place() {
         for (x, result) in (0..n).zip(&results) {
             if x % 7 == 0 {
                 let expected = format!("item {x} failed");
-                assert!(matches!(result, Err(TaskError::Panicked(m)) if *m == expected), "chunksize {chunksize}, item {x}: {result:?}");
+                assert!(
+                    matches!(result, Err(TaskError::Panicked(m)) if *m == expected),
+                    "chunksize {chunksize}, item {x}: {result:?}"
+                );
             } else {
                 assert_eq!(*result, Ok(x * 2), "chunksize {chunksize}, item {x}");
             }
@@ -61,7 +64,8 @@ fn buffered_bounds_what_is_read_from_an_endless_input() {
     let endless = (0u64..).inspect(|_| {
         READ.fetch_add(1, Ordering::SeqCst);
     });
-    let first: Vec<u64> = pool.map(|x: u64| x + 1, endless).chunksize(5).buffered(3).take(12).map(Result::unwrap).collect();
+    let first: Vec<u64> =
+        pool.map(|x: u64| x + 1, endless).chunksize(5).buffered(3).take(12).map(Result::unwrap).collect();
     assert_eq!(first, (1..=12).collect::<Vec<_>>());
     // 12 items consumed; at most 3 chunks of 5 beyond the current one were ever read ahead.
     assert!(READ.load(Ordering::SeqCst) <= 12 + 4 * 5, "read {}", READ.load(Ordering::SeqCst));
@@ -178,7 +182,8 @@ fn sum_and_collect_agree_on_a_large_map() {
     let pool = ThreadPoolExecutor::new(2);
     let n = 200_000u64;
     let sum: u64 = pool.map(|x: u64| x * 3, 0..n).chunksize(1024).map(|r| r.unwrap()).sum();
-    let collected: Vec<u64> = pool.map(|x: u64| x * 3, 0..n).chunksize(1000).collect::<Result<_, _>>().unwrap();
+    let collected: Vec<u64> =
+        pool.map(|x: u64| x * 3, 0..n).chunksize(1000).collect::<Result<_, _>>().unwrap();
     assert_eq!(sum, 3 * n * (n - 1) / 2);
     assert_eq!(collected.iter().sum::<u64>(), sum);
     assert!(collected.windows(2).all(|w| w[0] < w[1]), "in input order");

@@ -11,7 +11,8 @@ fn two_hundred_thousand_tiny_tasks_from_eight_threads_lose_nothing() {
         .map(|t| {
             let pool = Arc::clone(&pool);
             std::thread::spawn(move || {
-                let futures: Vec<_> = (0..25_000u64).map(|i| pool.submit(|x: u64| x, t * 25_000 + i)).collect();
+                let futures: Vec<_> =
+                    (0..25_000u64).map(|i| pool.submit(|x: u64| x, t * 25_000 + i)).collect();
                 futures.into_iter().map(|f| f.result().unwrap()).sum::<u64>()
             })
         })
@@ -72,8 +73,9 @@ fn many_waiters_on_many_pools_at_once() {
             let pools = pools.clone();
             std::thread::spawn(move || {
                 for round in 0..50u64 {
-                    let futures: Vec<_> =
-                        (0..40u64).map(|i| pools[((t + i) % 4) as usize].submit(|x: u64| x, round + i)).collect();
+                    let futures: Vec<_> = (0..40u64)
+                        .map(|i| pools[((t + i) % 4) as usize].submit(|x: u64| x, round + i))
+                        .collect();
                     let sum: u64 = as_completed(futures).map(|f| f.result().unwrap()).sum();
                     assert_eq!(sum, 40 * round + 780);
                 }

@@ -224,7 +224,7 @@ fn a_callback_may_shut_the_pool_down() {
 fn spawn_takes_any_closure_and_type() {
     struct NotSerde(std::rc::Rc<u8>);
     let pool = ThreadPoolExecutor::new(1);
-    let captured = vec![1, 2, 3];
+    let captured = String::from("abc");
     let future = pool.spawn(move || captured.len());
     assert_eq!(future.result(), Ok(3));
     // A non-Send value can be made and dropped inside the task.

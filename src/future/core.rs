@@ -96,9 +96,7 @@ impl<T> Core<T> {
     /// Undoes [`register`](Self::register); harmless when the future already completed.
     pub(crate) fn unregister(&self, waiter: &Arc<Waiter>, key: usize) {
         let mut listeners = self.listeners.lock();
-        if let Some(i) =
-            listeners.waiters.iter().position(|(w, k)| *k == key && Arc::ptr_eq(w, waiter))
-        {
+        if let Some(i) = listeners.waiters.iter().position(|(w, k)| *k == key && Arc::ptr_eq(w, waiter)) {
             listeners.waiters.swap_remove(i);
         }
     }
@@ -117,8 +115,7 @@ impl<T> Core<T> {
             _ => return false,
         }
         let mut listeners = self.listeners.lock();
-        match self.state.compare_exchange(PENDING, CANCELLING, Ordering::AcqRel, Ordering::Acquire)
-        {
+        match self.state.compare_exchange(PENDING, CANCELLING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 let callbacks = std::mem::take(&mut listeners.callbacks);
                 drop(listeners);

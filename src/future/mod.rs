@@ -5,7 +5,7 @@ mod task;
 
 use self::core::{CANCELLED, CANCELLING, COMPLETING, FINISHED, Handle, PENDING, RUNNING};
 use crate::error::TaskError;
-use crate::sync::{SPIN_LIMIT, YIELD_LIMIT, yield_now};
+use crate::sync::spin_until;
 use crate::waiter::Waiter;
 use std::fmt;
 use std::sync::Arc;
@@ -130,17 +130,8 @@ impl<T> Future<T> {
     /// (about 20 µs across cores), so the waiter first spins, then yields, and only then parks.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let core = self.handle.core();
-        for _ in 0..SPIN_LIMIT {
-            if core.is_done() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        for _ in 0..YIELD_LIMIT {
-            if core.is_done() {
-                return true;
-            }
-            yield_now();
+        if spin_until(|| core.is_done()) {
+            return true;
         }
         let waiter = Arc::new(Waiter::default());
         if !core.register(&waiter, 0) {

@@ -97,9 +97,9 @@ impl<R> ChunkResults<R> {
         match self.values.next() {
             Some(value) => Some(Ok(value)),
             // A chunk whose output has fewer results than items (a bad peer): say so per item.
-            None => Some(Err(TaskError::Serialization(
-                "a chunk returned fewer results than it had items".into(),
-            ))),
+            None => {
+                Some(Err(TaskError::Serialization("a chunk returned fewer results than it had items".into())))
+            }
         }
     }
 }
@@ -111,11 +111,7 @@ impl<R> ChunkResults<R> {
             self.position = self.len;
             return self.values.by_ref().map(Ok).fold(acc, g);
         }
-        let mut acc = acc;
-        while let Some(item) = self.next() {
-            acc = g(acc, item);
-        }
-        acc
+        self.by_ref().fold(acc, g)
     }
 }
 

@@ -223,7 +223,8 @@ where
 
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
-        let window = self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1));
+        let window =
+            self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1));
         loop {
             if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
                 return;
@@ -286,9 +287,7 @@ where
             },
             Some(InFlight::Unordered(set)) => match set.next(deadline) {
                 Ok(None) => None,
-                Ok(Some((future, len))) => {
-                    Some(Ok(ChunkResults::from_outcome(len, future.result())))
-                }
+                Ok(Some((future, len))) => Some(Ok(ChunkResults::from_outcome(len, future.result()))),
                 Err(error) => Some(Err(error)),
             },
             None => None,
@@ -313,7 +312,6 @@ where
             }
         }
     }
-
 }
 
 impl<E, F, A, R, I> Iterator for Map<'_, E, F, A, R, I>

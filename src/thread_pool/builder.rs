@@ -56,7 +56,13 @@ impl ThreadPoolBuilder {
     ///
     /// # Examples
     ///
-    /// See [`ThreadPoolBuilder`].
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().thread_name_prefix("io").build().unwrap();
+    /// let name = pool.spawn(|| std::thread::current().name().unwrap().to_owned()).result().unwrap();
+    /// assert_eq!(name, "io_0");
+    /// ```
     pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name_prefix = Some(prefix.into());
         self

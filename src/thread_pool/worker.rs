@@ -8,11 +8,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Rounds of busy-waiting (doubling spins) an idle worker does before it yields.
 const IDLE_SPIN_ROUNDS: u32 = 7;
-/// Rounds in all (spinning, then yielding) before an idle worker blocks.
-const IDLE_ROUNDS: u32 = IDLE_SPIN_ROUNDS + 8;
+/// How long an idle worker keeps looking for work before it blocks: longer than a wake-up of
+/// the submitting thread (about 20 µs), so that a submit right after a result never finds it
+/// asleep.
+const IDLE_SPIN: Duration = Duration::from_micros(100);
 
 /// An initializer, shared by every worker of a pool.
 pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync>;
@@ -41,7 +44,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(max_workers: usize, name_prefix: String, initializer: Option<Initializer>) -> Arc<Self> {
+    pub(crate) fn new(
+        max_workers: usize,
+        name_prefix: String,
+        initializer: Option<Initializer>,
+    ) -> Arc<Self> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         Arc::new(Shared {
             sender: CacheLine(RwLock::new(Some(sender))),
@@ -91,10 +98,8 @@ impl Shared {
         if self.spawned.load(Ordering::Relaxed) >= self.max_workers {
             return true;
         }
-        let took_idle = self
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
+        let took_idle =
+            self.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
         if took_idle {
             return true;
         }
@@ -148,12 +153,14 @@ impl Shared {
 
     /// The next job, or `None` once the pool is shut down and the queue is empty.
     ///
-    /// A worker that runs out of work first spins, then yields, for a few tens of microseconds
-    /// before it blocks: a task submitted meanwhile starts without a wake-up, which costs about
-    /// 20 µs across cores (rayon's workers do the same).
+    /// A worker that runs out of work first spins, then yields, for [`IDLE_SPIN`] before it
+    /// blocks: a task submitted meanwhile starts without a wake-up, which costs about 20 µs
+    /// across cores (rayon's workers do the same).
     fn next_job(&self) -> Option<QueuedJob> {
         use crossbeam_channel::TryRecvError;
-        for round in 0..IDLE_ROUNDS {
+        let mut round = 0;
+        let mut since: Option<Instant> = None;
+        loop {
             match self.receiver.try_recv() {
                 Ok(job) => return Some(job),
                 Err(TryRecvError::Disconnected) => return None,
@@ -161,11 +168,16 @@ impl Shared {
                     for _ in 0..(1 << round) {
                         std::hint::spin_loop();
                     }
+                    round += 1;
                 }
-                Err(TryRecvError::Empty) => std::thread::yield_now(),
+                Err(TryRecvError::Empty) => {
+                    if since.get_or_insert_with(Instant::now).elapsed() >= IDLE_SPIN {
+                        return self.receiver.recv().ok();
+                    }
+                    std::thread::yield_now();
+                }
             }
         }
-        self.receiver.recv().ok()
     }
 
     /// Marks the pool broken and fails everything queued (CPython's `_initializer_failed`).
