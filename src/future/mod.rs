@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub(crate) use self::core::Promise;
 pub(crate) use self::task::{QueuedJob, task};
 
 /// The eventual result of a task, like Python's `concurrent.futures.Future`.
@@ -39,6 +40,15 @@ pub struct Future<T> {
 impl<T> Future<T> {
     pub(crate) fn from_handle(handle: Handle<T>) -> Self {
         Future { handle }
+    }
+
+    /// A pending future completed from outside through its promise.
+    pub(crate) fn pending() -> (Future<T>, Promise<T>)
+    where
+        T: Send + 'static,
+    {
+        let (handle, promise) = self::core::pending();
+        (Future { handle }, promise)
     }
 
     pub(crate) fn handle(&self) -> &Handle<T> {

@@ -1,0 +1,169 @@
+//! One worker slot: a thread of the parent that keeps one worker process busy, and replaces it
+//! when it dies or retires.
+//!
+//! The slot sends its worker up to [`IN_FLIGHT`] tasks at a time (in one frame when several are
+//! waiting) and reads the results in order. A worker runs its tasks one after another, so when
+//! it dies, only the oldest unanswered task was running: that one fails with `WorkerDied`, and
+//! the others, which never started, go to the replacement.
+
+use super::pool::{Pending, Pool};
+use super::protocol::{FromWorker, TaskFrame, ToWorker, decode, encode};
+use super::spawn::{StartError, Worker, start_worker};
+use crate::error::TaskError;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Tasks sent to one worker and not answered yet: enough to hide the round trip, few enough
+/// that queued tasks stay cancellable.
+const IN_FLIGHT: usize = 4;
+/// Attempts to start a worker before the pool counts as broken.
+const START_ATTEMPTS: usize = 3;
+/// How long an exiting worker may take before it is killed.
+const EXIT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How serving one worker ended.
+enum Ended {
+    /// The pool shut down and the queue is empty: the worker was told to exit.
+    QueueClosed,
+    /// The worker ran its `max_tasks_per_child`.
+    Retired,
+    /// The worker's channel closed: it died.
+    Died,
+    /// The worker broke the protocol; it must be killed.
+    Misbehaved(String),
+}
+
+/// The slot thread: workers, one after another, until the pool shuts down or breaks.
+pub(crate) fn run(pool: &Pool) {
+    // Tasks that were sent to a worker that never started them, for the next worker.
+    let mut retry: VecDeque<Pending> = VecDeque::new();
+    loop {
+        let worker = match start(pool) {
+            Ok(worker) => worker,
+            Err(why) => return pool.break_pool(why, retry.into_iter().collect()),
+        };
+        let mut in_flight: VecDeque<Pending> = VecDeque::new();
+        let ended = serve(pool, &worker, &mut retry, &mut in_flight);
+        match ended {
+            Ended::QueueClosed => {
+                drop(worker.tasks);
+                let _ = worker.exited.recv_timeout(EXIT_PATIENCE).map_err(|_| super::os::kill(worker.pid));
+                return;
+            }
+            Ended::Retired => {
+                worker.reap(EXIT_PATIENCE);
+                requeue(&mut retry, in_flight);
+            }
+            Ended::Died => {
+                let how = worker.reap(EXIT_PATIENCE);
+                if let Some(running) = in_flight.pop_front() {
+                    running.task.reject(TaskError::WorkerDied(format!("the worker process {how}")));
+                }
+                requeue(&mut retry, in_flight);
+            }
+            Ended::Misbehaved(why) => {
+                super::os::kill(worker.pid);
+                worker.reap(EXIT_PATIENCE);
+                if let Some(running) = in_flight.pop_front() {
+                    running
+                        .task
+                        .reject(TaskError::WorkerDied(format!("the worker process {why}; it was killed")));
+                }
+                requeue(&mut retry, in_flight);
+            }
+        }
+        if let Some(why) = pool.is_broken() {
+            let why = why.clone();
+            return pool.break_pool(why, retry.into_iter().collect());
+        }
+    }
+}
+
+/// Puts never-started tasks back at the front of the line, in their order.
+fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Pending>) {
+    for pending in in_flight.into_iter().rev() {
+        retry.push_front(pending);
+    }
+}
+
+fn start(pool: &Pool) -> Result<Worker, String> {
+    let mut last = String::new();
+    for _ in 0..START_ATTEMPTS {
+        match start_worker(pool.initializer, pool.max_tasks) {
+            Ok(worker) => return Ok(worker),
+            Err(StartError::Broken(why)) => return Err(why),
+            Err(StartError::Retry(why)) => last = why,
+        }
+    }
+    Err(format!("could not start a worker process ({START_ATTEMPTS} attempts): {last}"))
+}
+
+/// Feeds one worker and reads its results until it stops.
+fn serve(
+    pool: &Pool,
+    worker: &Worker,
+    retry: &mut VecDeque<Pending>,
+    in_flight: &mut VecDeque<Pending>,
+) -> Ended {
+    // Set when a send fails: the worker is exiting, but what it said before still counts
+    // (a retiring worker's `Retiring`, its last results), so keep reading until the end.
+    let mut unreachable = false;
+    loop {
+        let mut batch: Vec<Pending> = Vec::new();
+        while !unreachable && in_flight.len() + batch.len() < IN_FLIGHT {
+            let next = if let Some(pending) = retry.pop_front() {
+                // Already marked running when it was first sent.
+                batch.push(pending);
+                continue;
+            } else if in_flight.is_empty() && batch.is_empty() {
+                match pool.receiver.recv() {
+                    Ok(pending) => pending,
+                    Err(_) => return Ended::QueueClosed,
+                }
+            } else {
+                match pool.receiver.try_recv() {
+                    Ok(pending) => pending,
+                    Err(_) => break,
+                }
+            };
+            if next.task.set_running() {
+                batch.push(next);
+            }
+        }
+        if !batch.is_empty() {
+            let frames: Vec<TaskFrame> =
+                batch.iter().map(|p| TaskFrame { id: p.id, call: p.call, arg: p.arg.clone() }).collect();
+            let sent = encode(&ToWorker::Tasks(frames)).map(|bytes| worker.tasks.send(&bytes));
+            match sent {
+                Ok(Ok(())) => in_flight.extend(batch),
+                Ok(Err(_)) => {
+                    // These never reached the worker.
+                    requeue(retry, batch.into());
+                    unreachable = true;
+                }
+                Err(error) => {
+                    for pending in batch {
+                        pending.task.reject(error.clone());
+                    }
+                }
+            }
+            if in_flight.is_empty() && !unreachable {
+                continue;
+            }
+        }
+        let Ok(bytes) = worker.results.recv() else { return Ended::Died };
+        match decode::<FromWorker>(&bytes) {
+            Ok(FromWorker::Done { id, outcome }) => match in_flight.front() {
+                Some(oldest) if oldest.id == id => {
+                    if let Some(done) = in_flight.pop_front() {
+                        done.task.complete(outcome);
+                    }
+                }
+                _ => return Ended::Misbehaved(format!("answered task {id}, which it was not running")),
+            },
+            Ok(FromWorker::Retiring) => return Ended::Retired,
+            Ok(other) => return Ended::Misbehaved(format!("sent {other:?} out of turn")),
+            Err(error) => return Ended::Misbehaved(format!("sent an unreadable frame ({error})")),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! `ProcessPoolExecutor`, as a user calls it. A worker is this test binary re-executed, so
+//! `main` calls `init()` first and runs the checks itself (`harness = false`).
+
+use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError, as_completed};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::time::Duration;
+
+type Check = (&'static str, fn());
+
+fn main() {
+    concurrent_futures::init();
+    let checks: &[Check] = &[
+        ("submit_and_map", submit_and_map),
+        ("a_panic_gives_message_and_location", a_panic_gives_message_and_location),
+        ("exit_in_a_task_fails_only_that_task", exit_in_a_task_fails_only_that_task),
+        ("abort_in_a_task_fails_only_that_task", abort_in_a_task_fails_only_that_task),
+        ("kill_9_of_a_busy_worker", kill_9_of_a_busy_worker),
+        ("serialization_failures_fail_one_future", serialization_failures_fail_one_future),
+        ("a_failing_initializer_breaks_the_pool", a_failing_initializer_breaks_the_pool),
+        ("max_tasks_per_child_replaces_workers_and_loses_nothing", max_tasks_per_child),
+        ("shutdown_semantics", shutdown_semantics),
+        ("payloads_of_64_mib_both_ways", payloads_of_64_mib_both_ways),
+        ("pools_in_a_loop_leak_no_process_or_fd", pools_in_a_loop_leak_nothing),
+        ("futures_mix_with_thread_pools", futures_mix_with_thread_pools),
+    ];
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        match std::panic::catch_unwind(check) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn submit_and_map() {
+    let pool = ProcessPoolExecutor::new(2);
+    assert_eq!(pool.submit(square, 12).result(), Ok(144));
+    assert_eq!(pool.submit(|s: String| s.to_uppercase(), "abc".into()).result(), Ok("ABC".to_string()));
+    for chunksize in [1, 3, 64] {
+        let results: Vec<_> = pool
+            .map(|x: u64| if x % 5 == 0 { panic!("bad {x}") } else { x }, 0..40)
+            .chunksize(chunksize)
+            .collect();
+        for (x, r) in (0..40u64).zip(results) {
+            if x % 5 == 0 {
+                assert!(
+                    matches!(r, Err(TaskError::Panicked(ref m)) if m.contains(&format!("bad {x}"))),
+                    "{r:?}"
+                );
+            } else {
+                assert_eq!(r, Ok(x));
+            }
+        }
+    }
+}
+
+fn a_panic_gives_message_and_location() {
+    let pool = ProcessPoolExecutor::new(1);
+    let err = pool.submit(|x: u32| -> u32 { panic!("worker failed on {x}") }, 7).result().unwrap_err();
+    let TaskError::Panicked(message) = err else { panic!("expected Panicked, got {err:?}") };
+    assert!(message.contains("worker failed on 7"), "{message}");
+    assert!(message.contains("process_pool.rs:"), "the location is included: {message}");
+    assert_eq!(pool.submit(square, 3).result(), Ok(9), "the worker goes on");
+}
+
+fn exit_in_a_task_fails_only_that_task() {
+    let pool = ProcessPoolExecutor::new(2);
+    let before: Vec<_> = (0..10).map(|i| pool.submit(square, i)).collect();
+    let dying = pool.submit(|code: i32| -> u32 { std::process::exit(code) }, 3);
+    let after: Vec<_> = (0..10).map(|i| pool.submit(square, i)).collect();
+    match dying.result() {
+        Err(TaskError::WorkerDied(how)) => assert!(how.contains("exited with code 3"), "{how}"),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    for (i, f) in before.into_iter().chain(after).enumerate() {
+        assert_eq!(f.result(), Ok((i as u64 % 10).pow(2)));
+    }
+}
+
+fn abort_in_a_task_fails_only_that_task() {
+    let pool = ProcessPoolExecutor::new(1);
+    let dying = pool.submit(|()| -> u32 { std::process::abort() }, ());
+    let next = pool.submit(square, 5);
+    match dying.result() {
+        Err(TaskError::WorkerDied(how)) => assert!(how.contains("signal 6"), "{how}"),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    assert_eq!(next.result(), Ok(25), "the task queued behind it runs on the replacement");
+}
+
+fn kill_9_of_a_busy_worker() {
+    let pool = ProcessPoolExecutor::new(1);
+    let pid = pool.submit(|()| std::process::id(), ()).result().unwrap();
+    let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000);
+    let queued = pool.submit(square, 6);
+    std::thread::sleep(Duration::from_millis(200));
+    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    match busy.result() {
+        Err(TaskError::WorkerDied(how)) => assert!(how.contains("signal 9"), "{how}"),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    assert_eq!(queued.result(), Ok(36));
+    let new_pid = pool.submit(|()| std::process::id(), ()).result().unwrap();
+    assert_ne!(new_pid, pid, "a replacement worker runs");
+}
+
+/// Serializes fine, but fails to deserialize: a result the parent cannot read.
+#[derive(Debug)]
+struct Unreadable;
+impl Serialize for Unreadable {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(1)
+    }
+}
+impl<'de> Deserialize<'de> for Unreadable {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("Unreadable cannot be decoded"))
+    }
+}
+
+/// Fails to serialize: an argument or result that cannot be sent.
+#[derive(Debug, Deserialize)]
+struct Unsendable;
+impl Serialize for Unsendable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("Unsendable cannot be encoded"))
+    }
+}
+
+fn serialization_failures_fail_one_future() {
+    let pool = ProcessPoolExecutor::new(1);
+    let bad_arg = pool.submit(|_: Unsendable| 1, Unsendable).result();
+    assert!(matches!(bad_arg, Err(TaskError::Serialization(ref m)) if m.contains("argument")), "{bad_arg:?}");
+    let bad_result = pool.submit(|()| Unsendable, ()).result();
+    assert!(
+        matches!(bad_result, Err(TaskError::Serialization(ref m)) if m.contains("result")),
+        "{bad_result:?}"
+    );
+    let unreadable = pool.submit(|()| Unreadable, ()).result();
+    assert!(
+        matches!(unreadable, Err(TaskError::Serialization(ref m)) if m.contains("decode")),
+        "{unreadable:?}"
+    );
+    assert_eq!(pool.submit(square, 4).result(), Ok(16), "the pool goes on");
+}
+
+fn failing_initializer() {
+    panic!("no database in the worker");
+}
+
+fn a_failing_initializer_breaks_the_pool() {
+    let pool =
+        ProcessPoolExecutor::builder().max_workers(1).initializer(failing_initializer).build().unwrap();
+    match pool.submit(square, 1).result() {
+        Err(TaskError::BrokenPool(m)) => assert!(m.contains("no database in the worker"), "{m}"),
+        other => panic!("expected BrokenPool, got {other:?}"),
+    }
+    assert!(matches!(pool.submit(square, 1).result(), Err(TaskError::BrokenPool(_))));
+}
+
+fn max_tasks_per_child() {
+    let pool = ProcessPoolExecutor::builder().max_workers(2).max_tasks_per_child(1).build().unwrap();
+    let futures: Vec<_> = (0..100).map(|_| pool.submit(|()| std::process::id(), ())).collect();
+    let mut pids: Vec<u32> = futures.into_iter().map(|f| f.result().unwrap()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 100, "every task ran in a fresh worker");
+}
+
+fn shutdown_semantics() {
+    let pool = ProcessPoolExecutor::new(1);
+    let running = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300);
+    std::thread::sleep(Duration::from_millis(100));
+    let queued: Vec<_> = (0..20).map(|i| pool.submit(square, i)).collect();
+    pool.shutdown(false, true);
+    assert_eq!(pool.submit(square, 1).result(), Err(TaskError::Shutdown));
+    assert_eq!(running.result(), Ok(()), "the running task finishes");
+    let cancelled = queued.into_iter().filter(|f| f.is_cancelled()).count();
+    assert!(cancelled >= 15, "queued tasks were cancelled ({cancelled})");
+    pool.shutdown(true, false);
+}
+
+fn payloads_of_64_mib_both_ways() {
+    let pool = ProcessPoolExecutor::new(2);
+    let big = vec![7u8; 64 << 20];
+    let futures: Vec<_> = (0..2)
+        .map(|_| pool.submit(|v: Vec<u8>| v.iter().map(|&b| b ^ 1).collect::<Vec<u8>>(), big.clone()))
+        .collect();
+    for f in futures {
+        let back = f.result().unwrap();
+        assert_eq!(back.len(), 64 << 20);
+        assert!(back.iter().all(|&b| b == 6));
+    }
+}
+
+fn children_of_this_process() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)) == Some(me.as_str())
+        })
+        .count()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn pools_in_a_loop_leak_nothing() {
+    let fds = open_fds();
+    for i in 0..20u64 {
+        let pool = ProcessPoolExecutor::new(2);
+        let total: u64 =
+            as_completed((0..10).map(|x| pool.submit(square, x + i))).map(|f| f.result().unwrap()).sum();
+        assert!(total > 0);
+    }
+    assert_eq!(children_of_this_process(), 0, "every worker was reaped");
+    assert!(open_fds() <= fds + 2, "file descriptors leaked: {} before, {} after", fds, open_fds());
+}
+
+fn futures_mix_with_thread_pools() {
+    let processes = ProcessPoolExecutor::new(1);
+    let threads = concurrent_futures::ThreadPoolExecutor::new(1);
+    let futures = vec![processes.submit(square, 2), threads.submit(square, 3)];
+    let total: u64 = as_completed(futures).map(|f| f.result().unwrap()).sum();
+    assert_eq!(total, 13);
+}
