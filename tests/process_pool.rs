@@ -23,10 +23,23 @@ fn main() {
         ("pools_in_a_loop_leak_no_process_or_fd", pools_in_a_loop_leak_nothing),
         ("futures_mix_with_thread_pools", futures_mix_with_thread_pools),
     ];
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Speak enough of libtest's command line for cargo-nextest: `--list` and `--exact NAME`.
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            for (name, _) in checks {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in checks {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        let selected = filter.is_empty()
+            || filter.iter().any(|f| if exact { name == f } else { name.contains(f.as_str()) });
+        if !selected {
             continue;
         }
         match std::panic::catch_unwind(check) {

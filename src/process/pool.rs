@@ -58,6 +58,8 @@ pub(crate) struct Pool {
     pub(crate) max_workers: usize,
     pub(crate) initializer: Option<isize>,
     pub(crate) max_tasks: Option<u64>,
+    /// See `spawn::worker_args`.
+    pub(crate) worker_args: Vec<std::ffi::OsString>,
     next_id: AtomicU64,
     started: AtomicUsize,
     slots: Mutex<Vec<JoinHandle<()>>>,
@@ -66,6 +68,7 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub(crate) fn new(max_workers: usize, initializer: Option<isize>, max_tasks: Option<u64>) -> Arc<Pool> {
+        let worker_args = super::spawn::worker_args();
         let (sender, receiver) = crossbeam_channel::unbounded();
         Arc::new(Pool {
             sender: RwLock::new(Some(sender)),
@@ -73,6 +76,7 @@ impl Pool {
             max_workers,
             initializer,
             max_tasks,
+            worker_args,
             next_id: AtomicU64::new(0),
             started: AtomicUsize::new(0),
             slots: Mutex::new(Vec::new()),

@@ -89,7 +89,7 @@ fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Pending>) {
 fn start(pool: &Pool) -> Result<Worker, String> {
     let mut last = String::new();
     for _ in 0..START_ATTEMPTS {
-        match start_worker(pool.initializer, pool.max_tasks) {
+        match start_worker(&pool.worker_args, pool.initializer, pool.max_tasks) {
             Ok(worker) => return Ok(worker),
             Err(StartError::Broken(why)) => return Err(why),
             Err(StartError::Retry(why)) => last = why,

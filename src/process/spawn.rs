@@ -43,8 +43,28 @@ pub(crate) enum StartError {
     Broken(String),
 }
 
+/// The command-line arguments of a worker, decided when the pool is built.
+///
+/// A worker runs this program again, and `init()` at the top of `main` turns it into a worker
+/// before the arguments matter. Inside a test harness, though, `main` is the harness: a pool
+/// built on a thread named after a test (libtest and nextest name test threads so) gets workers
+/// that run just that test (`<name> --exact`), whose first line, `init()`, makes them workers.
+/// Otherwise the worker gets this process's arguments.
+pub(crate) fn worker_args() -> Vec<std::ffi::OsString> {
+    match std::thread::current().name() {
+        Some(name) if name != "main" && !name.is_empty() => {
+            vec![name.into(), "--exact".into(), "--nocapture".into()]
+        }
+        _ => std::env::args_os().skip(1).collect(),
+    }
+}
+
 /// Starts one worker and sets it up. `initializer` and `max_tasks` go into its setup frame.
-pub(crate) fn start_worker(initializer: Option<isize>, max_tasks: Option<u64>) -> Result<Worker, StartError> {
+pub(crate) fn start_worker(
+    args: &[std::ffi::OsString],
+    initializer: Option<isize>,
+    max_tasks: Option<u64>,
+) -> Result<Worker, StartError> {
     let io = |what: &str, e: std::io::Error| StartError::Retry(format!("{what}: {e}"));
     let (server, name) =
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
@@ -52,7 +72,7 @@ pub(crate) fn start_worker(initializer: Option<isize>, max_tasks: Option<u64>) -
     let identity = Identity::of_this_process().map_err(|e| io("cannot read /proc/self/exe", e))?;
 
     let mut child = Command::new("/proc/self/exe")
-        .args(std::env::args_os().skip(1))
+        .args(args)
         .env(WORKER_ENV, &name)
         .env(PARENT_PID_ENV, std::process::id().to_string())
         .stdin(Stdio::piped())
