@@ -7,8 +7,14 @@ use std::time::Duration;
 
 type Check = (&'static str, fn());
 
+/// Set in the environment of a child copy of this binary that plays a parent to be killed.
+const DOOMED_PARENT_ENV: &str = "CONCURRENT_FUTURES_TEST_DOOMED_PARENT";
+
 fn main() {
     concurrent_futures::init();
+    if std::env::var_os(DOOMED_PARENT_ENV).is_some() {
+        return doomed_parent();
+    }
     let checks: &[Check] = &[
         ("submit_and_map", submit_and_map),
         ("a_panic_gives_message_and_location", a_panic_gives_message_and_location),
@@ -22,6 +28,7 @@ fn main() {
         ("payloads_of_64_mib_both_ways", payloads_of_64_mib_both_ways),
         ("pools_in_a_loop_leak_no_process_or_fd", pools_in_a_loop_leak_nothing),
         ("futures_mix_with_thread_pools", futures_mix_with_thread_pools),
+        ("workers_die_with_a_parent_killed_by_sigkill", workers_die_with_their_parent),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Speak enough of libtest's command line for cargo-nextest: `--list` and `--exact NAME`.
@@ -258,4 +265,44 @@ fn futures_mix_with_thread_pools() {
     let futures = vec![processes.submit(square, 2), threads.submit(square, 3)];
     let total: u64 = as_completed(futures).map(|f| f.result().unwrap()).sum();
     assert_eq!(total, 13);
+}
+
+/// The doomed parent: starts two busy workers, prints their pids, and waits to be killed.
+fn doomed_parent() {
+    let pool = ProcessPoolExecutor::new(2);
+    let barrier = pool.map(|()| std::process::id(), [(), ()]).map(Result::unwrap).collect::<Vec<_>>();
+    let _busy: Vec<_> = (0..2)
+        .map(|_| pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 60_000))
+        .collect();
+    println!("workers {} {}", barrier[0], barrier[1]);
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+/// True while `pid` is a live process (a zombie is dead: it only waits to be reaped).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z")
+    })
+}
+
+fn workers_die_with_their_parent() {
+    use std::io::BufRead;
+    let mut parent = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(DOOMED_PARENT_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(parent.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let pids: Vec<String> = line.split_whitespace().skip(1).map(str::to_owned).collect();
+    assert!(!pids.is_empty(), "the doomed parent reported its workers: {line:?}");
+    assert!(pids.iter().all(|p| alive(p)));
+    parent.kill().unwrap(); // SIGKILL: no destructor, no shutdown runs in the parent
+    parent.wait().unwrap();
+    // The kernel kills the workers (PR_SET_PDEATHSIG); allow it a few seconds on a busy machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!pids.iter().any(|p| alive(p)), "workers outlived their killed parent: {pids:?}");
 }

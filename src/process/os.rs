@@ -15,7 +15,10 @@ pub(crate) fn die_with_parent(expected_parent: u32) -> bool {
 /// Sends SIGKILL to `pid`. Only called for a worker whose exit has not been reaped yet (its
 /// monitor thread still waits on it), so the pid cannot have been reused by another process.
 pub(crate) fn kill(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
+    // 0 (and negative pids) would signal whole process groups: never ours to kill.
+    if let Ok(pid) = libc::pid_t::try_from(pid).map(|p| p.max(0))
+        && pid > 0
+    {
         // SAFETY: kill has no memory-safety preconditions; see above for why `pid` is ours.
         unsafe {
             libc::kill(pid, libc::SIGKILL);

@@ -167,3 +167,78 @@ fn serve(
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::future::Future;
+    use crate::process::pool::Typed;
+    use ipc_channel::ipc::bytes_channel;
+
+    /// Serves one task to a fake worker that answers its first frame with `reply` (or closes
+    /// its channel when `reply` is `None`); returns how serving ended and the task's future.
+    fn serve_fake(reply: Option<Vec<u8>>) -> (Ended, Future<u32>) {
+        let pool = Pool::new(1, None, None);
+        // No more tasks will come: once the fake's answer is read, serving ends.
+        pool.shutdown(false, false);
+        let (tasks, tasks_rx) = bytes_channel().unwrap();
+        let (results_tx, results) = bytes_channel().unwrap();
+        let (_exited_tx, exited) = crossbeam_channel::bounded(1);
+        let fake = std::thread::spawn(move || {
+            let _frame = tasks_rx.recv().unwrap();
+            match reply {
+                Some(bytes) => results_tx.send(&bytes).unwrap(),
+                None => drop(results_tx),
+            }
+        });
+        let worker = Worker { pid: 0, tasks, results, exited };
+        let (future, promise) = Future::pending();
+        assert!(promise.set_running());
+        let mut retry =
+            VecDeque::from([Pending { id: 7, call: 0, arg: Vec::new(), task: Box::new(Typed(promise)) }]);
+        let mut in_flight = VecDeque::new();
+        let ended = serve(&pool, &worker, &mut retry, &mut in_flight);
+        fake.join().unwrap();
+        for pending in in_flight {
+            pending.task.reject(TaskError::WorkerDied("test".into()));
+        }
+        (ended, future)
+    }
+
+    #[test]
+    fn garbage_from_a_worker_is_misbehaviour_not_a_panic() {
+        let (ended, _) = serve_fake(Some(vec![0xde, 0xad, 0xbe, 0xef, 0xff, 0xff]));
+        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("unreadable")));
+    }
+
+    #[test]
+    fn an_answer_for_another_task_is_misbehaviour() {
+        let frame = encode(&FromWorker::Done { id: 99, outcome: Ok(vec![1]) }).unwrap();
+        let (ended, _) = serve_fake(Some(frame));
+        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("task 99")));
+    }
+
+    #[test]
+    fn a_closed_channel_is_a_death() {
+        let (ended, future) = serve_fake(None);
+        assert!(matches!(ended, Ended::Died));
+        assert!(matches!(future.result(), Err(TaskError::WorkerDied(_))));
+    }
+
+    #[test]
+    fn a_good_answer_completes_the_future() {
+        let frame =
+            encode(&FromWorker::Done { id: 7, outcome: Ok(postcard::to_allocvec(&5u32).unwrap()) }).unwrap();
+        let pool_closed_after = {
+            let (_, future) = serve_fake_then_close(frame);
+            future
+        };
+        assert_eq!(pool_closed_after.result(), Ok(5));
+    }
+
+    /// Like `serve_fake`, but the fake answers and then closes, so serving ends as a death
+    /// with nothing in flight.
+    fn serve_fake_then_close(reply: Vec<u8>) -> (Ended, Future<u32>) {
+        serve_fake(Some(reply))
+    }
+}

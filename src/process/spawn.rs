@@ -133,25 +133,36 @@ pub(crate) fn start_worker(
             ))));
         },
     };
-    let (tasks, results) = match hello {
-        Hello::Worker { secret: presented, identity: theirs, pid: their_pid, tasks, results } => {
-            if presented != secret || their_pid != pid {
-                return Err(fail(StartError::Retry(
-                    "a process without the pool's secret tried to attach; it was refused".to_owned(),
-                )));
-            }
-            if theirs != identity {
-                return Err(fail(StartError::Broken(format!(
-                    "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
-                ))));
-            }
-            (tasks, results)
-        }
-        Hello::Abandon => return Err(fail(StartError::Retry("the handshake was abandoned".to_owned()))),
-    };
+    let (tasks, results) = verify(hello, &secret, &identity, pid).map_err(fail)?;
     let worker = Worker { pid, tasks, results, exited };
     setup(&worker, initializer, max_tasks).inspect_err(|_| os::kill(pid))?;
     Ok(worker)
+}
+
+/// Accepts a handshake only from the worker that was started: it must present the secret that
+/// only it was given, its own pid, and the identity of this very executable.
+fn verify(
+    hello: Hello,
+    secret: &[u8],
+    identity: &Identity,
+    pid: u32,
+) -> Result<(IpcBytesSender, IpcBytesReceiver), StartError> {
+    match hello {
+        Hello::Worker { secret: presented, identity: theirs, pid: their_pid, tasks, results } => {
+            if presented != secret || their_pid != pid {
+                return Err(StartError::Retry(
+                    "a process without the pool's secret tried to attach; it was refused".to_owned(),
+                ));
+            }
+            if theirs != *identity {
+                return Err(StartError::Broken(format!(
+                    "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
+                )));
+            }
+            Ok((tasks, results))
+        }
+        Hello::Abandon => Err(StartError::Retry("the handshake was abandoned".to_owned())),
+    }
 }
 
 /// Sends the setup frame and waits for the worker to be ready (its initializer has run).
@@ -191,5 +202,76 @@ fn exited_before_handshake(how: &str) -> String {
             "a worker process {how} before it connected; is concurrent_futures::init() the \
              first line of main()?"
         )
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use ipc_channel::ipc::bytes_channel;
+
+    const FOREIGN_ENV: &str = "CONCURRENT_FUTURES_TEST_FOREIGN_SERVER";
+
+    /// A foreign process's hello: its own channels, a secret of its own, its real identity.
+    fn foreign_hello(secret: Vec<u8>) -> Hello {
+        let (tasks, _) = bytes_channel().unwrap();
+        let (_, results) = bytes_channel().unwrap();
+        Hello::Worker {
+            secret,
+            identity: Identity::of_this_process().unwrap(),
+            pid: std::process::id(),
+            tasks,
+            results,
+        }
+    }
+
+    /// Run as a separate process by the test below: connects to the server it is given.
+    #[test]
+    fn foreign_process_helper() {
+        if let Ok(name) = std::env::var(FOREIGN_ENV) {
+            let sender = IpcSender::<Hello>::connect(name).unwrap();
+            sender.send(foreign_hello(random_secret().unwrap())).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_foreign_process_cannot_attach() {
+        let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
+        let secret = random_secret().unwrap();
+        let identity = Identity::of_this_process().unwrap();
+        let mut foreign = Command::new("/proc/self/exe")
+            .args(["process::spawn::tests::foreign_process_helper", "--exact", "--nocapture"])
+            .env(FOREIGN_ENV, &name)
+            .spawn()
+            .unwrap();
+        let (_, hello) = server.accept().unwrap();
+        assert!(foreign.wait().unwrap().success());
+        // Even with the pid it claims, the foreign process lacks the secret.
+        let claimed = match &hello {
+            Hello::Worker { pid, .. } => *pid,
+            Hello::Abandon => unreachable!("the helper sends a worker hello"),
+        };
+        match verify(hello, &secret, &identity, claimed) {
+            Err(StartError::Retry(why)) => assert!(why.contains("refused"), "{why}"),
+            _ => panic!("a process without the secret was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_different_build_is_refused() {
+        let secret = random_secret().unwrap();
+        let mut other_build = Identity::of_this_process().unwrap();
+        other_build.modified_ns += 1;
+        match verify(foreign_hello(secret.clone()), &secret, &other_build, std::process::id()) {
+            Err(StartError::Broken(why)) => assert!(why.contains("different build"), "{why}"),
+            _ => panic!("a different build was accepted"),
+        }
+    }
+
+    #[test]
+    fn the_started_worker_is_accepted() {
+        let secret = random_secret().unwrap();
+        let identity = Identity::of_this_process().unwrap();
+        assert!(verify(foreign_hello(secret.clone()), &secret, &identity, std::process::id()).is_ok());
     }
 }
