@@ -50,6 +50,18 @@ mod waiter;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+/// Entry points for the fuzz targets under `fuzz/` (only with `--cfg fuzzing`, which cargo-fuzz
+/// sets): not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes `data` as every frame a peer process can send, and reads it as a map chunk.
+    pub fn decode_everything(data: &[u8]) {
+        crate::process::fuzz_decode(data);
+        crate::map::fuzz_decode(data);
+    }
+}
+
 /// Compiles and runs the code blocks of the README and the guide as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -17,6 +17,15 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
+/// Decodes `data` as a chunk's output and reads it back as a map would (for the fuzz target).
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_decode(data: &[u8]) {
+    if let Ok(output) = postcard::from_bytes::<ChunkOutput<u64>>(data) {
+        let len = data.len().min(1 << 12);
+        ChunkResults::from_outcome(len, Ok(output)).for_each(drop);
+    }
+}
+
 /// Chunks in flight per worker when `buffered` is not set: enough that the workers still have
 /// work while the consumer sleeps through a wake-up (about 20 µs), few enough to bound memory.
 const DEFAULT_WINDOW_PER_WORKER: usize = 4;

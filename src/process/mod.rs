@@ -101,6 +101,13 @@ impl ProcessPoolExecutor {
     }
 }
 
+/// Decodes `data` as each kind of frame (for the fuzz target).
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_decode(data: &[u8]) {
+    let _ = protocol::decode::<protocol::ToWorker>(data);
+    let _ = protocol::decode::<protocol::FromWorker>(data);
+}
+
 impl Default for ProcessPoolExecutor {
     /// One worker per CPU.
     fn default() -> Self {

@@ -113,6 +113,31 @@ mod tests {
     }
 
     #[test]
+    fn random_and_mutated_frames_never_panic() {
+        // xorshift: deterministic, no dependency.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let valid = encode(&FromWorker::Done { id: 5, outcome: Ok(vec![1, 2, 3]) }).unwrap();
+        for round in 0..100_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                (0..next() % 64).map(|_| next() as u8).collect()
+            } else {
+                let mut mutated = valid.clone();
+                let at = (next() as usize) % mutated.len();
+                mutated[at] = next() as u8;
+                mutated
+            };
+            let _ = decode::<FromWorker>(&bytes);
+            let _ = decode::<ToWorker>(&bytes);
+        }
+    }
+
+    #[test]
     fn identity_of_this_process_is_stable() {
         assert_eq!(Identity::of_this_process().unwrap(), Identity::of_this_process().unwrap());
     }
