@@ -6,10 +6,12 @@
 //! - `map`: 200k trivial items, `chunksize(256)`.
 //! - `primes`: the sum of the primes below 2M, sequential vs a 2-process map.
 //! - `startup`: a new pool to its first result.
+//! - `shared_map`: 10k inserts into one `SharedMap` from 2 worker processes (one call each, and
+//!   batched with `extend`), and from 2 threads.
 //!
 //! Run with `cargo bench --bench process_pool`; numbers go into `docs/PERFORMANCE.md`.
 
-use concurrent_futures::{Executor, ProcessPoolExecutor};
+use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, ThreadPoolExecutor};
 use criterion::Criterion;
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender, bytes_channel};
 use std::hint::black_box;
@@ -32,6 +34,7 @@ fn main() {
     map(&mut c);
     primes(&mut c);
     startup(&mut c);
+    shared_map(&mut c);
     c.final_summary();
 }
 
@@ -194,5 +197,54 @@ fn startup(c: &mut Criterion) {
             total
         })
     });
+    group.finish();
+}
+
+const INSERTS: u64 = 10_000;
+
+/// Inserts keys `start..start + INSERTS / 2` one call at a time.
+fn insert_half((map, start): (SharedMap<u64, u64>, u64)) {
+    for k in start..start + INSERTS / 2 {
+        map.insert(k, k);
+    }
+}
+
+/// The same keys in batches of 500 with `extend`.
+fn extend_half((map, start): (SharedMap<u64, u64>, u64)) {
+    let keys: Vec<u64> = (start..start + INSERTS / 2).collect();
+    for batch in keys.chunks(500) {
+        map.extend(batch.iter().map(|&k| (k, k)));
+    }
+}
+
+/// Fills a new map with `INSERTS` keys, half from each of two tasks running `fill` on `executor`.
+fn fill_with<E, F>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    executor: &E,
+    fill: F,
+) where
+    E: Executor,
+    F: Fn((SharedMap<u64, u64>, u64)) + Copy + Send + Sync + 'static,
+{
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let map = SharedMap::new();
+            let halves = [(map.clone(), 0), (map.clone(), INSERTS / 2)];
+            executor.map(fill, halves).for_each(|r| r.expect("inserts"));
+            assert_eq!(map.len() as u64, INSERTS);
+        })
+    });
+}
+
+fn shared_map(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shared_map_10k_inserts");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(INSERTS));
+    let processes = ProcessPoolExecutor::new(2);
+    let threads = ThreadPoolExecutor::new(2);
+    fill_with(&mut group, "2_processes_insert", &processes, insert_half);
+    fill_with(&mut group, "2_processes_extend_500", &processes, extend_half);
+    fill_with(&mut group, "2_threads_insert", &threads, insert_half);
     group.finish();
 }

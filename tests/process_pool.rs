@@ -1,7 +1,7 @@
 //! `ProcessPoolExecutor`, as a user calls it. A worker is this test binary re-executed, so
 //! `main` calls `init()` first and runs the checks itself (`harness = false`).
 
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError, as_completed};
+use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, TaskError, as_completed};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ fn main() {
         ("pools_in_a_loop_leak_no_process_or_fd", pools_in_a_loop_leak_nothing),
         ("futures_mix_with_thread_pools", futures_mix_with_thread_pools),
         ("workers_die_with_a_parent_killed_by_sigkill", workers_die_with_their_parent),
+        ("shared_map_is_live_and_atomic_across_processes", shared_map_across_processes),
+        ("a_shared_map_dropped_by_the_parent_fails_the_task", shared_map_dropped_by_the_parent),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Speak enough of libtest's command line for cargo-nextest: `--list` and `--exact NAME`.
@@ -305,4 +307,64 @@ fn workers_die_with_their_parent() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!pids.iter().any(|p| alive(p)), "workers outlived their killed parent: {pids:?}");
+}
+
+fn count(n: Option<u64>) -> u64 {
+    n.unwrap_or(0) + 1
+}
+
+fn shared_map_across_processes() {
+    let map: SharedMap<String, u64> = SharedMap::new();
+    let pool = ProcessPoolExecutor::new(2);
+    // 400 atomic increments of 4 keys from 2 worker processes: no lost update.
+    let futures: Vec<_> = (0..400u64)
+        .map(|i| {
+            pool.submit(
+                |(map, i): (SharedMap<String, u64>, u64)| map.update(format!("k{}", i % 4), count),
+                (map.clone(), i),
+            )
+        })
+        .collect();
+    for f in futures {
+        f.result().unwrap();
+    }
+    assert_eq!(map.len(), 4);
+    assert!(map.snapshot().values().all(|&n| n == 100), "{:?}", map.snapshot());
+
+    // Every call works from a worker, and sees the parent's writes.
+    map.insert("parent".into(), 7);
+    let seen = pool
+        .submit(
+            |map: SharedMap<String, u64>| {
+                let before = map.get(&"parent".to_string());
+                let had = map.contains_key(&"k0".to_string());
+                let removed = map.remove(&"k1".to_string());
+                map.insert("worker".into(), 1);
+                map.extend((0..10).map(|i| (format!("bulk{i}"), i)));
+                (before, had, removed, map.len(), map.is_empty(), map.snapshot().len())
+            },
+            map.clone(),
+        )
+        .result()
+        .unwrap();
+    assert_eq!(seen, (Some(7), true, Some(100), 15, false, 15));
+    assert_eq!(map.get(&"worker".to_string()), Some(1));
+    assert_eq!(map.get(&"bulk9".to_string()), Some(9));
+}
+
+fn shared_map_dropped_by_the_parent() {
+    let pool = ProcessPoolExecutor::new(1);
+    let map: SharedMap<u32, u32> = SharedMap::new();
+    let future = pool.submit(
+        |map: SharedMap<u32, u32>| {
+            std::thread::sleep(Duration::from_millis(300));
+            map.len()
+        },
+        map.clone(),
+    );
+    drop(map);
+    match future.result() {
+        Err(TaskError::Panicked(m)) => assert!(m.contains("no longer exists"), "{m}"),
+        other => panic!("expected a clear failure, got {other:?}"),
+    }
 }

@@ -68,6 +68,11 @@ pub(crate) fn refuse_pool_in_uninitialised_worker() {
     }
 }
 
+/// In a worker: the pid of the parent that started it.
+pub(crate) fn parent_pid() -> Option<u32> {
+    std::env::var(PARENT_PID_ENV).ok()?.parse().ok()
+}
+
 thread_local! {
     /// Where the last panic on this thread happened (set by the worker's panic hook).
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -110,8 +115,19 @@ fn serve(server: &str) -> Result<(), String> {
     let identity = Identity::of_this_process().map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
     let (tasks_tx, tasks) = bytes_channel().map_err(|e| format!("cannot make a channel: {e}"))?;
     let (results, results_rx) = bytes_channel().map_err(|e| format!("cannot make a channel: {e}"))?;
-    let hello =
-        Hello::Worker { secret, identity, pid: std::process::id(), tasks: tasks_tx, results: results_rx };
+    let (map_requests, map_requests_rx) =
+        bytes_channel().map_err(|e| format!("cannot make a channel: {e}"))?;
+    let (map_replies_tx, map_replies) = bytes_channel().map_err(|e| format!("cannot make a channel: {e}"))?;
+    crate::shared_map::install_client(map_requests, map_replies);
+    let hello = Hello::Worker {
+        secret,
+        identity,
+        pid: std::process::id(),
+        tasks: tasks_tx,
+        results: results_rx,
+        map_requests: map_requests_rx,
+        map_replies: map_replies_tx,
+    };
     let connection = IpcSender::<Hello>::connect(server.to_owned())
         .map_err(|e| format!("cannot reach the parent: {e}"))?;
     connection.send(hello).map_err(|e| format!("cannot greet the parent: {e}"))?;

@@ -12,6 +12,9 @@ mod trampoline;
 pub use self::builder::ProcessPoolBuilder;
 pub use self::entry::init;
 
+pub(crate) use self::entry::parent_pid;
+pub(crate) use self::trampoline::{MapHandler, conjure, handler_at, offset_of_handler};
+
 use self::pool::{Pending, Pool, Typed};
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};

@@ -70,8 +70,17 @@ impl Identity {
 /// The worker's first message, on the parent's one-shot server.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Hello {
-    /// A worker presenting its secret and identity, with its two channels.
-    Worker { secret: Vec<u8>, identity: Identity, pid: u32, tasks: IpcBytesSender, results: IpcBytesReceiver },
+    /// A worker presenting its secret and identity, with its channels: tasks in, results out,
+    /// and the requests of its `SharedMap` proxies with their replies.
+    Worker {
+        secret: Vec<u8>,
+        identity: Identity,
+        pid: u32,
+        tasks: IpcBytesSender,
+        results: IpcBytesReceiver,
+        map_requests: IpcBytesReceiver,
+        map_replies: IpcBytesSender,
+    },
     /// Sent by the parent to itself to stop waiting for a worker that died first.
     Abandon,
 }

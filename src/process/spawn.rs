@@ -133,7 +133,12 @@ pub(crate) fn start_worker(
             ))));
         },
     };
-    let (tasks, results) = verify(hello, &secret, &identity, pid).map_err(fail)?;
+    let (tasks, results, map_requests, map_replies) = verify(hello, &secret, &identity, pid).map_err(fail)?;
+    // The worker's `SharedMap` proxies are served here, in the parent, until the worker exits.
+    std::thread::Builder::new()
+        .name(format!("concurrent-futures-maps-{pid}"))
+        .spawn(move || crate::shared_map::serve_requests(&map_requests, &map_replies))
+        .map_err(|e| fail(io("cannot start a map server thread", e)))?;
     let worker = Worker { pid, tasks, results, exited };
     setup(&worker, initializer, max_tasks).inspect_err(|_| os::kill(pid))?;
     Ok(worker)
@@ -146,9 +151,17 @@ fn verify(
     secret: &[u8],
     identity: &Identity,
     pid: u32,
-) -> Result<(IpcBytesSender, IpcBytesReceiver), StartError> {
+) -> Result<(IpcBytesSender, IpcBytesReceiver, IpcBytesReceiver, IpcBytesSender), StartError> {
     match hello {
-        Hello::Worker { secret: presented, identity: theirs, pid: their_pid, tasks, results } => {
+        Hello::Worker {
+            secret: presented,
+            identity: theirs,
+            pid: their_pid,
+            tasks,
+            results,
+            map_requests,
+            map_replies,
+        } => {
             if presented != secret || their_pid != pid {
                 return Err(StartError::Retry(
                     "a process without the pool's secret tried to attach; it was refused".to_owned(),
@@ -159,7 +172,7 @@ fn verify(
                     "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
                 )));
             }
-            Ok((tasks, results))
+            Ok((tasks, results, map_requests, map_replies))
         }
         Hello::Abandon => Err(StartError::Retry("the handshake was abandoned".to_owned())),
     }
@@ -216,12 +229,16 @@ mod tests {
     fn foreign_hello(secret: Vec<u8>) -> Hello {
         let (tasks, _) = bytes_channel().unwrap();
         let (_, results) = bytes_channel().unwrap();
+        let (_, map_requests) = bytes_channel().unwrap();
+        let (map_replies, _) = bytes_channel().unwrap();
         Hello::Worker {
             secret,
             identity: Identity::of_this_process().unwrap(),
             pid: std::process::id(),
             tasks,
             results,
+            map_requests,
+            map_replies,
         }
     }
 

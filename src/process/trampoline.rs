@@ -60,6 +60,38 @@ pub(crate) unsafe fn init_at(offset: isize) -> fn() {
     unsafe { std::mem::transmute::<usize, fn()>(address) }
 }
 
+/// A shared-map operation, run in the parent on the map behind a worker's proxy: the map (type
+/// erased), the encoded operands in, the encoded answer (or why there is none) out.
+pub(crate) type MapHandler = fn(&(dyn std::any::Any + Send + Sync), &[u8]) -> Result<Vec<u8>, String>;
+
+/// The offset of a map handler from the anchor: what a worker sends with a map request.
+pub(crate) fn offset_of_handler(handler: MapHandler) -> isize {
+    (handler as usize as isize).wrapping_sub(anchor_address())
+}
+
+/// The map handler at `offset`, in this (parent) process.
+///
+/// # Safety
+///
+/// `offset` must come from [`offset_of_handler`] in a process running the same executable file
+/// (a worker of this process, whose identity was checked at its handshake).
+pub(crate) unsafe fn handler_at(offset: isize) -> MapHandler {
+    let address = anchor_address().wrapping_add(offset) as usize;
+    // SAFETY: as in `call_at`, for a `MapHandler`.
+    unsafe { std::mem::transmute::<usize, MapHandler>(address) }
+}
+
+/// The one value of a zero-sized `Copy` function type (a fn item or a non-capturing closure):
+/// how a worker (or the parent, for a map update) gets the function the other side named by
+/// its type.
+pub(crate) fn conjure<F: Copy + 'static>() -> F {
+    const { assert!(size_of::<F>() == 0, "a function sent to another process must not capture anything") };
+    // SAFETY: `F` is zero-sized (asserted above): a read of it from a non-null, well-aligned
+    // pointer touches no memory and yields its only value. Closure and fn item types are
+    // inhabited, and `F: Copy`, so making one has no side effect to duplicate.
+    unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
+}
+
 /// The trampoline for `f`'s type.
 pub(crate) fn call_for<F, A, R>(_f: F) -> Call
 where
@@ -77,13 +109,9 @@ where
     A: DeserializeOwned,
     R: Serialize,
 {
-    const { assert!(size_of::<F>() == 0, "a process pool's function must not capture anything") };
     let arg: A = postcard::from_bytes(arg)
         .map_err(|e| TaskError::Serialization(format!("could not decode the task's argument: {e}")))?;
-    // SAFETY: `F` is zero-sized (asserted above): a read of it from a non-null, well-aligned
-    // pointer touches no memory and yields its only value. Closure and fn item types are
-    // inhabited, and `F: Copy`, so making one has no side effect to duplicate.
-    let f: F = unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() };
+    let f: F = conjure();
     let result = catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|payload| {
         TaskError::Panicked(super::entry::with_panic_location(panic_message(payload.as_ref())))
     })?;

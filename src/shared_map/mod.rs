@@ -1,18 +1,24 @@
 //! [`SharedMap`]: one locked map shared by every worker, Python's `Manager().dict()`.
 //!
-//! A handle is an `Arc` to the map. Passed to a task by value it stays the same map: within this
-//! process a serialised handle is an id in a process-wide registry of live maps (entries hold only
-//! weak references and are removed when the map is dropped), and deserialising it finds the map
-//! again. The id is what a worker process will use to reach the parent's map.
+//! A handle is an `Arc` to the map. Serialised (as a task argument), a handle becomes an id in a
+//! process-wide registry of live maps (weak references, removed when the map is dropped).
+//! Deserialised in the same process, the id finds the map again; deserialised in a worker process
+//! of the map's owner, it becomes a proxy whose every call runs in the owner (see [`remote`]).
+
+mod remote;
+
+pub(crate) use self::remote::{install_client, serve_requests};
 
 use crate::executor::Payload;
+use crate::process::conjure;
 use parking_lot::Mutex;
-use serde::de::Error as _;
+use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::any::Any;
+use std::any::{Any, type_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -22,6 +28,11 @@ type Registry = Mutex<HashMap<u64, Weak<dyn Any + Send + Sync>>>;
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(Registry::default)
+}
+
+/// The live map registered under `id`, if any.
+fn lookup(id: u64) -> Option<Arc<dyn Any + Send + Sync>> {
+    registry().lock().get(&id).and_then(Weak::upgrade)
 }
 
 struct Inner<K, V> {
@@ -47,6 +58,20 @@ impl<K, V> Drop for Inner<K, V> {
 /// When every task produces its own keys, returning the pairs and merging them at the end with
 /// [`merge_results`](crate::merge_results) is cheaper: no lock at all.
 ///
+/// **Across processes.** Passed to a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor) task as
+/// (or inside) its argument, the handle becomes a live proxy in the worker: each call is sent to
+/// the parent, which runs it under the map's lock (a thread per worker answers; no extra process
+/// is started), so `update(k, f)` is atomic across processes too, with `f` run in the parent.
+/// Single calls cost one round trip (about 190k inserts/s from 2 workers here); [`extend`]
+/// writes a batch in one.
+///
+/// # Panics
+///
+/// In a worker process, a call panics (failing its task with a clear message) if the parent is
+/// gone or every handle to the map in the parent was dropped.
+///
+/// [`extend`]: Self::extend
+///
 /// # Examples
 ///
 /// ```
@@ -70,12 +95,23 @@ impl<K, V> Drop for Inner<K, V> {
 /// assert_eq!(counts.len(), 3);
 /// ```
 pub struct SharedMap<K, V> {
-    inner: Arc<Inner<K, V>>,
+    backend: Backend<K, V>,
+}
+
+enum Backend<K, V> {
+    /// The map itself, in this process.
+    Local(Arc<Inner<K, V>>),
+    /// A proxy in a worker process: the id of the map in the parent's registry.
+    Remote(u64, PhantomData<fn() -> (K, V)>),
 }
 
 impl<K, V> Clone for SharedMap<K, V> {
     fn clone(&self) -> Self {
-        SharedMap { inner: Arc::clone(&self.inner) }
+        let backend = match &self.backend {
+            Backend::Local(inner) => Backend::Local(Arc::clone(inner)),
+            Backend::Remote(id, _) => Backend::Remote(*id, PhantomData),
+        };
+        SharedMap { backend }
     }
 }
 
@@ -97,7 +133,9 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert!(map.is_empty());
     /// ```
     pub fn new() -> Self {
-        SharedMap { inner: Arc::new(Inner { map: Mutex::new(HashMap::new()), id: OnceLock::new() }) }
+        SharedMap {
+            backend: Backend::Local(Arc::new(Inner { map: Mutex::new(HashMap::new()), id: OnceLock::new() })),
+        }
     }
 
     /// Inserts a pair; returns the value the key had before.
@@ -112,7 +150,10 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert_eq!(map.insert(1, 'b'), Some('a'));
     /// ```
     pub fn insert(&self, k: K, v: V) -> Option<V> {
-        self.inner.map.lock().insert(k, v)
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().insert(k, v),
+            Backend::Remote(id, _) => remote::call(*id, op_insert::<K, V>, &(k, v)),
+        }
     }
 
     /// Inserts many pairs under one lock: the cheap way to write in bulk.
@@ -127,7 +168,13 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert_eq!(map.len(), 100);
     /// ```
     pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) {
-        self.inner.map.lock().extend(pairs);
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().extend(pairs),
+            Backend::Remote(id, _) => {
+                let pairs: Vec<(K, V)> = pairs.into_iter().collect();
+                remote::call::<()>(*id, op_extend::<K, V>, &pairs);
+            }
+        }
     }
 
     /// A copy of the value for `k`.
@@ -146,7 +193,10 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     where
         V: Clone,
     {
-        self.inner.map.lock().get(k).cloned()
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().get(k).cloned(),
+            Backend::Remote(id, _) => remote::call(*id, op_get::<K, V>, k),
+        }
     }
 
     /// Removes `k`; returns its value.
@@ -162,7 +212,10 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert!(map.is_empty());
     /// ```
     pub fn remove(&self, k: &K) -> Option<V> {
-        self.inner.map.lock().remove(k)
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().remove(k),
+            Backend::Remote(id, _) => remote::call(*id, op_remove::<K, V>, k),
+        }
     }
 
     /// True if `k` has a value.
@@ -177,7 +230,10 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert!(map.contains_key(&1));
     /// ```
     pub fn contains_key(&self, k: &K) -> bool {
-        self.inner.map.lock().contains_key(k)
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().contains_key(k),
+            Backend::Remote(id, _) => remote::call(*id, op_contains_key::<K, V>, k),
+        }
     }
 
     /// The number of pairs.
@@ -192,7 +248,10 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.map.lock().len()
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().len(),
+            Backend::Remote(id, _) => remote::call(*id, op_len::<K, V>, &()),
+        }
     }
 
     /// True if the map has no pairs.
@@ -205,7 +264,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// assert!(SharedMap::<u8, u8>::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.inner.map.lock().is_empty()
+        self.len() == 0
     }
 
     /// Replaces the value of `k` with `f(old value)` atomically, and returns the new value.
@@ -232,10 +291,18 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         F: Fn(Option<V>) -> V + Copy + Send + Sync + 'static,
         V: Clone,
     {
-        let mut map = self.inner.map.lock();
-        let new = f(map.get(&k).cloned());
-        map.insert(k, new.clone());
-        new
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "SharedMap::update: `f` must not capture anything (a worker process's update runs \
+                 it in the parent, which rebuilds it from its type alone); use a fn item or a \
+                 closure without captures"
+            )
+        };
+        match &self.backend {
+            Backend::Local(inner) => update(&mut inner.map.lock(), k, f),
+            Backend::Remote(id, _) => remote::call(*id, op_update::<K, V, F>, &k),
+        }
     }
 
     /// A copy of the whole map.
@@ -255,14 +322,102 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         K: Clone,
         V: Clone,
     {
-        self.inner.map.lock().clone()
+        match &self.backend {
+            Backend::Local(inner) => inner.map.lock().clone(),
+            Backend::Remote(id, _) => remote::call(*id, op_snapshot::<K, V>, &()),
+        }
     }
 }
 
 impl<K, V> fmt::Debug for SharedMap<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedMap").field("len", &self.inner.map.lock().len()).finish()
+        match &self.backend {
+            Backend::Local(inner) => {
+                f.debug_struct("SharedMap").field("len", &inner.map.lock().len()).finish()
+            }
+            Backend::Remote(id, _) => f.debug_struct("SharedMap").field("proxy_of", id).finish(),
+        }
     }
+}
+
+/// `update` under the lock: the map is left as it was if `f` panics.
+fn update<K: Eq + Hash, V: Clone>(map: &mut HashMap<K, V>, k: K, f: impl Fn(Option<V>) -> V) -> V {
+    let new = f(map.get(&k).cloned());
+    map.insert(k, new.clone());
+    new
+}
+
+// The operations a worker's proxy runs in the parent (see `remote`), one per call.
+
+type OpResult = Result<Vec<u8>, String>;
+
+fn with_map<K: 'static, V: 'static, T: Serialize>(
+    any: &(dyn Any + Send + Sync),
+    op: impl FnOnce(&mut HashMap<K, V>) -> T,
+) -> OpResult {
+    let inner = any.downcast_ref::<Inner<K, V>>().ok_or_else(|| {
+        format!("has other key or value types than SharedMap<{}, {}>", type_name::<K>(), type_name::<V>())
+    })?;
+    let answer = op(&mut inner.map.lock());
+    postcard::to_allocvec(&answer).map_err(|e| format!("cannot encode the answer: {e}"))
+}
+
+fn operands<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode the call: {e}"))
+}
+
+fn op_insert<K: Payload + Eq + Hash, V: Payload>(any: &(dyn Any + Send + Sync), bytes: &[u8]) -> OpResult {
+    let (k, v): (K, V) = operands(bytes)?;
+    with_map::<K, V, _>(any, |map| map.insert(k, v))
+}
+
+fn op_extend<K: Payload + Eq + Hash, V: Payload>(any: &(dyn Any + Send + Sync), bytes: &[u8]) -> OpResult {
+    let pairs: Vec<(K, V)> = operands(bytes)?;
+    with_map::<K, V, _>(any, |map| map.extend(pairs))
+}
+
+fn op_get<K: Payload + Eq + Hash, V: Payload + Clone>(
+    any: &(dyn Any + Send + Sync),
+    bytes: &[u8],
+) -> OpResult {
+    let k: K = operands(bytes)?;
+    with_map::<K, V, _>(any, |map| map.get(&k).cloned())
+}
+
+fn op_remove<K: Payload + Eq + Hash, V: Payload>(any: &(dyn Any + Send + Sync), bytes: &[u8]) -> OpResult {
+    let k: K = operands(bytes)?;
+    with_map::<K, V, _>(any, |map| map.remove(&k))
+}
+
+fn op_contains_key<K: Payload + Eq + Hash, V: Payload>(
+    any: &(dyn Any + Send + Sync),
+    bytes: &[u8],
+) -> OpResult {
+    let k: K = operands(bytes)?;
+    with_map::<K, V, _>(any, |map| map.contains_key(&k))
+}
+
+fn op_len<K: Payload + Eq + Hash, V: Payload>(any: &(dyn Any + Send + Sync), _: &[u8]) -> OpResult {
+    with_map::<K, V, _>(any, |map| map.len())
+}
+
+fn op_snapshot<K, V>(any: &(dyn Any + Send + Sync), _: &[u8]) -> OpResult
+where
+    K: Payload + Eq + Hash + Clone,
+    V: Payload + Clone,
+{
+    with_map::<K, V, _>(any, |map| map.clone())
+}
+
+fn op_update<K, V, F>(any: &(dyn Any + Send + Sync), bytes: &[u8]) -> OpResult
+where
+    K: Payload + Eq + Hash,
+    V: Payload + Clone,
+    F: Fn(Option<V>) -> V + Copy + 'static,
+{
+    let k: K = operands(bytes)?;
+    let f: F = conjure();
+    with_map::<K, V, _>(any, |map| update(map, k, f))
 }
 
 /// The wire form of a handle: the map's id in the process that owns it.
@@ -275,19 +430,30 @@ struct Wire {
 impl<K: Payload + Eq + Hash, V: Payload> Serialize for SharedMap<K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let id = *self.inner.id.get_or_init(|| {
-            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-            let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(&self.inner) as Weak<_>;
-            registry().lock().insert(id, weak);
-            id
-        });
-        Wire { owner_pid: std::process::id(), id }.serialize(serializer)
+        let wire = match &self.backend {
+            Backend::Local(inner) => {
+                let id = *inner.id.get_or_init(|| {
+                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(inner) as Weak<_>;
+                    registry().lock().insert(id, weak);
+                    id
+                });
+                Wire { owner_pid: std::process::id(), id }
+            }
+            Backend::Remote(id, _) => {
+                Wire { owner_pid: crate::process::parent_pid().unwrap_or_default(), id: *id }
+            }
+        };
+        wire.serialize(serializer)
     }
 }
 
 impl<'de, K: Payload + Eq + Hash, V: Payload> Deserialize<'de> for SharedMap<K, V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
+        if wire.owner_pid != std::process::id() && remote::can_reach(wire.owner_pid) {
+            return Ok(SharedMap { backend: Backend::Remote(wire.id, PhantomData) });
+        }
         if wire.owner_pid != std::process::id() {
             return Err(D::Error::custom(format!(
                 "SharedMap {} belongs to process {}: a map reaches other processes only as a task \
@@ -295,20 +461,19 @@ impl<'de, K: Payload + Eq + Hash, V: Payload> Deserialize<'de> for SharedMap<K, 
                 wire.id, wire.owner_pid
             )));
         }
-        let found = registry().lock().get(&wire.id).and_then(Weak::upgrade);
-        let Some(found) = found else {
+        let Some(found) = lookup(wire.id) else {
             return Err(D::Error::custom(format!(
                 "SharedMap {} no longer exists: every handle to it was dropped",
                 wire.id
             )));
         };
         match found.downcast::<Inner<K, V>>() {
-            Ok(inner) => Ok(SharedMap { inner }),
+            Ok(inner) => Ok(SharedMap { backend: Backend::Local(inner) }),
             Err(_) => Err(D::Error::custom(format!(
                 "SharedMap {} has other key or value types than SharedMap<{}, {}>",
                 wire.id,
-                std::any::type_name::<K>(),
-                std::any::type_name::<V>()
+                type_name::<K>(),
+                type_name::<V>()
             ))),
         }
     }
@@ -331,7 +496,8 @@ mod tests {
     fn dropped_map_is_removed_from_the_registry_and_cannot_be_revived() {
         let map: SharedMap<u32, u32> = SharedMap::new();
         let bytes = postcard::to_allocvec(&map).unwrap();
-        let id = *map.inner.id.get().unwrap();
+        let Backend::Local(inner) = &map.backend else { unreachable!() };
+        let id = *inner.id.get().unwrap();
         drop(map);
         assert!(!registry().lock().contains_key(&id));
         let err = postcard::from_bytes::<SharedMap<u32, u32>>(&bytes).unwrap_err();
