@@ -38,6 +38,7 @@
 mod error;
 mod executor;
 mod future;
+mod intake;
 mod map;
 mod merge;
 mod process;

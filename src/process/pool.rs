@@ -3,12 +3,11 @@
 use super::slot;
 use crate::error::TaskError;
 use crate::future::Promise;
-use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Mutex, RwLock};
+use crate::intake::{Intake, Refuse};
+use crossbeam_channel::Receiver;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 
 /// A task's future, with the decoding of its result, its type erased.
 pub(crate) trait Remote: Send {
@@ -50,11 +49,15 @@ pub(crate) struct Pending {
     pub(crate) task: Box<dyn Remote>,
 }
 
+impl Refuse for Pending {
+    fn refuse(self, error: TaskError) {
+        self.task.reject(error);
+    }
+}
+
 /// Shared by the executor handle and the slot threads.
 pub(crate) struct Pool {
-    /// `None` once shut down; dropping the sender lets the slots drain the queue and stop.
-    sender: RwLock<Option<Sender<Pending>>>,
-    pub(crate) receiver: Receiver<Pending>,
+    intake: Intake<Pending>,
     pub(crate) max_workers: usize,
     pub(crate) initializer: Option<isize>,
     pub(crate) max_tasks: Option<u64>,
@@ -62,25 +65,18 @@ pub(crate) struct Pool {
     pub(crate) worker_args: Vec<std::ffi::OsString>,
     next_id: AtomicU64,
     started: AtomicUsize,
-    slots: Mutex<Vec<JoinHandle<()>>>,
-    broken: OnceLock<String>,
 }
 
 impl Pool {
     pub(crate) fn new(max_workers: usize, initializer: Option<isize>, max_tasks: Option<u64>) -> Arc<Pool> {
-        let worker_args = super::spawn::worker_args();
-        let (sender, receiver) = crossbeam_channel::unbounded();
         Arc::new(Pool {
-            sender: RwLock::new(Some(sender)),
-            receiver,
+            intake: Intake::new(),
             max_workers,
             initializer,
             max_tasks,
-            worker_args,
+            worker_args: super::spawn::worker_args(),
             next_id: AtomicU64::new(0),
             started: AtomicUsize::new(0),
-            slots: Mutex::new(Vec::new()),
-            broken: OnceLock::new(),
         })
     }
 
@@ -88,90 +84,59 @@ impl Pool {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The queue, for the slots.
+    pub(crate) fn queue(&self) -> &Receiver<Pending> {
+        self.intake.receiver()
+    }
+
     /// Queues a task (starting a worker slot if fewer than `max_workers` run), or fails it
     /// when the pool is shut down or broken.
     pub(crate) fn submit(self: &Arc<Self>, pending: Pending) {
-        let refused = {
-            let sender = self.sender.read();
-            match (sender.as_ref(), self.broken.get()) {
-                (None, _) => Some((pending, TaskError::Shutdown)),
-                (Some(_), Some(why)) => Some((pending, TaskError::BrokenPool(why.clone()))),
-                (Some(sender), None) => match sender.send(pending) {
-                    Ok(()) => {
-                        self.start_slot_if_needed();
-                        None
-                    }
-                    Err(crossbeam_channel::SendError(pending)) => Some((pending, TaskError::Shutdown)),
-                },
-            }
-        };
-        if let Some((pending, error)) = refused {
-            pending.task.reject(error);
-        }
+        self.intake.submit(pending, || self.start_slot_if_needed());
     }
 
-    fn start_slot_if_needed(self: &Arc<Self>) {
+    /// Starts one more slot while fewer than `max_workers` run. Returns why the pool is broken
+    /// when not even a first slot could start.
+    fn start_slot_if_needed(self: &Arc<Self>) -> Option<String> {
         if self.started.load(Ordering::Relaxed) >= self.max_workers {
-            return;
+            return None;
         }
-        let mut slots = self.slots.lock();
-        let index = self.started.load(Ordering::Relaxed);
-        if index >= self.max_workers {
-            return;
-        }
-        let pool = Arc::clone(self);
-        let started = std::thread::Builder::new()
-            .name(format!("concurrent-futures-slot-{index}"))
-            .spawn(move || slot::run(&pool));
-        match started {
-            Ok(handle) => {
-                slots.push(handle);
-                self.started.store(index + 1, Ordering::Relaxed);
+        self.intake.with_threads(|slots| {
+            let index = self.started.load(Ordering::Relaxed);
+            if index >= self.max_workers {
+                return None;
             }
-            Err(e) if index == 0 => {
-                drop(slots);
-                self.break_pool(format!("could not start a thread to manage a worker: {e}"), Vec::new());
+            let pool = Arc::clone(self);
+            let started = std::thread::Builder::new()
+                .name(format!("concurrent-futures-slot-{index}"))
+                .spawn(move || slot::run(&pool));
+            match started {
+                Ok(handle) => {
+                    slots.push(handle);
+                    self.started.store(index + 1, Ordering::Relaxed);
+                    None
+                }
+                Err(e) if index == 0 => Some(format!("could not start a thread to manage a worker: {e}")),
+                Err(_) => None,
             }
-            Err(_) => {}
-        }
+        })
     }
 
     pub(crate) fn is_broken(&self) -> Option<&String> {
-        self.broken.get()
+        self.intake.broken()
     }
 
     /// Marks the pool broken and fails `held` and everything queued with `BrokenPool`.
     pub(crate) fn break_pool(&self, why: String, held: Vec<Pending>) {
-        let _ = self.broken.set(why);
-        let why = self.broken.get().cloned().unwrap_or_default();
-        for pending in held {
-            pending.task.reject(TaskError::BrokenPool(why.clone()));
-        }
-        while let Ok(pending) = self.receiver.try_recv() {
-            pending.task.reject(TaskError::BrokenPool(why.clone()));
-        }
+        self.intake.break_with(why, held);
     }
 
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        drop(self.sender.write().take());
-        if cancel_futures {
-            while let Ok(pending) = self.receiver.try_recv() {
-                pending.task.reject(TaskError::Cancelled);
-            }
-        }
-        if wait {
-            let slots = std::mem::take(&mut *self.slots.lock());
-            let me = std::thread::current().id();
-            for handle in slots {
-                if handle.thread().id() != me {
-                    let _ = handle.join();
-                }
-            }
-        }
+        self.intake.shutdown(wait, cancel_futures);
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
-        self.sender.read().is_none()
+        self.intake.is_shutdown()
     }
 
     pub(crate) fn workers_started(&self) -> usize {

@@ -116,12 +116,12 @@ fn serve(
                 batch.push(pending);
                 continue;
             } else if in_flight.is_empty() && batch.is_empty() {
-                match pool.receiver.recv() {
+                match pool.queue().recv() {
                     Ok(pending) => pending,
                     Err(_) => return Ended::QueueClosed,
                 }
             } else {
-                match pool.receiver.try_recv() {
+                match pool.queue().try_recv() {
                     Ok(pending) => pending,
                     Err(_) => break,
                 }
