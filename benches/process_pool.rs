@@ -11,6 +11,10 @@
 //!
 //! Run with `cargo bench --bench process_pool`; numbers go into `docs/PERFORMANCE.md`.
 
+mod common;
+
+use common::prime_or_zero;
+
 use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, ThreadPoolExecutor};
 use criterion::Criterion;
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender, bytes_channel};
@@ -133,27 +137,6 @@ fn map(c: &mut Criterion) {
         b.iter(|| pool.map(inc, 0..MAP_ITEMS).chunksize(256).map(|r| r.unwrap_or(0)).sum::<u64>())
     });
     group.finish();
-}
-
-fn is_prime(n: u64) -> bool {
-    if n < 4 {
-        return n >= 2;
-    }
-    if n % 2 == 0 || n % 3 == 0 {
-        return false;
-    }
-    let mut d = 5;
-    while d * d <= n {
-        if n % d == 0 || n % (d + 2) == 0 {
-            return false;
-        }
-        d += 6;
-    }
-    true
-}
-
-fn prime_or_zero(n: u64) -> u64 {
-    if is_prime(n) { n } else { 0 }
 }
 
 /// The sum of the primes in `start..end`: the process-friendly split, one small message a range.

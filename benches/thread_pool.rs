@@ -7,6 +7,10 @@
 //!
 //! Run with `cargo bench --bench thread_pool`; the numbers go into `docs/PERFORMANCE.md`.
 
+mod common;
+
+use common::{is_prime, prime_or_zero};
+
 use concurrent_futures::{Executor, ThreadPoolExecutor};
 use criterion::{Criterion, Throughput, criterion_main};
 use rayon::prelude::*;
@@ -138,23 +142,6 @@ fn map(c: &mut Criterion) {
     group.finish();
 }
 
-fn is_prime(n: u64) -> bool {
-    if n < 4 {
-        return n >= 2;
-    }
-    if n % 2 == 0 || n % 3 == 0 {
-        return false;
-    }
-    let mut d = 5;
-    while d * d <= n {
-        if n % d == 0 || n % (d + 2) == 0 {
-            return false;
-        }
-        d += 6;
-    }
-    true
-}
-
 fn primes(c: &mut Criterion) {
     let mut group = c.benchmark_group("primes_below_2M");
     group.sample_size(10);
@@ -164,10 +151,7 @@ fn primes(c: &mut Criterion) {
     let pool = ThreadPoolExecutor::new(workers());
     group.bench_function("concurrent_futures_map", |b| {
         b.iter(|| {
-            pool.map(|n: u64| if is_prime(n) { n } else { 0 }, 0..PRIMES_BELOW)
-                .chunksize(10_000)
-                .map(|r| r.unwrap_or(0))
-                .sum::<u64>()
+            pool.map(prime_or_zero, 0..PRIMES_BELOW).chunksize(10_000).map(|r| r.unwrap_or(0)).sum::<u64>()
         })
     });
     let rayon = rayon_pool();
