@@ -1,0 +1,241 @@
+//! Load many URLs in parallel: the `concurrent.futures` docs' `ThreadPoolExecutor` example, for
+//! real and offline.
+//!
+//! With no URLs it starts its own HTTP server on 127.0.0.1, which answers each page after a delay
+//! (default 50 ms) with a body of a given size, plus three URLs that fail on purpose (a 403, a
+//! malformed URL, and a refused connection to a closed local port). It fetches 200 URLs
+//! sequentially, then with 8, 32 and 64 threads through `submit` + `as_completed`, printing
+//! `<url> page is N bytes` or `<url> generated an error: ...` for each, and a table of times.
+//!
+//! ```text
+//! cargo run --release --example url_loader                       # the local benchmark
+//! cargo run --release --example url_loader -- --count 50 --delay-ms 20 --body-bytes 4096
+//! cargo run --release --example url_loader -- --workers 16 --timeout 5 --out pages URL...
+//! cargo run --release --example url_loader -- --file urls.txt --quiet
+//! ```
+//!
+//! Nothing leaves the machine unless you pass URLs. Plain HTTP only (enable ureq's `rustls`
+//! feature for https).
+
+use concurrent_futures::{ThreadPoolExecutor, as_completed};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the command line asked for.
+struct Options {
+    urls: Vec<String>,
+    workers: Option<usize>,
+    timeout: Duration,
+    out: Option<PathBuf>,
+    quiet: bool,
+    count: usize,
+    delay: Duration,
+    body_bytes: usize,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        urls: Vec::new(),
+        workers: None,
+        timeout: Duration::from_secs(10),
+        out: None,
+        quiet: false,
+        count: 200,
+        delay: Duration::from_millis(50),
+        body_bytes: 1024,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let number = |name: &str, text: String| -> Result<u64, String> {
+            text.parse().map_err(|_| format!("{name} takes a whole number, not {text:?}"))
+        };
+        match arg.as_str() {
+            "--workers" => options.workers = Some(number("--workers", value("--workers")?)?.max(1) as usize),
+            "--timeout" => options.timeout = Duration::from_secs(number("--timeout", value("--timeout")?)?),
+            "--out" => options.out = Some(PathBuf::from(value("--out")?)),
+            "--quiet" => options.quiet = true,
+            "--count" => options.count = number("--count", value("--count")?)? as usize,
+            "--delay-ms" => {
+                options.delay = Duration::from_millis(number("--delay-ms", value("--delay-ms")?)?)
+            }
+            "--body-bytes" => options.body_bytes = number("--body-bytes", value("--body-bytes")?)? as usize,
+            "--file" => {
+                let path = value("--file")?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                let urls = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+                options.urls.extend(urls.map(str::to_owned));
+            }
+            "--help" | "-h" => return Err(String::new()),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            url => options.urls.push(url.to_owned()),
+        }
+    }
+    Ok(options)
+}
+
+/// The local test server: every handler thread takes the next request, waits `delay`, answers.
+/// Returns the URLs to fetch: `count` pages, three of them failing on purpose.
+fn start_local_server(options: &Options) -> Result<Vec<String>, String> {
+    let server =
+        tiny_http::Server::http("127.0.0.1:0").map_err(|e| format!("cannot start the local server: {e}"))?;
+    let port = server.server_addr().to_ip().map(|a| a.port()).ok_or("the local server has no port")?;
+    let server = Arc::new(server);
+    let body = Arc::new(vec![b'x'; options.body_bytes]);
+    // Enough handlers for 64 clients at once, each sleeping through its delay.
+    for _ in 0..96 {
+        let (server, body, delay) = (Arc::clone(&server), Arc::clone(&body), options.delay);
+        std::thread::spawn(move || {
+            while let Ok(request) = server.recv() {
+                std::thread::sleep(delay);
+                let response = if request.url() == "/forbidden" {
+                    tiny_http::Response::from_data(b"forbidden".to_vec()).with_status_code(403)
+                } else {
+                    tiny_http::Response::from_data(body.as_slice().to_vec())
+                };
+                let _ = request.respond(response);
+            }
+        });
+    }
+    // A port nothing listens on: bind one, then let it go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a closed port: {e}"))?;
+    let mut urls: Vec<String> =
+        (0..options.count.saturating_sub(3)).map(|i| format!("http://127.0.0.1:{port}/page/{i}")).collect();
+    urls.push(format!("http://127.0.0.1:{port}/forbidden"));
+    urls.push("http://[::1/malformed url".to_owned());
+    urls.push(format!("http://127.0.0.1:{closed}/refused"));
+    Ok(urls)
+}
+
+/// Fetches one URL (and saves its body under `out`, if given); the body's length.
+fn load_url(agent: &ureq::Agent, url: &str, index: usize, out: Option<&PathBuf>) -> Result<usize, String> {
+    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| e.to_string())?;
+    if let Some(dir) = out {
+        let name = url.rsplit('/').find(|s| !s.is_empty()).unwrap_or("index");
+        let path = dir.join(format!(
+            "{index:05}-{}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_")
+        ));
+        std::fs::write(&path, &body).map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+    }
+    Ok(body.len())
+}
+
+fn report(url: &str, result: &Result<usize, String>, quiet: bool) -> bool {
+    if !quiet {
+        match result {
+            Ok(bytes) => println!("{url} page is {bytes} bytes"),
+            Err(error) => println!("{url} generated an error: {error}"),
+        }
+    }
+    result.is_ok()
+}
+
+/// Fetches every URL one after another; (time, pages loaded).
+fn sequential(agent: &ureq::Agent, urls: &[String], options: &Options) -> (Duration, usize) {
+    let start = Instant::now();
+    let ok = urls
+        .iter()
+        .enumerate()
+        .filter(|(i, url)| report(url, &load_url(agent, url, *i, options.out.as_ref()), options.quiet))
+        .count();
+    (start.elapsed(), ok)
+}
+
+/// Fetches every URL on a pool of `workers` threads: `submit` each, then `as_completed`.
+fn threaded(agent: &ureq::Agent, urls: &[String], workers: usize, options: &Options) -> (Duration, usize) {
+    let start = Instant::now();
+    let pool = ThreadPoolExecutor::new(workers);
+    let futures: Vec<_> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let (agent, url, out) = (agent.clone(), url.clone(), options.out.clone());
+            pool.spawn(move || {
+                let result = load_url(&agent, &url, i, out.as_ref());
+                (url, result)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for future in as_completed(futures) {
+        match future.result() {
+            Ok((url, result)) => ok += usize::from(report(&url, &result, options.quiet)),
+            Err(error) => println!("a fetch task failed: {error}"),
+        }
+    }
+    (start.elapsed(), ok)
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(problem) => {
+            if !problem.is_empty() {
+                eprintln!("url_loader: {problem}");
+            }
+            eprintln!(
+                "usage: url_loader [--workers N] [--timeout SECS] [--out DIR] [--quiet] [--file FILE] [URL...]"
+            );
+            eprintln!("       url_loader [--count N] [--delay-ms MS] [--body-bytes N]   (the local server)");
+            std::process::exit(2);
+        }
+    };
+    if let Some(dir) = &options.out {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("url_loader: cannot create {}: {e}", dir.display());
+            std::process::exit(2);
+        }
+    }
+    let local = options.urls.is_empty();
+    let urls = if local {
+        match start_local_server(&options) {
+            Ok(urls) => urls,
+            Err(problem) => {
+                eprintln!("url_loader: {problem}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        options.urls.clone()
+    };
+    // Only for the local server: tiny_http's answers on a reused keep-alive connection wait for
+    // a delayed ACK (40 ms), so each request gets a fresh connection (microseconds on loopback).
+    let idle_connections = if local { 0 } else { 100 };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(options.timeout))
+        .max_idle_connections(idle_connections)
+        .max_idle_connections_per_host(idle_connections)
+        .build()
+        .into();
+
+    let mut rows = vec![("sequential".to_owned(), sequential(&agent, &urls, &options))];
+    let worker_counts = options.workers.map_or_else(|| vec![8, 32, 64], |n| vec![n]);
+    for workers in worker_counts {
+        rows.push((format!("{workers} threads"), threaded(&agent, &urls, workers, &options)));
+    }
+
+    println!(
+        "\n{} URLs{}:",
+        urls.len(),
+        if local { format!(", {:?} each from the local server", options.delay) } else { String::new() }
+    );
+    println!("  {:<12} {:>10} {:>9} {:>8}", "run", "time", "speedup", "loaded");
+    let base = rows[0].1.0.as_secs_f64();
+    for (name, (time, ok)) in &rows {
+        println!(
+            "  {name:<12} {:>8.0}ms {:>8.1}x {ok:>8}",
+            time.as_secs_f64() * 1e3,
+            base / time.as_secs_f64()
+        );
+    }
+    if local {
+        let ideal = options.delay.as_secs_f64() * (urls.len() as f64 / 64.0).ceil();
+        println!("  (ideal with 64 threads: {:.0} ms, one delay per 64 pages)", ideal * 1e3);
+    }
+}

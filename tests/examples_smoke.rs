@@ -1,0 +1,65 @@
+//! Runs the examples in a quick mode against their own local server (nothing leaves the
+//! machine) and checks what they print. `cargo test` builds the examples before the tests.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `target/<profile>/examples/<name>`, next to this test's own `deps` folder. A full
+/// `cargo test` has built it already; a run of this test alone builds it here.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        build.args(["build", "--example", name]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(build.status().expect("cargo runs").success(), "building example {name} failed");
+    }
+    path
+}
+
+#[test]
+fn url_loader_prints_pages_planted_errors_and_a_table() {
+    let output = Command::new(example("url_loader"))
+        .args(["--count", "20", "--delay-ms", "5", "--workers", "8"])
+        .output()
+        .expect("the url_loader example is built by `cargo test`");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "url_loader failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // 17 pages and 3 planted failures, once sequentially and once on 8 threads.
+    assert_eq!(stdout.lines().filter(|l| l.ends_with(" page is 1024 bytes")).count(), 34, "{stdout}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(" generated an error: ")).collect();
+    assert_eq!(errors.len(), 6, "{stdout}");
+    assert!(errors.iter().any(|l| l.contains("/forbidden") && l.contains("403")), "{errors:?}");
+    assert!(errors.iter().any(|l| l.contains("malformed")), "{errors:?}");
+    assert!(errors.iter().any(|l| l.contains("/refused") && l.contains("refused")), "{errors:?}");
+    assert!(stdout.contains("sequential") && stdout.contains("8 threads"), "{stdout}");
+}
+
+#[test]
+fn url_loader_saves_bodies_with_out() {
+    let dir = std::env::temp_dir().join(format!("url_loader_out_{}", std::process::id()));
+    let output = Command::new(example("url_loader"))
+        .args(["--count", "5", "--delay-ms", "1", "--workers", "2", "--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("the url_loader example is built by `cargo test`");
+    assert!(output.status.success());
+    let saved = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(saved, 2, "the 2 pages that load are saved (once per run, same names)");
+}
+
+#[test]
+fn url_loader_refuses_bad_options_clearly() {
+    let output = Command::new(example("url_loader")).args(["--workers", "many"]).output().expect("built");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--workers takes a whole number"));
+}
