@@ -17,9 +17,11 @@
 //! Nothing leaves the machine unless you pass URLs. Plain HTTP only (enable ureq's `rustls`
 //! feature for https).
 
+mod common;
+
+use common::server::{LocalServer, agent};
 use concurrent_futures::{ThreadPoolExecutor, as_completed};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the command line asked for.
@@ -75,37 +77,17 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// The local test server: every handler thread takes the next request, waits `delay`, answers.
-/// Returns the URLs to fetch: `count` pages, three of them failing on purpose.
-fn start_local_server(options: &Options) -> Result<Vec<String>, String> {
-    let server =
-        tiny_http::Server::http("127.0.0.1:0").map_err(|e| format!("cannot start the local server: {e}"))?;
-    let port = server.server_addr().to_ip().map(|a| a.port()).ok_or("the local server has no port")?;
-    let server = Arc::new(server);
-    let body = Arc::new(vec![b'x'; options.body_bytes]);
-    // Enough handlers for 64 clients at once, each sleeping through its delay.
-    for _ in 0..96 {
-        let (server, body, delay) = (Arc::clone(&server), Arc::clone(&body), options.delay);
-        std::thread::spawn(move || {
-            while let Ok(request) = server.recv() {
-                std::thread::sleep(delay);
-                let response = if request.url() == "/forbidden" {
-                    tiny_http::Response::from_data(b"forbidden".to_vec()).with_status_code(403)
-                } else {
-                    tiny_http::Response::from_data(body.as_slice().to_vec())
-                };
-                let _ = request.respond(response);
-            }
-        });
-    }
+/// Starts the local server; returns the URLs to fetch: `count` pages, three of them failing on
+/// purpose (a 403, a malformed URL, a refused connection to a closed local port).
+fn local_urls(options: &Options) -> Result<Vec<String>, String> {
+    let server = LocalServer::start(options.delay, options.body_bytes)?;
     // A port nothing listens on: bind one, then let it go.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("cannot find a closed port: {e}"))?;
-    let mut urls: Vec<String> =
-        (0..options.count.saturating_sub(3)).map(|i| format!("http://127.0.0.1:{port}/page/{i}")).collect();
-    urls.push(format!("http://127.0.0.1:{port}/forbidden"));
+    let mut urls: Vec<String> = (0..options.count.saturating_sub(3)).map(|i| server.page_url(i)).collect();
+    urls.push(server.forbidden_url());
     urls.push("http://[::1/malformed url".to_owned());
     urls.push(format!("http://127.0.0.1:{closed}/refused"));
     Ok(urls)
@@ -194,7 +176,7 @@ fn main() {
     }
     let local = options.urls.is_empty();
     let urls = if local {
-        match start_local_server(&options) {
+        match local_urls(&options) {
             Ok(urls) => urls,
             Err(problem) => {
                 eprintln!("url_loader: {problem}");
@@ -204,18 +186,11 @@ fn main() {
     } else {
         options.urls.clone()
     };
-    // Only for the local server: tiny_http's answers on a reused keep-alive connection wait for
-    // a delayed ACK (40 ms), so each request gets a fresh connection (microseconds on loopback).
-    let idle_connections = if local { 0 } else { 100 };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(options.timeout))
-        .max_idle_connections(idle_connections)
-        .max_idle_connections_per_host(idle_connections)
-        .build()
-        .into();
+    let agent = agent(options.timeout, !local);
 
     let mut rows = vec![("sequential".to_owned(), sequential(&agent, &urls, &options))];
     let worker_counts = options.workers.map_or_else(|| vec![8, 32, 64], |n| vec![n]);
+    let most_workers = worker_counts.iter().copied().max().unwrap_or(1);
     for workers in worker_counts {
         rows.push((format!("{workers} threads"), threaded(&agent, &urls, workers, &options)));
     }
@@ -235,7 +210,10 @@ fn main() {
         );
     }
     if local {
-        let ideal = options.delay.as_secs_f64() * (urls.len() as f64 / 64.0).ceil();
-        println!("  (ideal with 64 threads: {:.0} ms, one delay per 64 pages)", ideal * 1e3);
+        let ideal = options.delay.as_secs_f64() * (urls.len() as f64 / most_workers as f64).ceil();
+        println!(
+            "  (ideal with {most_workers} threads: {:.0} ms, one delay per {most_workers} pages)",
+            ideal * 1e3
+        );
     }
 }

@@ -63,3 +63,25 @@ fn url_loader_refuses_bad_options_clearly() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--workers takes a whole number"));
 }
+
+#[test]
+fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
+    let svg = std::env::temp_dir().join(format!("compare_{}.svg", std::process::id()));
+    let output = Command::new(example("compare_executors"))
+        .args(["--quick", "--delay-ms", "2", "--out"])
+        .arg(&svg)
+        .output()
+        .expect("the compare_executors example is built by `cargo test`");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).collect();
+    assert_eq!(rows.len(), 3, "one row for each N of --quick: {stdout}");
+    assert!(rows.iter().all(|r| r.matches("ms").count() == 4), "{rows:?}");
+    let chart = std::fs::read_to_string(&svg).expect("the chart was written");
+    let _ = std::fs::remove_file(&svg);
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"), "a complete SVG document");
+    for label in ["threads", "processes", "I/O-bound", "CPU-bound", "tasks (N)"] {
+        assert!(chart.contains(label), "the chart shows {label:?}");
+    }
+    assert!(chart.matches("<polyline").count() >= 4, "four lines: threads and processes, twice");
+}
