@@ -8,6 +8,7 @@ use crate::error::TaskError;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 /// Work that can be refused: its future is then completed with the error.
@@ -30,16 +31,21 @@ pub(crate) struct Intake<J> {
     /// Why the pool is broken, once it is.
     broken: OnceLock<String>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The most worker threads (`max_workers`), and how many have started.
+    max_threads: usize,
+    started: AtomicUsize,
 }
 
 impl<J: Refuse> Intake<J> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(max_threads: usize) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         Intake {
             sender: CacheLine(RwLock::new(Some(sender))),
             receiver,
             broken: OnceLock::new(),
             threads: Mutex::new(Vec::new()),
+            max_threads,
+            started: AtomicUsize::new(0),
         }
     }
 
@@ -91,10 +97,43 @@ impl<J: Refuse> Intake<J> {
         }
     }
 
-    /// Runs `f` with the pool's worker threads, under their lock: where a pool decides whether
-    /// to start one more, and records it.
-    pub(crate) fn with_threads<R>(&self, f: impl FnOnce(&mut Vec<JoinHandle<()>>) -> R) -> R {
-        f(&mut self.threads.lock())
+    /// The most worker threads this pool starts.
+    pub(crate) fn max_threads(&self) -> usize {
+        self.max_threads
+    }
+
+    /// How many worker threads have started.
+    pub(crate) fn threads_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// True while fewer than `max_threads` have started.
+    pub(crate) fn can_start_thread(&self) -> bool {
+        self.threads_started() < self.max_threads
+    }
+
+    /// Starts one more worker thread, named `name(index)`, running `body`, unless
+    /// `max_threads` have started. Returns why the pool is broken when not even the first one
+    /// could start (with other workers alive the work still gets done; with none, nothing would).
+    pub(crate) fn start_thread(
+        &self,
+        name: impl FnOnce(usize) -> String,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Option<String> {
+        let mut threads = self.threads.lock();
+        let index = self.started.load(Ordering::Relaxed);
+        if index >= self.max_threads {
+            return None;
+        }
+        match std::thread::Builder::new().name(name(index)).spawn(body) {
+            Ok(handle) => {
+                threads.push(handle);
+                self.started.store(index + 1, Ordering::Relaxed);
+                None
+            }
+            Err(error) if index == 0 => Some(format!("could not start a worker thread: {error}")),
+            Err(_) => None,
+        }
     }
 
     /// Python's `shutdown(wait, cancel_futures)`; idempotent.

@@ -152,7 +152,7 @@ impl Executor for ProcessPoolExecutor {
     }
 
     fn max_workers(&self) -> usize {
-        self.pool.max_workers
+        self.pool.max_workers()
     }
 }
 
@@ -165,7 +165,7 @@ impl Drop for ProcessPoolExecutor {
 impl fmt::Debug for ProcessPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessPoolExecutor")
-            .field("max_workers", &self.pool.max_workers)
+            .field("max_workers", &self.pool.max_workers())
             .field("workers", &self.pool.workers_started())
             .field("shutdown", &self.pool.is_shutdown())
             .finish()

@@ -7,7 +7,7 @@ use crate::intake::{Intake, Refuse};
 use crossbeam_channel::Receiver;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A task's future, with the decoding of its result, its type erased.
 pub(crate) trait Remote: Send {
@@ -58,25 +58,21 @@ impl Refuse for Pending {
 /// Shared by the executor handle and the slot threads.
 pub(crate) struct Pool {
     intake: Intake<Pending>,
-    pub(crate) max_workers: usize,
     pub(crate) initializer: Option<isize>,
     pub(crate) max_tasks: Option<u64>,
     /// See `spawn::worker_args`.
     pub(crate) worker_args: Vec<std::ffi::OsString>,
     next_id: AtomicU64,
-    started: AtomicUsize,
 }
 
 impl Pool {
     pub(crate) fn new(max_workers: usize, initializer: Option<isize>, max_tasks: Option<u64>) -> Arc<Pool> {
         Arc::new(Pool {
-            intake: Intake::new(),
-            max_workers,
+            intake: Intake::new(max_workers),
             initializer,
             max_tasks,
             worker_args: super::spawn::worker_args(),
             next_id: AtomicU64::new(0),
-            started: AtomicUsize::new(0),
         })
     }
 
@@ -98,28 +94,11 @@ impl Pool {
     /// Starts one more slot while fewer than `max_workers` run. Returns why the pool is broken
     /// when not even a first slot could start.
     fn start_slot_if_needed(self: &Arc<Self>) -> Option<String> {
-        if self.started.load(Ordering::Relaxed) >= self.max_workers {
+        if !self.intake.can_start_thread() {
             return None;
         }
-        self.intake.with_threads(|slots| {
-            let index = self.started.load(Ordering::Relaxed);
-            if index >= self.max_workers {
-                return None;
-            }
-            let pool = Arc::clone(self);
-            let started = std::thread::Builder::new()
-                .name(format!("concurrent-futures-slot-{index}"))
-                .spawn(move || slot::run(&pool));
-            match started {
-                Ok(handle) => {
-                    slots.push(handle);
-                    self.started.store(index + 1, Ordering::Relaxed);
-                    None
-                }
-                Err(e) if index == 0 => Some(format!("could not start a thread to manage a worker: {e}")),
-                Err(_) => None,
-            }
-        })
+        let pool = Arc::clone(self);
+        self.intake.start_thread(|index| format!("concurrent-futures-slot-{index}"), move || slot::run(&pool))
     }
 
     pub(crate) fn is_broken(&self) -> Option<&String> {
@@ -140,6 +119,10 @@ impl Pool {
     }
 
     pub(crate) fn workers_started(&self) -> usize {
-        self.started.load(Ordering::Relaxed)
+        self.intake.threads_started()
+    }
+
+    pub(crate) fn max_workers(&self) -> usize {
+        self.intake.max_threads()
     }
 }

@@ -120,7 +120,7 @@ impl Executor for ThreadPoolExecutor {
     }
 
     fn max_workers(&self) -> usize {
-        self.shared.max_workers
+        self.shared.max_workers()
     }
 }
 
@@ -133,7 +133,7 @@ impl Drop for ThreadPoolExecutor {
 impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolExecutor")
-            .field("max_workers", &self.shared.max_workers)
+            .field("max_workers", &self.shared.max_workers())
             .field("threads", &self.shared.threads_started())
             .field("shutdown", &self.shared.is_shutdown())
             .finish()

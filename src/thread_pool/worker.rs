@@ -27,11 +27,8 @@ impl Refuse for QueuedJob {
 /// The state every worker and the executor handle share.
 pub(crate) struct Shared {
     intake: Intake<QueuedJob>,
-    pub(crate) max_workers: usize,
     name_prefix: String,
     initializer: Option<Initializer>,
-    /// Threads started so far (never more than `max_workers`).
-    spawned: AtomicUsize,
     /// Python's idle semaphore: workers that finished a task and may take the next one.
     idle: AtomicUsize,
 }
@@ -43,11 +40,9 @@ impl Shared {
         initializer: Option<Initializer>,
     ) -> Arc<Self> {
         Arc::new(Shared {
-            intake: Intake::new(),
-            max_workers,
+            intake: Intake::new(max_workers),
             name_prefix,
             initializer,
-            spawned: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
         })
     }
@@ -61,7 +56,7 @@ impl Shared {
     /// Starts a worker unless one is idle or all are started (CPython's `_adjust_thread_count`).
     /// Returns why the pool is broken when not even a first thread could start.
     fn adjust_thread_count(self: &Arc<Self>) -> Option<String> {
-        if self.spawned.load(Ordering::Relaxed) >= self.max_workers {
+        if !self.intake.can_start_thread() {
             return None;
         }
         let took_idle =
@@ -69,26 +64,8 @@ impl Shared {
         if took_idle {
             return None;
         }
-        self.intake.with_threads(|threads| {
-            let index = self.spawned.load(Ordering::Relaxed);
-            if index >= self.max_workers {
-                return None;
-            }
-            let shared = Arc::clone(self);
-            let started = std::thread::Builder::new()
-                .name(format!("{}_{index}", self.name_prefix))
-                .spawn(move || shared.work());
-            match started {
-                Ok(handle) => {
-                    threads.push(handle);
-                    self.spawned.store(index + 1, Ordering::Relaxed);
-                    None
-                }
-                // With other workers alive the work still gets done; with none, nothing would.
-                Err(error) if index == 0 => Some(format!("could not start a worker thread: {error}")),
-                Err(_) => None,
-            }
-        })
+        let shared = Arc::clone(self);
+        self.intake.start_thread(|index| format!("{}_{index}", self.name_prefix), move || shared.work())
     }
 
     /// The worker loop: run the initializer, then jobs until the pool shuts down.
@@ -109,7 +86,7 @@ impl Shared {
             // Idle again before the future completes, so that a submit made as soon as the
             // result is seen reuses this thread instead of starting another.
             job.run(&|| {
-                if self.spawned.load(Ordering::Relaxed) < self.max_workers {
+                if self.intake.can_start_thread() {
                     self.idle.fetch_add(1, Ordering::AcqRel);
                 }
             });
@@ -156,6 +133,10 @@ impl Shared {
     }
 
     pub(crate) fn threads_started(&self) -> usize {
-        self.spawned.load(Ordering::Relaxed)
+        self.intake.threads_started()
+    }
+
+    pub(crate) fn max_workers(&self) -> usize {
+        self.intake.max_threads()
     }
 }
