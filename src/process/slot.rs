@@ -46,8 +46,7 @@ pub(crate) fn run(pool: &Pool) {
         let ended = serve(pool, &worker, &mut retry, &mut in_flight);
         match ended {
             Ended::QueueClosed => {
-                drop(worker.tasks);
-                let _ = worker.exited.recv_timeout(EXIT_PATIENCE).map_err(|_| super::os::kill(worker.pid));
+                worker.close(EXIT_PATIENCE);
                 return;
             }
             Ended::Retired => {

@@ -25,12 +25,24 @@ pub(crate) struct Worker {
 impl Worker {
     /// Waits for the worker's exit (killing it if it does not exit in time) and describes it.
     pub(crate) fn reap(&self, patience: Duration) -> String {
-        match self.exited.recv_timeout(patience) {
-            Ok(how) => how,
-            Err(_) => {
-                os::kill(self.pid);
-                self.exited.recv().unwrap_or_else(|_| "was lost (its monitor thread ended)".to_owned())
-            }
+        wait_for_exit(self.pid, &self.exited, patience)
+    }
+
+    /// Closes the worker's task channel (it exits when it sees that), then reaps it.
+    pub(crate) fn close(self, patience: Duration) -> String {
+        let Worker { pid, tasks, results: _, exited } = self;
+        drop(tasks);
+        wait_for_exit(pid, &exited, patience)
+    }
+}
+
+/// Waits for a worker's exit as its monitor thread reports it, killing it after `patience`.
+fn wait_for_exit(pid: u32, exited: &Receiver<String>, patience: Duration) -> String {
+    match exited.recv_timeout(patience) {
+        Ok(how) => how,
+        Err(_) => {
+            os::kill(pid);
+            exited.recv().unwrap_or_else(|_| "was lost (its monitor thread ended)".to_owned())
         }
     }
 }
