@@ -17,6 +17,7 @@ fn main() {
     }
     let checks: &[Check] = &[
         ("submit_and_map", submit_and_map),
+        ("idle_workers_each_take_a_task", idle_workers_each_take_a_task),
         ("a_panic_gives_message_and_location", a_panic_gives_message_and_location),
         ("exit_in_a_task_fails_only_that_task", exit_in_a_task_fails_only_that_task),
         ("abort_in_a_task_fails_only_that_task", abort_in_a_task_fails_only_that_task),
@@ -90,6 +91,37 @@ fn submit_and_map() {
             } else {
                 assert_eq!(r, Ok(x));
             }
+        }
+    }
+}
+
+/// Joins the rendezvous in `map` and waits until `n` tasks have joined it; false if they never
+/// did (the tasks were not running at the same time).
+fn rendezvous((map, round, n): (SharedMap<u32, u32>, u32, u32)) -> bool {
+    map.update(round, count_u32);
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while map.get(&round) != Some(n) {
+        if std::time::Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+fn count_u32(n: Option<u32>) -> u32 {
+    n.unwrap_or(0) + 1
+}
+
+fn idle_workers_each_take_a_task() {
+    // Four tasks on four workers must run at once, on starting workers (round 0) and on idle
+    // ones (round 1): none may be lined up behind another on a busy worker.
+    let pool = ProcessPoolExecutor::new(4);
+    let map: SharedMap<u32, u32> = SharedMap::new();
+    for round in 0..2 {
+        let futures: Vec<_> = (0..4).map(|_| pool.submit(rendezvous, (map.clone(), round, 4))).collect();
+        for future in futures {
+            assert_eq!(future.result(), Ok(true), "round {round}: the four tasks never ran together");
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::intake::{Intake, Refuse};
 use crossbeam_channel::Receiver;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A task's future, with the decoding of its result, its type erased.
 pub(crate) trait Remote: Send {
@@ -63,6 +63,9 @@ pub(crate) struct Pool {
     /// See `spawn::worker_args`.
     pub(crate) worker_args: Vec<std::ffi::OsString>,
     next_id: AtomicU64,
+    /// Slots with nothing to do: starting their worker, or waiting for a task. While there are
+    /// any, a busy slot leaves queued tasks to them instead of lining them up behind its own.
+    idle_slots: AtomicUsize,
 }
 
 impl Pool {
@@ -73,7 +76,13 @@ impl Pool {
             max_tasks,
             worker_args: super::spawn::worker_args(),
             next_id: AtomicU64::new(0),
+            idle_slots: AtomicUsize::new(0),
         })
+    }
+
+    /// True while some slot is idle (see [`Idle`]).
+    pub(crate) fn has_idle_slot(&self) -> bool {
+        self.idle_slots.load(Ordering::Relaxed) > 0
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -124,5 +133,36 @@ impl Pool {
 
     pub(crate) fn max_workers(&self) -> usize {
         self.intake.max_threads()
+    }
+}
+
+/// One slot's entry in the pool's count of idle slots; it leaves the count when dropped.
+pub(crate) struct Idle<'a> {
+    pool: &'a Pool,
+    idle: bool,
+}
+
+impl<'a> Idle<'a> {
+    /// A slot that has just started: idle until it takes a task.
+    pub(crate) fn starting(pool: &'a Pool) -> Self {
+        pool.idle_slots.fetch_add(1, Ordering::Relaxed);
+        Idle { pool, idle: true }
+    }
+
+    pub(crate) fn set(&mut self, idle: bool) {
+        if idle != self.idle {
+            self.idle = idle;
+            if idle {
+                self.pool.idle_slots.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.pool.idle_slots.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }

@@ -2,20 +2,26 @@
 //! when it dies or retires.
 //!
 //! The slot sends its worker up to [`IN_FLIGHT`] tasks at a time (in one frame when several are
-//! waiting) and reads the results in order. A worker runs its tasks one after another, so when
+//! waiting) and reads the results in order. It only lines up more than one task while every
+//! other slot is busy and its worker's tasks are short: a long task queued behind another
+//! would wait while an idle worker could run it. A worker runs its tasks one after another, so when
 //! it dies, only the oldest unanswered task was running: that one fails with `WorkerDied`, and
 //! the others, which never started, go to the replacement.
 
-use super::pool::{Pending, Pool};
+use super::pool::{Idle, Pending, Pool};
 use super::protocol::{FromWorker, TaskFrame, ToWorker, decode, encode};
 use super::spawn::{StartError, Worker, start_worker};
 use crate::error::TaskError;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Tasks sent to one worker and not answered yet: enough to hide the round trip, few enough
 /// that queued tasks stay cancellable.
 const IN_FLIGHT: usize = 4;
+/// A result that took longer than this to come means tasks are long next to the round trip
+/// (about 10 µs): lining them up would gain nothing and could keep one waiting, so the slot
+/// sends one at a time until results come quickly again.
+const LONG_TASK: Duration = Duration::from_millis(1);
 /// Attempts to start a worker before the pool counts as broken.
 const START_ATTEMPTS: usize = 3;
 /// How long an exiting worker may take before it is killed.
@@ -35,6 +41,7 @@ enum Ended {
 
 /// The slot thread: workers, one after another, until the pool shuts down or breaks.
 pub(crate) fn run(pool: &Pool) {
+    let mut idle = Idle::starting(pool);
     // Tasks that were sent to a worker that never started them, for the next worker.
     let mut retry: VecDeque<Pending> = VecDeque::new();
     loop {
@@ -43,7 +50,7 @@ pub(crate) fn run(pool: &Pool) {
             Err(why) => return pool.break_pool(why, retry.into_iter().collect()),
         };
         let mut in_flight: VecDeque<Pending> = VecDeque::new();
-        let ended = serve(pool, &worker, &mut retry, &mut in_flight);
+        let ended = serve(pool, &worker, &mut idle, &mut retry, &mut in_flight);
         match ended {
             Ended::QueueClosed => {
                 worker.close(EXIT_PATIENCE);
@@ -101,24 +108,32 @@ fn start(pool: &Pool) -> Result<Worker, String> {
 fn serve(
     pool: &Pool,
     worker: &Worker,
+    idle: &mut Idle<'_>,
     retry: &mut VecDeque<Pending>,
     in_flight: &mut VecDeque<Pending>,
 ) -> Ended {
     // Set when a send fails: the worker is exiting, but what it said before still counts
     // (a retiring worker's `Retiring`, its last results), so keep reading until the end.
     let mut unreachable = false;
+    // How many tasks to line up: 1 while tasks are long.
+    let mut limit = IN_FLIGHT;
     loop {
         let mut batch: Vec<Pending> = Vec::new();
-        while !unreachable && in_flight.len() + batch.len() < IN_FLIGHT {
+        while !unreachable && in_flight.len() + batch.len() < limit {
             let next = if let Some(pending) = retry.pop_front() {
                 // Already marked running when it was first sent.
                 batch.push(pending);
                 continue;
             } else if in_flight.is_empty() && batch.is_empty() {
-                match pool.queue().recv() {
+                idle.set(true);
+                let next = pool.queue().recv();
+                idle.set(false);
+                match next {
                     Ok(pending) => pending,
                     Err(_) => return Ended::QueueClosed,
                 }
+            } else if pool.has_idle_slot() {
+                break;
             } else {
                 match pool.queue().try_recv() {
                     Ok(pending) => pending,
@@ -150,7 +165,9 @@ fn serve(
                 continue;
             }
         }
+        let waiting_since = Instant::now();
         let Ok(bytes) = worker.results.recv() else { return Ended::Died };
+        limit = if waiting_since.elapsed() > LONG_TASK { 1 } else { IN_FLIGHT };
         match decode::<FromWorker>(&bytes) {
             Ok(FromWorker::Done { id, outcome }) => match in_flight.front() {
                 Some(oldest) if oldest.id == id => {
@@ -196,7 +213,7 @@ mod tests {
         let mut retry =
             VecDeque::from([Pending { id: 7, call: 0, arg: Vec::new(), task: Box::new(Typed(promise)) }]);
         let mut in_flight = VecDeque::new();
-        let ended = serve(&pool, &worker, &mut retry, &mut in_flight);
+        let ended = serve(&pool, &worker, &mut Idle::starting(&pool), &mut retry, &mut in_flight);
         fake.join().unwrap();
         for pending in in_flight {
             pending.task.reject(TaskError::WorkerDied("test".into()));
