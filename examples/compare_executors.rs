@@ -1,7 +1,9 @@
 //! Threads vs processes, the comparison from the Python articles: N simulated requests
 //! (I/O-bound, against a local server) and N CPU-bound jobs, for N = 5 ... 5000, through the
 //! same generic code on a `ThreadPoolExecutor` and a `ProcessPoolExecutor`. Prints a table and
-//! writes a line chart (SVG).
+//! writes a line chart (SVG). Each pool's workers are started before the table (the warm-up
+//! line reports that cost); on a terminal a progress bar, moved on by `Map::on_progress`,
+//! follows the run.
 //!
 //! ```text
 //! cargo run --release --example compare_executors                 # under a minute
@@ -11,8 +13,10 @@
 
 mod common;
 
+use common::progress;
 use common::server::{LocalServer, agent};
 use concurrent_futures::{Executor, ProcessPoolExecutor, ThreadPoolExecutor};
+use indicatif::ProgressBar;
 use plotters::prelude::*;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant};
 /// One simulated request: fetch a page from the local server; its length (0 on error).
 fn fetch(url: String) -> usize {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    let agent = AGENT.get_or_init(|| agent(Duration::from_secs(30), false));
+    let agent = AGENT.get_or_init(|| agent(Duration::from_secs(30)));
     agent.get(&url).call().ok().and_then(|mut r| r.body_mut().read_to_vec().ok()).map_or(0, |b| b.len())
 }
 
@@ -41,14 +45,39 @@ enum Work {
     Cpu,
 }
 
-/// Runs `n` jobs of `work` on `executor`: the same code for threads and processes.
-fn run<E: Executor>(executor: &E, work: Work, n: usize, server: &LocalServer) -> Duration {
+impl Work {
+    fn name(self) -> &'static str {
+        match self {
+            Work::Io => "I/O",
+            Work::Cpu => "CPU",
+        }
+    }
+}
+
+/// Runs `n` jobs of `work` on `executor`, moving `bar` on as they finish: the same code for
+/// threads and processes.
+fn run<E: Executor>(executor: &E, work: Work, n: usize, server: &LocalServer, bar: &ProgressBar) -> Duration {
+    let bar = bar.clone();
+    let on_progress = move |done: usize| bar.inc(done as u64);
     let start = Instant::now();
     let done = match work {
-        Work::Io => executor.map(fetch, (0..n).map(|i| server.page_url(i))).filter(Result::is_ok).count(),
-        Work::Cpu => executor.map(crunch, 0..n as u64).filter(Result::is_ok).count(),
+        Work::Io => executor
+            .map(fetch, (0..n).map(|i| server.page_url(i)))
+            .on_progress(on_progress)
+            .filter(Result::is_ok)
+            .count(),
+        Work::Cpu => executor.map(crunch, 0..n as u64).on_progress(on_progress).filter(Result::is_ok).count(),
     };
     assert_eq!(done, n, "every job must succeed");
+    start.elapsed()
+}
+
+/// Starts all of a pool's workers (they start lazily, as work arrives), so that the table
+/// compares running work, not starting workers; how long that took.
+fn warm_up<E: Executor>(executor: &E) -> Duration {
+    let start = Instant::now();
+    let nap = |()| std::thread::sleep(Duration::from_millis(20));
+    executor.map(nap, vec![(); executor.max_workers()]).for_each(drop);
     start.elapsed()
 }
 
@@ -137,24 +166,39 @@ fn main() {
         (Work::Io, ThreadPoolExecutor::new(io_workers), ProcessPoolExecutor::new(io_workers)),
         (Work::Cpu, ThreadPoolExecutor::new(cpus), ProcessPoolExecutor::new(cpus)),
     ];
+    for (work, threads, processes) in &pools {
+        let (t, p) = (warm_up(threads), warm_up(processes));
+        println!(
+            "warm-up ({} pools): {} threads in {:.1} ms, {} processes in {:.1} ms (each ran one 20 ms nap)",
+            work.name(),
+            threads.max_workers(),
+            t.as_secs_f64() * 1e3,
+            processes.max_workers(),
+            p.as_secs_f64() * 1e3
+        );
+    }
     println!(
-        "{:>6}  {:>12} {:>12}   {:>12} {:>12}",
+        "\n{:>6}  {:>12} {:>12}   {:>12} {:>12}",
         "N", "I/O threads", "I/O procs", "CPU threads", "CPU procs"
     );
+    let bar = progress::bar(4 * options.ns.iter().sum::<usize>(), "jobs");
     let mut series: Vec<(Series, Series)> = vec![(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     for &n in &options.ns {
         let mut cells = Vec::new();
         for ((work, threads, processes), (thread_points, process_points)) in
             pools.iter().zip(series.iter_mut())
         {
-            let t = run(threads, *work, n, &server).as_secs_f64();
-            let p = run(processes, *work, n, &server).as_secs_f64();
+            bar.set_message(format!("N={n}, {} on threads", work.name()));
+            let t = run(threads, *work, n, &server, &bar).as_secs_f64();
+            bar.set_message(format!("N={n}, {} on processes", work.name()));
+            let p = run(processes, *work, n, &server, &bar).as_secs_f64();
             thread_points.push((n as f64, t));
             process_points.push((n as f64, p));
             cells.push(format!("{:>10.1}ms {:>10.1}ms", t * 1e3, p * 1e3));
         }
-        println!("{n:>6}  {}   {}", cells[0], cells[1]);
+        progress::println(&bar, format_args!("{n:>6}  {}   {}", cells[0], cells[1]));
     }
+    bar.finish_and_clear();
     let io_title = format!("I/O-bound: N requests of {:?} ({io_workers} workers)", options.delay);
     let cpu_title = format!("CPU-bound: N jobs of ~0.5 ms ({cpus} workers)");
     let panels =

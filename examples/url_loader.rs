@@ -6,6 +6,7 @@
 //! malformed URL, and a refused connection to a closed local port). It fetches 200 URLs
 //! sequentially, then with 8, 32 and 64 threads through `submit` + `as_completed`, printing
 //! `<url> page is N bytes` or `<url> generated an error: ...` for each, and a table of times.
+//! On a terminal, a progress bar (stderr) follows each run, moved on by `as_completed`.
 //!
 //! ```text
 //! cargo run --release --example url_loader                       # the local benchmark
@@ -19,8 +20,10 @@
 
 mod common;
 
+use common::progress;
 use common::server::{LocalServer, agent};
 use concurrent_futures::{ThreadPoolExecutor, as_completed};
+use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -108,30 +111,35 @@ fn load_url(agent: &ureq::Agent, url: &str, index: usize, out: Option<&PathBuf>)
     Ok(body.len())
 }
 
-fn report(url: &str, result: &Result<usize, String>, quiet: bool) -> bool {
+/// Prints the line for one URL (unless quiet) and moves the bar on; true if the page loaded.
+fn report(bar: &ProgressBar, url: &str, result: &Result<usize, String>, quiet: bool) -> bool {
     if !quiet {
         match result {
-            Ok(bytes) => println!("{url} page is {bytes} bytes"),
-            Err(error) => println!("{url} generated an error: {error}"),
+            Ok(bytes) => progress::println(bar, format_args!("{url} page is {bytes} bytes")),
+            Err(error) => progress::println(bar, format_args!("{url} generated an error: {error}")),
         }
     }
+    bar.inc(1);
     result.is_ok()
 }
 
 /// Fetches every URL one after another; (time, pages loaded).
 fn sequential(agent: &ureq::Agent, urls: &[String], options: &Options) -> (Duration, usize) {
     let start = Instant::now();
+    let bar = progress::bar(urls.len(), "sequential");
     let ok = urls
         .iter()
         .enumerate()
-        .filter(|(i, url)| report(url, &load_url(agent, url, *i, options.out.as_ref()), options.quiet))
+        .filter(|(i, url)| report(&bar, url, &load_url(agent, url, *i, options.out.as_ref()), options.quiet))
         .count();
+    bar.finish_and_clear();
     (start.elapsed(), ok)
 }
 
 /// Fetches every URL on a pool of `workers` threads: `submit` each, then `as_completed`.
 fn threaded(agent: &ureq::Agent, urls: &[String], workers: usize, options: &Options) -> (Duration, usize) {
     let start = Instant::now();
+    let bar = progress::bar(urls.len(), &format!("{workers} threads"));
     let pool = ThreadPoolExecutor::new(workers);
     let futures: Vec<_> = urls
         .iter()
@@ -147,10 +155,11 @@ fn threaded(agent: &ureq::Agent, urls: &[String], workers: usize, options: &Opti
     let mut ok = 0;
     for future in as_completed(futures) {
         match future.result() {
-            Ok((url, result)) => ok += usize::from(report(&url, &result, options.quiet)),
-            Err(error) => println!("a fetch task failed: {error}"),
+            Ok((url, result)) => ok += usize::from(report(&bar, &url, &result, options.quiet)),
+            Err(error) => progress::println(&bar, format_args!("a fetch task failed: {error}")),
         }
     }
+    bar.finish_and_clear();
     (start.elapsed(), ok)
 }
 
@@ -186,7 +195,7 @@ fn main() {
     } else {
         options.urls.clone()
     };
-    let agent = agent(options.timeout, !local);
+    let agent = agent(options.timeout);
 
     let mut rows = vec![("sequential".to_owned(), sequential(&agent, &urls, &options))];
     let worker_counts = options.workers.map_or_else(|| vec![8, 32, 64], |n| vec![n]);

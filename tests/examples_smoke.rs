@@ -65,6 +65,7 @@ fn url_loader_refuses_bad_options_clearly() {
 }
 
 #[test]
+#[cfg(feature = "progress")]
 fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
     let svg = std::env::temp_dir().join(format!("compare_{}.svg", std::process::id()));
     let output = Command::new(example("compare_executors"))
@@ -74,6 +75,7 @@ fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
         .expect("the compare_executors example is built by `cargo test`");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.matches("warm-up (").count(), 2, "both pairs of pools are warmed up: {stdout}");
     let rows: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).collect();
     assert_eq!(rows.len(), 3, "one row for each N of --quick: {stdout}");
     assert!(rows.iter().all(|r| r.matches("ms").count() == 4), "{rows:?}");

@@ -2,4 +2,5 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod progress;
 pub(crate) mod server;

@@ -7,8 +7,10 @@
 //! fails as a whole (cancelled, worker died, ...) yields that error once for each of its items.
 
 mod chunk;
+mod progress;
 
 use self::chunk::{ChunkOutput, ChunkResults, run_chunk};
+use self::progress::Progress;
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
 use crate::future::{Future, deadline_after};
@@ -74,6 +76,7 @@ impl<R> InFlight<R> {
 /// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` |
 /// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
 /// | [`unordered()`](Self::unordered) | yield in completion order | input order |
+/// | [`on_progress(f)`](Self::on_progress) | `f(n)` as each chunk of `n` items finishes (feature `progress`) | none |
 ///
 /// Dropping the iterator cancels the chunks that have not started.
 ///
@@ -104,6 +107,7 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
     in_flight: Option<InFlight<R>>,
     current: ChunkResults<R>,
     finished: bool,
+    progress: Progress,
     _arg: PhantomData<fn(A)>,
 }
 
@@ -128,6 +132,7 @@ where
             in_flight: None,
             current: ChunkResults::empty(),
             finished: false,
+            progress: Progress::default(),
             _arg: PhantomData,
         }
     }
@@ -249,6 +254,7 @@ where
             let f = self.f;
             let len = chunk.len();
             let future = self.executor.submit(move |c: Vec<A>| run_chunk(f, c), chunk);
+            self.progress.watch(&future, len);
             match &mut self.in_flight {
                 Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
                 Some(InFlight::Unordered(set)) => set.push(future, len),
