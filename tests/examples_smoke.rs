@@ -58,6 +58,27 @@ fn url_loader_saves_bodies_with_out() {
 }
 
 #[test]
+fn url_loader_reads_a_url_file_and_reports_every_failure() {
+    // No server needed: both URLs fail without leaving the machine (port 1 is closed).
+    let file = std::env::temp_dir().join(format!("url_loader_urls_{}.txt", std::process::id()));
+    std::fs::write(&file, "# a comment\n\nhttp://127.0.0.1:1/closed\n  http://[::1/bad  \n")
+        .expect("writable");
+    let output = Command::new(example("url_loader"))
+        .args(["--workers", "2", "--timeout", "5", "--file"])
+        .arg(&file)
+        .output()
+        .expect("the url_loader example is built by `cargo test`");
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "errors are reported per URL, never fatal: {stdout}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(" generated an error: ")).collect();
+    assert_eq!(errors.len(), 4, "2 URLs, sequentially and on 2 threads: {stdout}");
+    assert!(errors.iter().any(|l| l.starts_with("http://127.0.0.1:1/closed ")), "{errors:?}");
+    assert!(errors.iter().any(|l| l.starts_with("http://[::1/bad ")), "trimmed: {errors:?}");
+    assert!(!stdout.contains("comment"), "comment lines are skipped: {stdout}");
+}
+
+#[test]
 fn url_loader_refuses_bad_options_clearly() {
     let output = Command::new(example("url_loader")).args(["--workers", "many"]).output().expect("built");
     assert_eq!(output.status.code(), Some(2));

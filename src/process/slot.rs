@@ -2,11 +2,13 @@
 //! when it dies or retires.
 //!
 //! The slot sends its worker up to [`IN_FLIGHT`] tasks at a time (in one frame when several are
-//! waiting) and reads the results in order. It only lines up more than one task while every
+//! waiting) and reads the results in order. It lines up more than one task only while every
 //! other slot is busy and its worker's tasks are short: a long task queued behind another
-//! would wait while an idle worker could run it. A worker runs its tasks one after another, so when
-//! it dies, only the oldest unanswered task was running: that one fails with `WorkerDied`, and
-//! the others, which never started, go to the replacement.
+//! would wait while an idle worker could run it.
+//!
+//! A worker runs its tasks one after another, so when it dies, only the oldest unanswered task
+//! was running: that one fails with `WorkerDied`, and the others, which never started, go to
+//! the replacement.
 
 use super::pool::{Idle, Pending, Pool};
 use super::protocol::{FromWorker, TaskFrame, ToWorker, decode, encode};
