@@ -123,15 +123,27 @@ fn chart(path: &str, panels: &[(&str, &Series, &Series)]) -> Result<(), Box<dyn 
     root.fill(&WHITE)?;
     let areas = root.split_evenly((1, panels.len()));
     for (area, (title, threads, processes)) in areas.iter().zip(panels) {
-        let max_n = threads.iter().map(|p| p.0).fold(10.0, f64::max);
-        let max_s = threads.iter().chain(processes.iter()).map(|p| p.1).fold(0.001, f64::max) * 1.1;
+        let max_n = threads.iter().map(|p| p.0).fold(10.0, f64::max) * 1.2;
+        let min_n = threads.iter().map(|p| p.0).fold(max_n, f64::min) / 1.2;
+        // Both axes logarithmic: N and the times span three orders of magnitude.
+        let times = || threads.iter().chain(processes.iter()).map(|p| p.1);
+        let max_s = times().fold(0.001, f64::max) * 1.5;
+        let min_s = times().fold(max_s, f64::min) / 1.5;
         let mut chart = ChartBuilder::on(area)
             .caption(*title, ("sans-serif", 20))
             .margin(15)
             .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d((1.0..max_n).log_scale(), 0.0..max_s)?;
-        chart.configure_mesh().x_desc("tasks (N)").y_desc("seconds").draw()?;
+            .y_label_area_size(75)
+            .build_cartesian_2d((min_n..max_n).log_scale(), (min_s..max_s).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("tasks (N)")
+            .y_desc("time")
+            .x_label_formatter(&|n| format!("{n:.0}"))
+            .y_label_formatter(&|s| {
+                if *s < 1.0 { format!("{:.0} ms", s * 1e3) } else { format!("{s:.1} s") }
+            })
+            .draw()?;
         for (points, name, color) in [(threads, "threads", BLUE), (processes, "processes", RED)] {
             chart
                 .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
