@@ -8,12 +8,7 @@
 use crate::future::Future;
 
 #[cfg(feature = "progress")]
-use {
-    super::Map,
-    crate::error::TaskError,
-    crate::executor::{Executor, Payload},
-    std::sync::Arc,
-};
+use {super::Map, crate::error::TaskError, std::sync::Arc};
 
 /// The map's progress callback, if any. Without the `progress` feature it is empty and
 /// [`watch`](Self::watch) does nothing.
@@ -42,14 +37,7 @@ impl Progress {
 }
 
 #[cfg(feature = "progress")]
-impl<E, F, A, R, I> Map<'_, E, F, A, R, I>
-where
-    E: Executor + ?Sized,
-    F: Fn(A) -> R + Copy + Send + Sync + 'static,
-    A: Payload,
-    R: Payload,
-    I: Iterator<Item = A>,
-{
+impl<E: ?Sized, F, A, R, I> Map<'_, E, F, A, R, I> {
     /// Calls `report(n)` each time a chunk of `n` items finishes (its items succeeded or
     /// failed), to drive a progress bar. Requires the cargo feature `progress` (on by default).
     ///
