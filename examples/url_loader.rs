@@ -219,9 +219,12 @@ fn main() {
         );
     }
     if local {
-        let ideal = options.delay.as_secs_f64() * (urls.len() as f64 / most_workers as f64).ceil();
+        // Every request but the malformed and the refused one waits out the server's delay.
+        let served = urls.len().saturating_sub(2);
+        let ideal = options.delay.as_secs_f64() * served.div_ceil(most_workers) as f64;
         println!(
-            "  (ideal with {most_workers} threads: {:.0} ms, one delay per {most_workers} pages)",
+            "  (ideal with {most_workers} threads: {:.0} ms, one delay for each {most_workers} of the {served} \
+             requests the server answers)",
             ideal * 1e3
         );
     }
