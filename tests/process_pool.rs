@@ -18,6 +18,7 @@ fn main() {
     let checks: &[Check] = &[
         ("submit_and_map", submit_and_map),
         ("idle_workers_each_take_a_task", idle_workers_each_take_a_task),
+        ("mixed_stress_loses_nothing", mixed_stress_loses_nothing),
         ("a_panic_gives_message_and_location", a_panic_gives_message_and_location),
         ("exit_in_a_task_fails_only_that_task", exit_in_a_task_fails_only_that_task),
         ("abort_in_a_task_fails_only_that_task", abort_in_a_task_fails_only_that_task),
@@ -122,6 +123,44 @@ fn idle_workers_each_take_a_task() {
         let futures: Vec<_> = (0..4).map(|_| pool.submit(rendezvous, (map.clone(), round, 4))).collect();
         for future in futures {
             assert_eq!(future.result(), Ok(true), "round {round}: the four tasks never ran together");
+        }
+    }
+}
+
+/// Task `i` of the mixed stress: exits its worker, panics, naps (a long task), or doubles `i`.
+fn mixed(i: u32) -> u32 {
+    if i % 97 == 96 {
+        std::process::exit(7);
+    }
+    if i % 101 == 100 {
+        panic!("task {i} panicked");
+    }
+    if i % 50 == 0 {
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    i * 2
+}
+
+fn mixed_stress_loses_nothing() {
+    // Worker deaths, retirements, panics, long and short tasks and cancellations at once: every
+    // future must end, with exactly the outcome its task calls for.
+    let pool = ProcessPoolExecutor::builder().max_workers(3).max_tasks_per_child(40).build().unwrap();
+    let futures: Vec<_> = (0..3000u32).map(|i| pool.submit(mixed, i)).collect();
+    let cancelled: Vec<bool> = futures.iter().enumerate().map(|(i, f)| i % 7 == 3 && f.cancel()).collect();
+    assert!(cancelled.iter().any(|&c| c), "some queued task could be cancelled");
+    for ((i, future), was_cancelled) in (0u32..).zip(futures).zip(cancelled) {
+        let outcome = future.result();
+        if was_cancelled {
+            assert_eq!(outcome, Err(TaskError::Cancelled), "task {i}");
+        } else if i % 97 == 96 {
+            assert!(
+                matches!(outcome, Err(TaskError::WorkerDied(ref how)) if how.contains("exited with code 7")),
+                "task {i}: {outcome:?}"
+            );
+        } else if i % 101 == 100 {
+            assert!(matches!(outcome, Err(TaskError::Panicked(ref m)) if m.contains("panicked")), "task {i}");
+        } else {
+            assert_eq!(outcome, Ok(i * 2), "task {i}");
         }
     }
 }
