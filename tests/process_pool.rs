@@ -1,6 +1,9 @@
 //! `ProcessPoolExecutor`, as a user calls it. A worker is this test binary re-executed, so
 //! `main` calls `init()` first and runs the checks itself (`harness = false`).
 
+mod common;
+
+use common::{PATIENCE, eventually};
 use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, TaskError, as_completed};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
@@ -100,14 +103,7 @@ fn submit_and_map() {
 /// did (the tasks were not running at the same time).
 fn rendezvous((map, round, n): (SharedMap<u32, u32>, u32, u32)) -> bool {
     map.update(round, count_u32);
-    let give_up = std::time::Instant::now() + Duration::from_secs(30);
-    while map.get(&round) != Some(n) {
-        if std::time::Instant::now() > give_up {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
+    eventually(PATIENCE, || map.get(&round) == Some(n))
 }
 
 fn count_u32(n: Option<u32>) -> u32 {
@@ -373,11 +369,8 @@ fn workers_die_with_their_parent() {
     parent.kill().unwrap(); // SIGKILL: no destructor, no shutdown runs in the parent
     parent.wait().unwrap();
     // The kernel kills the workers (PR_SET_PDEATHSIG); allow it a few seconds on a busy machine.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|p| alive(p)) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!pids.iter().any(|p| alive(p)), "workers outlived their killed parent: {pids:?}");
+    let all_gone = eventually(Duration::from_secs(10), || !pids.iter().any(|p| alive(p)));
+    assert!(all_gone, "workers outlived their killed parent: {pids:?}");
 }
 
 fn count(n: Option<u64>) -> u64 {

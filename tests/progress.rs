@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::PATIENCE;
+use common::{PATIENCE, eventually};
 use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError, ThreadPoolExecutor};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn fails_on_multiples_of_7(x: u32) -> u32 {
     if x % 7 == 0 {
@@ -53,14 +53,7 @@ fn first_waits_for_the_rest(x: u32) -> bool {
     if x > 0 {
         return true;
     }
-    let give_up = Instant::now() + PATIENCE;
-    while REPORTED_WHILE_FIRST_WAITS.load(Ordering::Acquire) < 19 {
-        if Instant::now() > give_up {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
+    eventually(PATIENCE, || REPORTED_WHILE_FIRST_WAITS.load(Ordering::Acquire) >= 19)
 }
 
 #[test]
@@ -83,9 +76,8 @@ static ITEMS_RUN: AtomicUsize = AtomicUsize::new(0);
 
 fn counted_item_behind_gate(x: u32) -> u32 {
     ITEMS_RUN.fetch_add(1, Ordering::Relaxed);
-    let give_up = Instant::now() + PATIENCE;
-    while x == 0 && !GATE_OPEN.load(Ordering::Acquire) && Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(1));
+    if x == 0 {
+        eventually(PATIENCE, || GATE_OPEN.load(Ordering::Acquire));
     }
     x
 }

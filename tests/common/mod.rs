@@ -4,10 +4,24 @@
 
 use concurrent_futures::{Future, ThreadPoolExecutor};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Long enough that a correct program never hits it, short enough that a hang fails the test.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Checks `condition` every millisecond until it holds or `within` has passed; whether it held.
+pub(crate) fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let give_up = Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 /// A task that signals when it starts, then waits until the test opens its gate.
 pub(crate) struct Blocker {
