@@ -46,6 +46,11 @@ pub enum TaskError {
     /// An argument or a result could not be encoded or decoded.
     #[error("could not encode or decode a task's argument or result: {0}")]
     Serialization(String),
+    /// The task was stopped on purpose while it ran; the message says by what:
+    /// [`Future::kill`](crate::Future::kill), the pool's `task_timeout`, its memory limit, or
+    /// `kill_workers`/`terminate_workers`.
+    #[error("the task was killed: {0}")]
+    Killed(String),
 }
 
 /// A builder was given settings that cannot make a working pool.
@@ -68,6 +73,16 @@ pub enum BuildError {
     /// `max_tasks_per_child(0)`: a worker must be allowed at least one task.
     #[error("max_tasks_per_child must be at least 1 (leave it unset to keep workers for the pool's life)")]
     ZeroTasksPerChild,
+    /// `task_timeout(Duration::ZERO)`: no task could ever finish.
+    #[error("task_timeout must be longer than zero (leave it unset to let tasks run as long as they take)")]
+    ZeroTaskTimeout,
+    /// `max_memory_per_worker(0)`: no worker could ever run a task.
+    #[error("max_memory_per_worker must be more than 0 bytes (leave it unset for no limit)")]
+    ZeroMemoryLimit,
+    /// A function the pool would send to its workers (the initializer) is not in the main
+    /// executable, where a worker could find it; the message says where it is.
+    #[error("{0}")]
+    FunctionOutsideExecutable(String),
 }
 
 /// The text of a panic payload: the `&str` or `String` that `panic!` was given.
@@ -105,6 +120,7 @@ mod tests {
             TaskError::BrokenPool("init".into()),
             TaskError::Shutdown,
             TaskError::Serialization("bad".into()),
+            TaskError::Killed("by Future::kill".into()),
         ] {
             let bytes = postcard::to_allocvec(&e).unwrap();
             assert_eq!(postcard::from_bytes::<TaskError>(&bytes).unwrap(), e);

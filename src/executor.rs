@@ -119,4 +119,10 @@ pub trait Executor {
     /// assert_eq!(ThreadPoolExecutor::new(3).max_workers(), 3);
     /// ```
     fn max_workers(&self) -> usize;
+
+    /// Not part of the API: lets a map hand its chunks to a process pool item by item.
+    #[doc(hidden)]
+    fn __as_process_pool(&self) -> Option<&crate::ProcessPoolExecutor> {
+        None
+    }
 }

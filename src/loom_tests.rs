@@ -137,3 +137,26 @@ fn a_dropped_job_fails_its_future_instead_of_hanging() {
         dropper.join().unwrap();
     });
 }
+
+#[test]
+fn kill_and_complete_have_exactly_one_winner() {
+    model(|| {
+        let (future, promise) = Future::<u32>::pending();
+        let killer_calls = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::clone(&killer_calls);
+        assert!(promise.set_running_killable(Box::new(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+        })));
+        let worker = thread::spawn(move || promise.complete(Ok(5)));
+        let killed = future.kill();
+        let result = future.result();
+        worker.join().unwrap();
+        if killed {
+            assert!(matches!(result, Err(TaskError::Killed(_))));
+            assert_eq!(killer_calls.load(Ordering::SeqCst), 1);
+        } else {
+            assert_eq!(result, Ok(5));
+            assert_eq!(killer_calls.load(Ordering::SeqCst), 0);
+        }
+    });
+}

@@ -42,12 +42,18 @@ pub(crate) const FINISHED: u8 = 5;
 /// A done callback, as `Future::add_done_callback` stores it.
 pub(crate) type Callback<T> = Box<dyn FnOnce(Result<&T, &TaskError>) + Send>;
 
+/// What stops a running task, set by an executor that can stop one (a process pool: it asks
+/// the worker to kill the task). Called at most once, after the future has been failed.
+pub(crate) type Killer = Box<dyn FnOnce() + Send>;
+
 /// What `cancel` hands to callbacks.
 static CANCELLED_ERROR: TaskError = TaskError::Cancelled;
 
 struct Listeners<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<(Arc<Waiter>, usize)>,
+    /// Set while the task runs somewhere it can be stopped (see [`Core::kill`]).
+    killer: Option<Killer>,
 }
 
 pub(crate) struct Core<T> {
@@ -66,7 +72,7 @@ impl<T> Core<T> {
     fn new(state: u8, outcome: Option<Result<T, TaskError>>) -> Self {
         Core {
             state: AtomicU8::new(state),
-            listeners: Mutex::new(Listeners { callbacks: Vec::new(), waiters: Vec::new() }),
+            listeners: Mutex::new(Listeners { callbacks: Vec::new(), waiters: Vec::new(), killer: None }),
             outcome: UnsafeCell::new(outcome),
         }
     }
@@ -109,20 +115,77 @@ impl<T> Core<T> {
 
     /// Moves a pending future to cancelled. True if it is cancelled now or was already.
     fn cancel(&self) -> bool {
+        self.cancel_from(PENDING)
+    }
+
+    /// Moves a future from `from` (PENDING, or RUNNING for a task its executor knows never
+    /// started) to cancelled. True if it is cancelled now or was already.
+    fn cancel_from(&self, from: u8) -> bool {
         match self.state() {
             CANCELLING | CANCELLED => return true,
-            PENDING => {}
+            state if state == from => {}
             _ => return false,
         }
         let mut listeners = self.listeners.lock();
-        match self.state.compare_exchange(PENDING, CANCELLING, Ordering::AcqRel, Ordering::Acquire) {
+        match self.state.compare_exchange(from, CANCELLING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 let callbacks = std::mem::take(&mut listeners.callbacks);
+                let killer = listeners.killer.take();
                 drop(listeners);
+                drop(killer);
                 self.settle(callbacks, None);
                 true
             }
             Err(actual) => matches!(actual, CANCELLING | CANCELLED),
+        }
+    }
+
+    /// Stops the task: a pending one is cancelled; a running one that can be stopped (it has a
+    /// killer) fails with `error` at once and its killer is called. True in both cases; false
+    /// when the task is done, or runs where it cannot be stopped (a thread).
+    pub(crate) fn kill(&self, error: impl FnOnce() -> TaskError) -> bool {
+        loop {
+            match self.state() {
+                PENDING => {
+                    if self.cancel() {
+                        return true;
+                    }
+                    // It started meanwhile: look again.
+                }
+                RUNNING => {
+                    let mut listeners = self.listeners.lock();
+                    if self.state.load(Ordering::Acquire) != RUNNING {
+                        continue;
+                    }
+                    let Some(killer) = listeners.killer.take() else { return false };
+                    self.state.store(COMPLETING, Ordering::Release);
+                    let callbacks = std::mem::take(&mut listeners.callbacks);
+                    drop(listeners);
+                    killer();
+                    self.settle(callbacks, Some(Err(error())));
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// Moves a pending future to running, with the killer that can stop it there. False when
+    /// it was cancelled (or completed) first, in which case the task must not run.
+    pub(super) fn set_running_killable(&self, killer: Killer) -> bool {
+        let mut listeners = self.listeners.lock();
+        if self.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return false;
+        }
+        listeners.killer = Some(killer);
+        true
+    }
+
+    /// Replaces the killer of a running future (its task moved to another worker).
+    pub(super) fn set_killer(&self, killer: Killer) {
+        let mut listeners = self.listeners.lock();
+        if self.state.load(Ordering::Acquire) == RUNNING {
+            listeners.killer = Some(killer);
         }
     }
 
@@ -136,7 +199,9 @@ impl<T> Core<T> {
         }
         self.state.store(COMPLETING, Ordering::Release);
         let callbacks = std::mem::take(&mut listeners.callbacks);
+        let killer = listeners.killer.take();
         drop(listeners);
+        drop(killer);
         self.settle(callbacks, Some(outcome));
         true
     }
@@ -233,6 +298,10 @@ impl<T> Handle<T> {
         self.core().cancel()
     }
 
+    pub(crate) fn kill(&self) -> bool {
+        self.core().kill(|| TaskError::Killed("stopped by Future::kill".into()))
+    }
+
     pub(crate) fn register(&self, waiter: &Arc<Waiter>, key: usize) -> bool {
         self.core().register(waiter, key)
     }
@@ -301,9 +370,24 @@ pub(crate) fn pending<T: Send + 'static>() -> (Handle<T>, Promise<T>) {
 }
 
 impl<T> Promise<T> {
-    /// See [`Core::set_running`].
-    pub(crate) fn set_running(&self) -> bool {
-        self.cell.core.set_running()
+    /// See [`Core::set_running_killable`].
+    pub(crate) fn set_running_killable(&self, killer: Killer) -> bool {
+        self.cell.core.set_running_killable(killer)
+    }
+
+    /// See [`Core::set_killer`].
+    pub(crate) fn set_killer(&self, killer: Killer) {
+        self.cell.core.set_killer(killer);
+    }
+
+    /// True once the future is done (completed, failed, killed or cancelled).
+    pub(crate) fn is_done(&self) -> bool {
+        self.cell.core.is_done()
+    }
+
+    /// Cancels a task that was handed to a worker but never started there.
+    pub(crate) fn cancel_unstarted(self) {
+        self.cell.core.cancel_from(RUNNING);
     }
 
     /// Stores the task's outcome and wakes everything waiting on it.

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use self::core::Promise;
+pub(crate) use self::core::{Killer, Promise};
 pub(crate) use self::task::{QueuedJob, task};
 
 /// The eventual result of a task, like Python's `concurrent.futures.Future`.
@@ -173,6 +173,49 @@ impl<T> Future<T> {
     /// ```
     pub fn cancel(&self) -> bool {
         self.handle.cancel()
+    }
+
+    /// Stops the task, whatever it is doing, and says whether it did.
+    ///
+    /// - Pending: cancelled, as [`cancel`](Self::cancel) (true).
+    /// - Running on a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor): the future fails at
+    ///   once with [`TaskError::Killed`], and the worker process running the task is killed;
+    ///   the pool starts a replacement and goes on, and the worker's other tasks run there
+    ///   (true). The kill is exact: a worker that has already moved on to another task is left
+    ///   alone (the finished task's result is then dropped).
+    /// - Running on a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor): false. A thread cannot
+    ///   be stopped from outside; the task goes on. Use a process pool for work you may have to
+    ///   stop, or have the task check a flag.
+    /// - Done: false.
+    ///
+    /// Never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+    ///
+    /// fn spin(_: ()) {
+    ///     loop {
+    ///         std::hint::spin_loop();
+    ///     }
+    /// }
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::new(1);
+    ///     let runaway = pool.submit(spin, ());
+    ///     while !runaway.is_running() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     assert!(runaway.kill());
+    ///     assert!(matches!(runaway.result(), Err(TaskError::Killed(_))));
+    ///     // The pool goes on with a new worker.
+    ///     assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// }
+    /// ```
+    pub fn kill(&self) -> bool {
+        self.handle.kill()
     }
 
     /// True if the task was cancelled.

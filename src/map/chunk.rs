@@ -14,6 +14,25 @@ pub(crate) struct ChunkOutput<R> {
     failures: Vec<(usize, TaskError)>,
 }
 
+impl<R> ChunkOutput<R> {
+    pub(crate) fn with_capacity(len: usize) -> Self {
+        ChunkOutput { values: Vec::with_capacity(len), failures: Vec::new() }
+    }
+
+    /// How many items have an outcome.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len() + self.failures.len()
+    }
+
+    /// Adds the outcome of the next item.
+    pub(crate) fn push(&mut self, outcome: Result<R, TaskError>) {
+        match outcome {
+            Ok(value) => self.values.push(value),
+            Err(error) => self.failures.push((self.len(), error)),
+        }
+    }
+}
+
 /// Runs `f` on every item; a panicking item fails alone and the rest of the chunk goes on.
 pub(crate) fn run_chunk<F: Fn(A) -> R, A, R>(f: F, items: Vec<A>) -> ChunkOutput<R> {
     let mut values = Vec::with_capacity(items.len());

@@ -9,7 +9,9 @@
 mod chunk;
 mod progress;
 
-use self::chunk::{ChunkOutput, ChunkResults, run_chunk};
+pub(crate) use self::chunk::ChunkOutput;
+
+use self::chunk::{ChunkResults, run_chunk};
 use self::progress::Progress;
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
@@ -253,7 +255,10 @@ where
             }
             let f = self.f;
             let len = chunk.len();
-            let future = self.executor.submit(move |c: Vec<A>| run_chunk(f, c), chunk);
+            let future = match self.executor.__as_process_pool() {
+                Some(pool) => pool.submit_chunk(f, chunk),
+                None => self.executor.submit(move |c: Vec<A>| run_chunk(f, c), chunk),
+            };
             self.progress.watch(&future, len);
             match &mut self.in_flight {
                 Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),

@@ -3,8 +3,11 @@
 use super::ProcessPoolExecutor;
 use super::entry::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
+use super::protocol::Setup;
+use super::spawn::Launch;
 use super::trampoline;
 use crate::error::BuildError;
+use std::time::Duration;
 
 /// Settings for a [`ProcessPoolExecutor`], from [`ProcessPoolExecutor::builder`].
 ///
@@ -32,6 +35,8 @@ pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     max_tasks_per_child: Option<usize>,
     initializer: Option<fn()>,
+    task_timeout: Option<Duration>,
+    max_memory_per_worker: Option<u64>,
 }
 
 impl ProcessPoolBuilder {
@@ -77,12 +82,99 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Kills a task that runs longer than `timeout`: its worker is stopped, the task's future
+    /// fails with [`TaskError::Killed`](crate::TaskError::Killed) ("ran past the task timeout"),
+    /// the pool starts a replacement and goes on; nothing else is lost. In a `map` the timeout
+    /// is per item: the item that overran fails in its own position, the items of its chunk
+    /// that finished keep their results, and the rest of the chunk runs on the replacement.
+    ///
+    /// It also bounds how long dropping the pool can take: without one, dropping a pool whose
+    /// task never ends waits for ever (use [`Future::kill`](crate::Future::kill) or
+    /// [`kill_workers`](ProcessPoolExecutor::kill_workers) there).
+    ///
+    /// With a timeout, workers report each item of a chunk as it finishes (one message per
+    /// item), so a `map` of tiny items is slower than without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+    /// use std::time::Duration;
+    ///
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::builder()
+    ///         .max_workers(1)
+    ///         .task_timeout(Duration::from_millis(200))
+    ///         .build()
+    ///         .unwrap();
+    ///     let results: Vec<_> = pool.map(nap, [1, 60_000, 2]).collect();
+    ///     assert_eq!(results[0], Ok(1));
+    ///     assert!(matches!(&results[1], Err(TaskError::Killed(why)) if why.contains("timeout")));
+    ///     assert_eq!(results[2], Ok(2));
+    /// }
+    /// ```
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Stops a worker that allocates more than `bytes` of memory: the task it was running
+    /// fails with [`TaskError::Killed`](crate::TaskError::Killed), whose message names the
+    /// limit; the pool starts a replacement and goes on.
+    ///
+    /// The limit is the worker's data segment (heap, anonymous mappings, thread stacks), set by
+    /// the worker on itself with `RLIMIT_DATA` once it has started, so start-up is never what
+    /// hits it: an allocation past it fails, which ends the worker. It counts what was
+    /// allocated, not only what was touched, and it includes the few MiB a worker needs for
+    /// itself. Linux enforces it; other Unix systems may not.
+    ///
+    /// Rust ends a process whose allocation fails with an abort; the worker tells that abort
+    /// from others by the error the failed allocation left behind. With `RUST_BACKTRACE` set,
+    /// Rust prints a backtrace first, which can erase that error: the task then fails with
+    /// [`TaskError::WorkerDied`](crate::TaskError::WorkerDied) ("SIGABRT") instead.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+    ///
+    /// fn allocate(mib: usize) -> usize {
+    ///     vec![1u8; mib << 20].iter().map(|&b| b as usize).sum()
+    /// }
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::builder()
+    ///         .max_workers(1)
+    ///         .max_memory_per_worker(256 << 20)
+    ///         .build()
+    ///         .unwrap();
+    ///     assert_eq!(pool.submit(allocate, 1).result(), Ok(1 << 20));
+    ///     let too_much = pool.submit(allocate, 1024).result();
+    ///     assert!(matches!(too_much, Err(TaskError::Killed(why)) if why.contains("memory limit")));
+    ///     assert_eq!(pool.submit(allocate, 2).result(), Ok(2 << 20));
+    /// }
+    /// ```
+    pub fn max_memory_per_worker(mut self, bytes: u64) -> Self {
+        self.max_memory_per_worker = Some(bytes);
+        self
+    }
+
     /// Makes the pool. No process starts before the first task.
     ///
     /// # Errors
     ///
     /// [`BuildError::ZeroWorkers`] for `max_workers(0)`, [`BuildError::ZeroTasksPerChild`] for
-    /// `max_tasks_per_child(0)`.
+    /// `max_tasks_per_child(0)`, [`BuildError::ZeroTaskTimeout`] and
+    /// [`BuildError::ZeroMemoryLimit`] for limits of zero, and
+    /// [`BuildError::FunctionOutsideExecutable`] for an initializer compiled into a shared
+    /// library.
     ///
     /// # Examples
     ///
@@ -101,8 +193,25 @@ impl ProcessPoolBuilder {
         if self.max_tasks_per_child == Some(0) {
             return Err(BuildError::ZeroTasksPerChild);
         }
-        let initializer = self.initializer.map(trampoline::offset_of_init);
-        let max_tasks = self.max_tasks_per_child.map(|n| n as u64);
-        Ok(ProcessPoolExecutor { pool: Pool::new(max_workers, initializer, max_tasks) })
+        if self.task_timeout == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroTaskTimeout);
+        }
+        if self.max_memory_per_worker == Some(0) {
+            return Err(BuildError::ZeroMemoryLimit);
+        }
+        let initializer = self
+            .initializer
+            .map(trampoline::offset_of_init)
+            .transpose()
+            .map_err(BuildError::FunctionOutsideExecutable)?;
+        let setup = Setup {
+            initializer,
+            max_tasks: self.max_tasks_per_child.map(|n| n as u64),
+            item_by_item: self.task_timeout.is_some(),
+            memory_limit: self.max_memory_per_worker,
+        };
+        let launch = Launch::new(setup);
+        let pool = Pool::new(max_workers, launch, self.task_timeout, self.max_memory_per_worker);
+        Ok(ProcessPoolExecutor { pool })
     }
 }

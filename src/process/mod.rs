@@ -2,23 +2,29 @@
 
 mod builder;
 mod entry;
+mod handle;
 mod os;
 mod pool;
 mod protocol;
+pub(crate) mod service;
 mod slot;
 mod spawn;
+mod task;
 mod trampoline;
+mod watchdog;
+mod worker;
 
 pub use self::builder::ProcessPoolBuilder;
 pub use self::entry::init;
 
-pub(crate) use self::entry::parent_pid;
-pub(crate) use self::trampoline::{MapHandler, conjure, handler_at, offset_of_handler};
-
-use self::pool::{Pending, Pool, Typed};
+use self::os::Signal;
+use self::pool::Pool;
+use self::protocol::Batch;
+use self::task::{Chunk, Pending, Remote, Single};
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
+use crate::map::ChunkOutput;
 use std::fmt;
 use std::sync::Arc;
 
@@ -102,13 +108,115 @@ impl ProcessPoolExecutor {
     pub fn builder() -> ProcessPoolBuilder {
         ProcessPoolBuilder::default()
     }
+
+    /// Python 3.14's `terminate_workers`: sends SIGTERM to every worker now and shuts the pool
+    /// down. Tasks not started are cancelled, running ones fail with
+    /// [`TaskError::Killed`], later submits get [`TaskError::Shutdown`]. Returns once every
+    /// worker has exited and been reaped (a worker that ignores SIGTERM for 5 s is killed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::new(1);
+    ///     let nap = pool.submit(|ms: u64| std::thread::sleep(std::time::Duration::from_millis(ms)), 60_000);
+    ///     while !nap.is_running() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     pool.terminate_workers();
+    ///     assert!(matches!(nap.result(), Err(TaskError::Killed(_))));
+    ///     assert_eq!(pool.submit(|x: u8| x, 1).result(), Err(TaskError::Shutdown));
+    /// }
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.pool.terminate(Signal::Term, "stopped by ProcessPoolExecutor::terminate_workers".into());
+    }
+
+    /// Python 3.14's `kill_workers`: as [`terminate_workers`](Self::terminate_workers), with
+    /// SIGKILL, which no worker can ignore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+    ///
+    /// fn spin(_: ()) -> u32 {
+    ///     loop {
+    ///         std::hint::spin_loop();
+    ///     }
+    /// }
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::new(1);
+    ///     let spin = pool.submit(spin, ());
+    ///     while !spin.is_running() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     pool.kill_workers();
+    ///     assert!(matches!(spin.result(), Err(TaskError::Killed(why)) if why.contains("kill_workers")));
+    /// }
+    /// ```
+    pub fn kill_workers(&self) {
+        self.pool.terminate(Signal::Kill, "stopped by ProcessPoolExecutor::kill_workers".into());
+    }
+
+    /// Runs a map's chunk: each item is its own unit (its own encoding, outcome, and with a
+    /// task timeout its own deadline), the chunk one task.
+    pub(crate) fn submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        let (future, promise) = Future::pending();
+        let len = items.len();
+        let mut unsent = Vec::new();
+        let (args, services) = service::collecting(|| {
+            let mut args = Batch::default();
+            for (position, item) in items.iter().enumerate() {
+                if let Err(e) = args.push(item) {
+                    unsent.push((position, encode_error(e)));
+                }
+            }
+            args
+        });
+        let task = Box::new(Chunk::new(promise, unsent, len));
+        self.send(trampoline::call_for(&f), args, services, task);
+        future
+    }
+
+    /// Queues a task, or completes it at once when there is nothing to send.
+    fn send(&self, call: trampoline::Call, args: Batch, services: service::Exposed, task: Box<dyn Remote>) {
+        if args.is_empty() {
+            return task.finish();
+        }
+        match trampoline::offset_of(call) {
+            Ok(call) => {
+                self.pool.submit(Pending { id: self.pool.next_id(), call, args, done: 0, task, services })
+            }
+            Err(error) => task.reject(error),
+        }
+    }
+}
+
+fn encode_error(error: postcard::Error) -> TaskError {
+    TaskError::Serialization(format!("could not encode the task's argument: {error}"))
 }
 
 /// Decodes `data` as each kind of frame (for the fuzz target).
 #[cfg(fuzzing)]
 pub(crate) fn fuzz_decode(data: &[u8]) {
     let _ = protocol::decode::<protocol::ToWorker>(data);
-    let _ = protocol::decode::<protocol::FromWorker>(data);
+    let _ = protocol::decode::<protocol::Control>(data);
+    if let Ok(protocol::FromWorker::Items { values, failures, .. }) = protocol::decode(data) {
+        if protocol::FromWorker::items_answered(&values, &failures).is_some() {
+            values.items().for_each(drop);
+        }
+    }
 }
 
 impl Default for ProcessPoolExecutor {
@@ -133,18 +241,16 @@ impl Executor for ProcessPoolExecutor {
             )
         };
         let (future, promise) = Future::pending();
-        let arg = match postcard::to_allocvec(&arg) {
-            Ok(arg) => arg,
-            Err(e) => {
-                promise.complete(Err(TaskError::Serialization(format!(
-                    "could not encode the task's argument: {e}"
-                ))));
-                return future;
-            }
-        };
-        let call = trampoline::offset_of(trampoline::call_for::<F, A, R>(f));
-        self.pool.submit(Pending { id: self.pool.next_id(), call, arg, task: Box::new(Typed(promise)) });
+        let (args, services) = service::collecting(|| Batch::single(&arg));
+        match args {
+            Ok(args) => self.send(trampoline::call_for(&f), args, services, Box::new(Single::new(promise))),
+            Err(e) => promise.complete(Err(encode_error(e))),
+        }
         future
+    }
+
+    fn __as_process_pool(&self) -> Option<&ProcessPoolExecutor> {
+        Some(self)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -1,4 +1,8 @@
-//! The few operating-system calls the process pool needs that std does not offer.
+//! The operating-system calls the process pool needs that std does not offer. Every `libc`
+//! call of the crate is here.
+
+use std::io;
+use std::process::Command;
 
 /// Asks the kernel to SIGKILL this process when the thread that started it exits: a worker never
 /// outlives a parent that was killed. Returns false if the parent is already gone (it died
@@ -12,27 +16,69 @@ pub(crate) fn die_with_parent(expected_parent: u32) -> bool {
     }
 }
 
-/// Sends SIGKILL to `pid`. Only called for a worker whose exit has not been reaped yet (its
-/// monitor thread still waits on it), so the pid cannot have been reused by another process.
-pub(crate) fn kill(pid: u32) {
+/// A signal the pool sends its workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// SIGKILL: cannot be caught.
+    Kill,
+    /// SIGTERM: the polite one (`terminate_workers`).
+    Term,
+}
+
+/// Sends `signal` to `pid`. The caller must know the process is not reaped yet (see
+/// `handle::WorkerHandle`), so the pid cannot belong to another process.
+pub(crate) fn signal(pid: u32, signal: Signal) {
+    let number = match signal {
+        Signal::Kill => libc::SIGKILL,
+        Signal::Term => libc::SIGTERM,
+    };
     // 0 (and negative pids) would signal whole process groups: never ours to kill.
-    if let Ok(pid) = libc::pid_t::try_from(pid).map(|p| p.max(0))
+    if let Ok(pid) = libc::pid_t::try_from(pid)
         && pid > 0
     {
         // SAFETY: kill has no memory-safety preconditions; see above for why `pid` is ours.
         unsafe {
-            libc::kill(pid, libc::SIGKILL);
+            libc::kill(pid, number);
         }
     }
 }
 
-/// "exited with code 3", "was killed by signal 9 (SIGKILL)", ...
-pub(crate) fn describe(status: std::process::ExitStatus) -> String {
+/// Blocks until the child `pid` has exited, without reaping it: its pid stays taken (a zombie)
+/// until `Child::wait` reaps it, so a signal sent meanwhile cannot reach another process.
+pub(crate) fn wait_for_exit_unreaped(pid: u32) -> io::Result<()> {
+    let pid = libc::id_t::from(pid);
+    loop {
+        // SAFETY: `info` is a valid, writable siginfo_t; waitid only writes into it.
+        let result = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if result == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// How a worker ended, for error messages and for telling a deliberate stop from a crash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Exit {
+    /// The exit code, if it exited rather than being killed by a signal.
+    pub(crate) code: Option<i32>,
+    /// "exited with code 3", "was killed by signal 9 (SIGKILL)", ...
+    pub(crate) text: String,
+}
+
+/// Describes an exit status.
+pub(crate) fn describe(status: std::process::ExitStatus) -> Exit {
     use std::os::unix::process::ExitStatusExt;
     if let Some(code) = status.code() {
-        return format!("exited with code {code}");
+        return Exit { code: Some(code), text: format!("exited with code {code}") };
     }
-    match status.signal() {
+    let text = match status.signal() {
         Some(signal) => {
             let name = match signal {
                 libc::SIGKILL => " (SIGKILL)",
@@ -48,5 +94,151 @@ pub(crate) fn describe(status: std::process::ExitStatus) -> String {
             format!("was killed by signal {signal}{name}{core}")
         }
         None => format!("ended with status {status}"),
+    };
+    Exit { code: None, text }
+}
+
+/// Sets the `argv[0]` a started program sees (std would use the executable's path).
+pub(crate) fn set_arg0(command: &mut Command, arg0: &std::ffi::OsStr) {
+    use std::os::unix::process::CommandExt;
+    command.arg0(arg0);
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Makes SIGINT (Ctrl-C) do nothing in this process: the parent decides what Ctrl-C means.
+/// A handler, not `SIG_IGN`: handlers are reset when a task starts another program, so that
+/// program gets Ctrl-C as usual.
+pub(crate) fn leave_interrupts_to_the_parent() {
+    // SAFETY: `action` is fully initialised before use; the handler is an `extern "C"` function
+    // that does nothing, which is async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+    }
+}
+
+/// The exit code [`limit_memory`] makes an out-of-memory abort end with.
+static MEMORY_EXIT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_abort(_: libc::c_int) {
+    // Rust aborts when an allocation fails; the failed allocation left errno at ENOMEM.
+    // Any other abort returns from here, and `abort` goes on to end the process with SIGABRT.
+    if io::Error::last_os_error().raw_os_error() == Some(libc::ENOMEM) {
+        // SAFETY: _exit is async-signal-safe and ends the process at once.
+        unsafe { libc::_exit(MEMORY_EXIT.load(std::sync::atomic::Ordering::Relaxed)) }
+    }
+}
+
+/// Limits the memory this process may allocate (its data segment: heap, anonymous mappings,
+/// thread stacks) to `bytes`, and makes an allocation that fails under the limit end the
+/// process with `exit_code` instead of a bare SIGABRT, so the parent can say why.
+pub(crate) fn limit_memory(bytes: u64, exit_code: i32) -> io::Result<()> {
+    MEMORY_EXIT.store(exit_code, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: as in `leave_interrupts_to_the_parent`; `on_abort` only reads errno and calls
+    // _exit, both async-signal-safe. `limit` is a valid rlimit that getrlimit fills in.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_abort as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGABRT, &action, std::ptr::null_mut());
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_DATA, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        limit.rlim_cur = libc::rlim_t::try_from(bytes).unwrap_or(libc::RLIM_INFINITY).min(limit.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Ends this process at once with `code`: no destructors, no atexit handlers, no flushing,
+/// whatever other threads are doing.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Points standard input at `/dev/null`, so that programs a task starts do not inherit the
+/// pipe the worker read its secret from.
+pub(crate) fn detach_stdin() -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: both descriptors are open (`null` lives until after the call); dup2 replaces
+    // descriptor 0, which std's `Stdin` reads through the same number.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The address range of the main program's loaded code, found once.
+fn main_program() -> Option<(usize, usize)> {
+    static RANGE: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+    *RANGE.get_or_init(|| {
+        extern "C" fn first_object(
+            info: *mut libc::dl_phdr_info,
+            _size: libc::size_t,
+            data: *mut libc::c_void,
+        ) -> libc::c_int {
+            // SAFETY: the loader passes a valid `info` for the duration of the call, with
+            // `dlpi_phnum` program headers at `dlpi_phdr`; `data` is the `Option` below.
+            unsafe {
+                let info = &*info;
+                let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+                let base = info.dlpi_addr as usize;
+                let mut range: Option<(usize, usize)> = None;
+                for header in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
+                    let start = base.wrapping_add(header.p_vaddr as usize);
+                    let end = start.wrapping_add(header.p_memsz as usize);
+                    range = Some(range.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
+                }
+                *data.cast::<Option<(usize, usize)>>() = range;
+            }
+            1 // the first object is the main program: stop there
+        }
+        let mut range: Option<(usize, usize)> = None;
+        // SAFETY: the callback matches dl_iterate_phdr's contract and writes only `range`.
+        unsafe {
+            libc::dl_iterate_phdr(Some(first_object), (&raw mut range).cast());
+        }
+        range
+    })
+}
+
+/// True if `address` is in the main program (not in a shared library): only there is a
+/// function at the same offset from another in every process that runs the same executable.
+pub(crate) fn in_main_program(address: usize) -> bool {
+    main_program().is_some_and(|(start, end)| (start..end).contains(&address))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The address of a function of the C library, a shared library here.
+    pub(crate) fn address_in_a_shared_library() -> usize {
+        libc::getpid as *const () as usize
+    }
+
+    #[test]
+    fn the_main_program_holds_this_code_and_not_the_c_library() {
+        assert!(in_main_program(in_main_program as fn(usize) -> bool as usize));
+        assert!(!in_main_program(address_in_a_shared_library()));
+    }
+
+    #[test]
+    fn exits_are_described_with_their_code_or_signal() {
+        use std::os::unix::process::ExitStatusExt;
+        let exited = describe(std::process::ExitStatus::from_raw(3 << 8));
+        assert_eq!((exited.code, exited.text.as_str()), (Some(3), "exited with code 3"));
+        let killed = describe(std::process::ExitStatus::from_raw(libc::SIGKILL));
+        assert_eq!(killed.code, None);
+        assert!(killed.text.contains("SIGKILL"), "{}", killed.text);
     }
 }

@@ -1,82 +1,50 @@
-//! The parent's side of a process pool: the queue of tasks, the worker slots, shutdown.
+//! The parent's side of a process pool: the queue of tasks, the worker slots, the live
+//! workers, shutdown and termination.
 
-use super::slot;
-use crate::error::TaskError;
-use crate::future::Promise;
-use crate::intake::{Intake, Refuse};
+use super::handle::WorkerHandle;
+use super::os::Signal;
+use super::slot::{self, EXIT_PATIENCE};
+use super::spawn::Launch;
+use super::task::Pending;
+use crate::intake::Intake;
 use crossbeam_channel::Receiver;
-use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-/// A task's future, with the decoding of its result, its type erased.
-pub(crate) trait Remote: Send {
-    /// Marks the task running (it is being sent); false if it was cancelled.
-    fn set_running(&self) -> bool;
-    /// Completes the future with the encoded result, or the error.
-    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>);
-    /// Completes the future with `error` (cancels it for `Cancelled`).
-    fn reject(self: Box<Self>, error: TaskError);
-}
-
-pub(crate) struct Typed<R>(pub(crate) Promise<R>);
-
-impl<R: DeserializeOwned + Send> Remote for Typed<R> {
-    fn set_running(&self) -> bool {
-        self.0.set_running()
-    }
-
-    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>) {
-        let outcome = outcome.and_then(|bytes| {
-            postcard::from_bytes(&bytes)
-                .map_err(|e| TaskError::Serialization(format!("could not decode the task's result: {e}")))
-        });
-        self.0.complete(outcome);
-    }
-
-    fn reject(self: Box<Self>, error: TaskError) {
-        self.0.reject(error);
-    }
-}
-
-/// A task waiting for (or sent to) a worker.
-pub(crate) struct Pending {
-    pub(crate) id: u64,
-    /// The trampoline's offset.
-    pub(crate) call: isize,
-    /// The encoded argument.
-    pub(crate) arg: Vec<u8>,
-    pub(crate) task: Box<dyn Remote>,
-}
-
-impl Refuse for Pending {
-    fn refuse(self, error: TaskError) {
-        self.task.reject(error);
-    }
-}
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Shared by the executor handle and the slot threads.
 pub(crate) struct Pool {
     intake: Intake<Pending>,
-    pub(crate) initializer: Option<isize>,
-    pub(crate) max_tasks: Option<u64>,
-    /// See `spawn::worker_args`.
-    pub(crate) worker_args: Vec<std::ffi::OsString>,
+    pub(crate) launch: Launch,
+    pub(crate) task_timeout: Option<Duration>,
+    pub(crate) memory_limit: Option<u64>,
     next_id: AtomicU64,
     /// Slots with nothing to do: starting their worker, or waiting for a task. While there are
     /// any, a busy slot leaves queued tasks to them instead of lining them up behind its own.
     idle_slots: AtomicUsize,
+    /// The workers alive now, for `terminate_workers`/`kill_workers`.
+    workers: Mutex<Vec<Arc<WorkerHandle>>>,
+    /// Why every worker was stopped, once `terminate_workers`/`kill_workers` ran.
+    terminated: OnceLock<String>,
 }
 
 impl Pool {
-    pub(crate) fn new(max_workers: usize, initializer: Option<isize>, max_tasks: Option<u64>) -> Arc<Pool> {
+    pub(crate) fn new(
+        max_workers: usize,
+        launch: Launch,
+        task_timeout: Option<Duration>,
+        memory_limit: Option<u64>,
+    ) -> Arc<Pool> {
         Arc::new(Pool {
             intake: Intake::new(max_workers),
-            initializer,
-            max_tasks,
-            worker_args: super::spawn::worker_args(),
+            launch,
+            task_timeout,
+            memory_limit,
             next_id: AtomicU64::new(0),
             idle_slots: AtomicUsize::new(0),
+            workers: Mutex::new(Vec::new()),
+            terminated: OnceLock::new(),
         })
     }
 
@@ -133,6 +101,46 @@ impl Pool {
 
     pub(crate) fn max_workers(&self) -> usize {
         self.intake.max_threads()
+    }
+
+    /// Records a worker as alive; false (and not recorded) once the pool is terminated.
+    pub(crate) fn register(&self, worker: &Arc<WorkerHandle>) -> bool {
+        let mut workers = self.workers.lock();
+        if self.terminated.get().is_some() {
+            return false;
+        }
+        workers.push(Arc::clone(worker));
+        true
+    }
+
+    pub(crate) fn unregister(&self, worker: &Arc<WorkerHandle>) {
+        self.workers.lock().retain(|w| !Arc::ptr_eq(w, worker));
+    }
+
+    /// Why the pool's workers were stopped, once they were.
+    pub(crate) fn terminated(&self) -> Option<&String> {
+        self.terminated.get()
+    }
+
+    /// Python 3.14's `terminate_workers`/`kill_workers`: shuts the pool down, cancels what
+    /// waits, signals every worker (killing any that outlives [`EXIT_PATIENCE`]), and returns
+    /// once every worker is reaped. Running tasks fail with `Killed(reason)`.
+    pub(crate) fn terminate(&self, signal: Signal, reason: String) {
+        {
+            let _workers = self.workers.lock();
+            let _ = self.terminated.set(reason);
+        }
+        self.intake.shutdown(false, true);
+        let workers: Vec<Arc<WorkerHandle>> = self.workers.lock().clone();
+        for worker in &workers {
+            worker.signal(signal);
+        }
+        for worker in &workers {
+            if !worker.wait_reaped(EXIT_PATIENCE) {
+                worker.signal(Signal::Kill);
+            }
+        }
+        self.intake.shutdown(true, false);
     }
 }
 

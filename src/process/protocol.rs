@@ -1,31 +1,189 @@
 //! What parent and worker say to each other, and how it is framed.
 //!
-//! Each IPC message is one frame: a postcard-encoded [`ToWorker`] or [`FromWorker`]. Arguments
-//! and results travel inside frames as their own postcard bytes, so a value that fails to
-//! decode fails its own task, and a frame that fails to decode is a broken peer (the worker is
-//! replaced), never a stream out of step.
+//! Each IPC message is one frame: a postcard-encoded [`ToWorker`], [`Control`] or
+//! [`FromWorker`]. A task is a batch of items (one for `submit`, a chunk's worth for `map`),
+//! each item encoded on its own inside one buffer, so that a value that fails to decode fails
+//! its own item, and a frame that fails to decode (or does not add up) is a broken peer (the
+//! worker is replaced), never a stream out of step.
 
 use crate::error::TaskError;
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
-use serde::{Deserialize, Serialize};
+use ipc_channel::ipc::IpcBytesSender;
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 
-/// One task sent to a worker.
+/// Encoded items in one buffer: item `i` is `data[ends[i - 1]..ends[i]]` (from 0 for the first).
+#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
+pub(crate) struct Batch {
+    data: ByteBuf,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// A batch of the one item `value`.
+    pub(crate) fn single<T: Serialize>(value: &T) -> Result<Batch, postcard::Error> {
+        let mut batch = Batch::default();
+        batch.push(value)?;
+        Ok(batch)
+    }
+
+    /// Appends `value`, encoded; on error the batch is left as it was.
+    pub(crate) fn push<T: Serialize>(&mut self, value: &T) -> Result<(), postcard::Error> {
+        let start = self.data.0.len();
+        match postcard::to_io(value, &mut self.data.0) {
+            Ok(_) => {
+                self.ends.push(self.data.0.len());
+                Ok(())
+            }
+            Err(error) => {
+                self.data.0.truncate(start);
+                Err(error)
+            }
+        }
+    }
+
+    /// Appends bytes that are already one encoded item.
+    pub(crate) fn push_encoded(&mut self, bytes: &[u8]) {
+        self.data.0.extend_from_slice(bytes);
+        self.ends.push(self.data.0.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The items, in order; `None` for the first one whose bounds are not inside the buffer
+    /// (a batch from a broken peer), and nothing after it.
+    pub(crate) fn items(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        let data = &self.data.0[..];
+        let mut start = 0;
+        let mut broken = false;
+        self.ends.iter().map_while(move |&end| {
+            if broken {
+                return None;
+            }
+            let item = data.get(start..end);
+            broken = item.is_none();
+            start = end;
+            Some(item)
+        })
+    }
+
+    /// True if every item's bounds are inside the buffer.
+    pub(crate) fn is_well_formed(&self) -> bool {
+        self.items().all(|item| item.is_some())
+    }
+
+    /// The items from `first` on, as a batch of their own (for a chunk resent to a new worker).
+    pub(crate) fn tail(&self, first: usize) -> Batch {
+        let mut tail = Batch::default();
+        for item in self.items().skip(first).flatten() {
+            tail.push_encoded(item);
+        }
+        tail
+    }
+}
+
+/// Bytes that serde moves as one block (`serialize_bytes`), not byte by byte.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct ByteBuf(pub(crate) Vec<u8>);
+
+impl Serialize for ByteBuf {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteBuf {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl<'de> Visitor<'de> for BytesVisitor {
+            type Value = ByteBuf;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<ByteBuf, E> {
+                Ok(ByteBuf(v.to_vec()))
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
+                Ok(ByteBuf(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBuf, A::Error> {
+                // Never trust a length hint from a peer with an allocation.
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(byte) = seq.next_element()? {
+                    bytes.push(byte);
+                }
+                Ok(ByteBuf(bytes))
+            }
+        }
+        deserializer.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+/// One task sent to a worker: run `call` on each item of `args`, in order.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) struct TaskFrame {
     pub(crate) id: u64,
     /// The trampoline's offset (see `trampoline`).
     pub(crate) call: isize,
-    pub(crate) arg: Vec<u8>,
+    pub(crate) args: Batch,
 }
 
-/// Parent to worker.
+/// A task as the parent encodes it: the same frame, its arguments borrowed (no copy).
+#[derive(Serialize)]
+pub(crate) struct TaskFrameRef<'a> {
+    pub(crate) id: u64,
+    pub(crate) call: isize,
+    pub(crate) args: &'a Batch,
+}
+
+/// Parent to worker, on the task channel.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum ToWorker {
     /// The first frame: how to set the worker up.
-    Setup { initializer: Option<isize>, max_tasks: Option<u64> },
+    Setup(Setup),
     /// Tasks to run in order.
     Tasks(Vec<TaskFrame>),
 }
+
+/// [`ToWorker`] as the parent encodes it (same wire form).
+#[derive(Serialize)]
+pub(crate) enum ToWorkerRef<'a> {
+    Setup(&'a Setup),
+    Tasks(&'a [TaskFrameRef<'a>]),
+}
+
+/// How a worker is set up.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub(crate) struct Setup {
+    pub(crate) initializer: Option<isize>,
+    pub(crate) max_tasks: Option<u64>,
+    /// Report every item as it finishes (a task timeout needs to know which item runs),
+    /// rather than a task's items together.
+    pub(crate) item_by_item: bool,
+    /// The worker's memory limit in bytes, applied once it is set up.
+    pub(crate) memory_limit: Option<u64>,
+}
+
+/// Parent to worker, on the control channel: read by a thread of its own in the worker, so
+/// it arrives while a task runs.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Stop task `id` if it is running item `item` (any item for `None`) right now: the worker
+    /// exits at once with [`KILLED_EXIT_CODE`]. A task not started yet is skipped when it
+    /// comes; one that is over is left alone.
+    Kill { id: u64, item: Option<u32> },
+}
+
+/// The exit code of a worker that stopped itself on a [`Control::Kill`].
+pub(crate) const KILLED_EXIT_CODE: i32 = 87;
+/// The exit code of a worker that ran out of memory under its memory limit.
+pub(crate) const MEMORY_EXIT_CODE: i32 = 88;
 
 /// Worker to parent.
 #[derive(Serialize, Deserialize, Debug)]
@@ -34,11 +192,24 @@ pub(crate) enum FromWorker {
     Ready,
     /// The initializer panicked with this message; the worker exits.
     InitFailed(String),
-    /// A task's outcome: the encoded result, or why there is none.
-    Done { id: u64, outcome: Result<Vec<u8>, TaskError> },
+    /// The outcomes of the next `values.len() + failures.len()` items of task `id`, in order:
+    /// the encoded results of the items that succeeded, and the failed ones with their
+    /// positions (counted within this frame, ascending).
+    Items { id: u64, values: Batch, failures: Vec<(u32, TaskError)> },
     /// The worker ran its `max_tasks_per_child` and exits; it ran none of the tasks it has not
     /// answered.
     Retiring,
+}
+
+impl FromWorker {
+    /// How many items an `Items` frame answers, if it adds up (no failure out of place or
+    /// twice, well-formed values); `None` for a frame from a broken peer.
+    pub(crate) fn items_answered(values: &Batch, failures: &[(u32, TaskError)]) -> Option<usize> {
+        let count = values.len().checked_add(failures.len())?;
+        let ascending = failures.windows(2).all(|w| w[0].0 < w[1].0);
+        let inside = failures.last().is_none_or(|(at, _)| (*at as usize) < count);
+        (ascending && inside && values.is_well_formed()).then_some(count)
+    }
 }
 
 /// Who a process claims to be at the handshake.
@@ -70,16 +241,17 @@ impl Identity {
 /// The worker's first message, on the parent's one-shot server.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Hello {
-    /// A worker presenting its secret and identity, with its channels: tasks in, results out,
-    /// and the requests of its `SharedMap` proxies with their replies.
+    /// A worker presenting its secret and identity, with its channels: tasks in, control in,
+    /// results out, and the requests of its parent-service clients with their replies.
     Worker {
         secret: Vec<u8>,
         identity: Identity,
         pid: u32,
         tasks: IpcBytesSender,
-        results: IpcBytesReceiver,
-        map_requests: IpcBytesReceiver,
-        map_replies: IpcBytesSender,
+        control: IpcBytesSender,
+        results: ipc_channel::ipc::IpcReceiver<FromWorker>,
+        service_requests: ipc_channel::ipc::IpcBytesReceiver,
+        service_replies: IpcBytesSender,
     },
     /// Sent by the parent to itself to stop waiting for a worker that died first.
     Abandon,
@@ -109,9 +281,48 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let frame = ToWorker::Tasks(vec![TaskFrame { id: 3, call: -40, arg: vec![1, 2] }]);
-        let back: ToWorker = decode(&encode(&frame).unwrap()).unwrap();
-        assert!(matches!(back, ToWorker::Tasks(t) if t[0].id == 3 && t[0].call == -40 && t[0].arg == [1, 2]));
+        let args = Batch::single(&7u32).unwrap();
+        let frame = [TaskFrameRef { id: 3, call: -40, args: &args }];
+        let back: ToWorker = decode(&encode(&ToWorkerRef::Tasks(&frame)).unwrap()).unwrap();
+        match back {
+            ToWorker::Tasks(t) => {
+                assert_eq!((t[0].id, t[0].call), (3, -40));
+                assert_eq!(t[0].args, args);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn batches_hold_items_apart_and_resend_their_tails() {
+        let mut batch = Batch::default();
+        for word in ["a", "bb", "", "dddd"] {
+            batch.push(&word.to_owned()).unwrap();
+        }
+        let words: Vec<String> =
+            batch.items().map(|item| postcard::from_bytes(item.unwrap()).unwrap()).collect();
+        assert_eq!(words, ["a", "bb", "", "dddd"]);
+        let tail: Vec<String> =
+            batch.tail(2).items().map(|item| postcard::from_bytes(item.unwrap()).unwrap()).collect();
+        assert_eq!(tail, ["", "dddd"]);
+    }
+
+    #[test]
+    fn a_batch_pointing_outside_its_buffer_is_caught() {
+        let bad = Batch { data: ByteBuf(vec![1, 2]), ends: vec![1, 9, 2] };
+        assert!(!bad.is_well_formed());
+        assert_eq!(bad.items().filter(Option::is_some).count(), 1);
+        let backwards = Batch { data: ByteBuf(vec![1, 2]), ends: vec![2, 1] };
+        assert!(!backwards.is_well_formed());
+    }
+
+    #[test]
+    fn items_frames_must_add_up() {
+        let values = Batch::single(&1u8).unwrap();
+        let fail = |at| (at, TaskError::Panicked("p".into()));
+        assert_eq!(FromWorker::items_answered(&values, &[fail(0)]), Some(2));
+        assert_eq!(FromWorker::items_answered(&values, &[fail(2)]), None);
+        assert_eq!(FromWorker::items_answered(&Batch::default(), &[fail(0), fail(0)]), None);
     }
 
     #[test]
@@ -131,7 +342,12 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let valid = encode(&FromWorker::Done { id: 5, outcome: Ok(vec![1, 2, 3]) }).unwrap();
+        let valid = encode(&FromWorker::Items {
+            id: 5,
+            values: Batch::single(&vec![1u8, 2, 3]).unwrap(),
+            failures: vec![(1, TaskError::Killed("k".into()))],
+        })
+        .unwrap();
         for round in 0..100_000 {
             let bytes: Vec<u8> = if round % 2 == 0 {
                 (0..next() % 64).map(|_| next() as u8).collect()
@@ -141,8 +357,13 @@ mod tests {
                 mutated[at] = next() as u8;
                 mutated
             };
-            let _ = decode::<FromWorker>(&bytes);
+            if let Ok(FromWorker::Items { values, failures, .. }) = decode::<FromWorker>(&bytes) {
+                if FromWorker::items_answered(&values, &failures).is_some() {
+                    values.items().for_each(drop);
+                }
+            }
             let _ = decode::<ToWorker>(&bytes);
+            let _ = decode::<Control>(&bytes);
         }
     }
 

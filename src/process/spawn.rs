@@ -2,12 +2,16 @@
 //! its authenticated handshake, all without polling and without waiting forever.
 
 use super::entry::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, SECRET_LEN, WORKER_ENV};
-use super::os;
-use super::protocol::{FromWorker, Hello, Identity, ToWorker, decode, encode, random_secret};
+use super::handle::WorkerHandle;
+use super::os::{self, Exit, Signal};
+use super::protocol::{FromWorker, Hello, Identity, Setup, ToWorkerRef, encode, random_secret};
+use super::service;
 use crossbeam_channel::{Receiver, bounded, select};
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
+use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender};
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a started worker may take to connect and set up before the start counts as failed.
@@ -15,34 +19,37 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the parent keeps of a running worker.
 pub(crate) struct Worker {
-    pub(crate) pid: u32,
+    pub(crate) handle: Arc<WorkerHandle>,
     pub(crate) tasks: IpcBytesSender,
-    pub(crate) results: IpcBytesReceiver,
-    /// The worker's exit, described ("was killed by signal 9 (SIGKILL)"), once it exits.
-    pub(crate) exited: Receiver<String>,
+    pub(crate) results: IpcReceiver<FromWorker>,
+    /// The worker's exit, once it has exited and been reaped.
+    pub(crate) exited: Receiver<Exit>,
 }
 
 impl Worker {
     /// Waits for the worker's exit (killing it if it does not exit in time) and describes it.
-    pub(crate) fn reap(&self, patience: Duration) -> String {
-        wait_for_exit(self.pid, &self.exited, patience)
+    pub(crate) fn reap(&self, patience: Duration) -> Exit {
+        wait_for_exit(&self.handle, &self.exited, patience)
     }
 
     /// Closes the worker's task channel (it exits when it sees that), then reaps it.
-    pub(crate) fn close(self, patience: Duration) -> String {
-        let Worker { pid, tasks, results: _, exited } = self;
+    pub(crate) fn close(self, patience: Duration) -> Exit {
+        let Worker { handle, tasks, results: _, exited } = self;
         drop(tasks);
-        wait_for_exit(pid, &exited, patience)
+        wait_for_exit(&handle, &exited, patience)
     }
 }
 
 /// Waits for a worker's exit as its monitor thread reports it, killing it after `patience`.
-fn wait_for_exit(pid: u32, exited: &Receiver<String>, patience: Duration) -> String {
+fn wait_for_exit(handle: &WorkerHandle, exited: &Receiver<Exit>, patience: Duration) -> Exit {
     match exited.recv_timeout(patience) {
-        Ok(how) => how,
+        Ok(exit) => exit,
         Err(_) => {
-            os::kill(pid);
-            exited.recv().unwrap_or_else(|_| "was lost (its monitor thread ended)".to_owned())
+            handle.signal(Signal::Kill);
+            exited.recv().unwrap_or_else(|_| Exit {
+                code: None,
+                text: "was lost (its monitor thread ended)".to_owned(),
+            })
         }
     }
 }
@@ -55,63 +62,82 @@ pub(crate) enum StartError {
     Broken(String),
 }
 
-/// The command-line arguments of a worker, decided when the pool is built.
-///
-/// A worker runs this program again, and `init()` at the top of `main` turns it into a worker
-/// before the arguments matter. Inside a test harness, though, `main` is the harness: a pool
-/// built on a thread named after a test (libtest and nextest name test threads so) gets workers
-/// that run just that test (`<name> --exact`), whose first line, `init()`, makes them workers.
-/// Otherwise the worker gets this process's arguments.
-pub(crate) fn worker_args() -> Vec<std::ffi::OsString> {
-    match std::thread::current().name() {
-        Some(name) if name != "main" && !name.is_empty() => {
-            vec![name.into(), "--exact".into(), "--nocapture".into()]
-        }
-        _ => std::env::args_os().skip(1).collect(),
+/// How to start a pool's workers: decided when the pool is built.
+pub(crate) struct Launch {
+    /// The worker's arguments, after `argv[0]`.
+    pub(crate) args: Vec<OsString>,
+    /// The worker's `argv[0]`: the parent's own.
+    pub(crate) arg0: OsString,
+    pub(crate) setup: Setup,
+}
+
+impl Launch {
+    /// The command line of a worker, decided when the pool is built.
+    ///
+    /// A worker runs this program again, and `init()` at the top of `main` turns it into a
+    /// worker, so it gets this process's own arguments and `argv[0]`. Inside a test harness,
+    /// though, `main` is the harness and `init()` is the first line of each test: a pool built
+    /// on the thread of a test that called `init()` (libtest and nextest name test threads after
+    /// their test) gets workers that run just that test (`<name> --exact`). A thread of another
+    /// kind (a tokio worker, say) never called `init()`, so it is not taken for a test.
+    pub(crate) fn new(setup: Setup) -> Launch {
+        let mut own = std::env::args_os();
+        let arg0 = own.next().unwrap_or_else(|| OsString::from("worker"));
+        let test = super::entry::init_ran_on_this_thread()
+            .then(|| std::thread::current().name().map(str::to_owned))
+            .flatten()
+            .filter(|name| name != "main" && !name.is_empty());
+        let args = match test {
+            Some(name) => vec![name.into(), "--exact".into(), "--nocapture".into()],
+            None => own.collect(),
+        };
+        Launch { args, arg0, setup }
     }
 }
 
-/// Starts one worker and sets it up. `initializer` and `max_tasks` go into its setup frame.
-pub(crate) fn start_worker(
-    args: &[std::ffi::OsString],
-    initializer: Option<isize>,
-    max_tasks: Option<u64>,
-) -> Result<Worker, StartError> {
+/// Starts one worker and sets it up.
+pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
     let io = |what: &str, e: std::io::Error| StartError::Retry(format!("{what}: {e}"));
     let (server, name) =
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
     let secret = random_secret().map_err(|e| io("cannot read /dev/urandom", e))?;
     let identity = Identity::of_this_process().map_err(|e| io("cannot read /proc/self/exe", e))?;
 
-    let mut child = Command::new("/proc/self/exe")
-        .args(args)
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .args(&launch.args)
         .env(WORKER_ENV, &name)
         .env(PARENT_PID_ENV, std::process::id().to_string())
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|e| io("cannot start a worker process", e))?;
+        .stdin(Stdio::piped());
+    os::set_arg0(&mut command, &launch.arg0);
+    let mut child = command.spawn().map_err(|e| io("cannot start a worker process", e))?;
     let pid = child.id();
+    let handle = WorkerHandle::new(pid);
     // The secret goes through the child's stdin: no other process can read it there.
     let handed = child.stdin.take().map(|mut stdin| stdin.write_all(&secret));
     debug_assert_eq!(secret.len(), SECRET_LEN);
 
     let (exited_tx, exited) = bounded(1);
+    let monitored = Arc::clone(&handle);
     std::thread::Builder::new()
         .name(format!("concurrent-futures-monitor-{pid}"))
         .spawn(move || {
-            let how = match child.wait() {
-                Ok(status) => status,
-                Err(e) => return drop(exited_tx.send(format!("could not be waited for: {e}"))),
+            // Wait for the exit first and reap only with signals shut out (`reaped`), so that a
+            // signal for this worker can never reach a process that reused its pid.
+            let _ = os::wait_for_exit_unreaped(pid);
+            let exit = match monitored.reaped(|| child.wait()) {
+                Ok(status) => os::describe(status),
+                Err(e) => Exit { code: None, text: format!("could not be waited for: {e}") },
             };
-            let _ = exited_tx.send(os::describe(how));
+            let _ = exited_tx.send(exit);
         })
         .map_err(|e| {
-            os::kill(pid);
+            handle.signal(Signal::Kill);
             io("cannot start a monitor thread", e)
         })?;
 
     let fail = |why: StartError| {
-        os::kill(pid);
+        handle.signal(Signal::Kill);
         why
     };
     if let Some(Err(e)) = handed {
@@ -129,12 +155,12 @@ pub(crate) fn start_worker(
     let hello = select! {
         recv(accepted) -> hello => match hello {
             Ok(Ok(hello)) => hello,
-            Ok(Err(e)) => return Err(fail(StartError::Retry(format!("the worker's handshake failed: {e}")))),
+            Ok(Err(e)) => return Err(fail(StartError::Retry(format!("the worker's handshake failed: {e:?}")))),
             Err(_) => return Err(fail(StartError::Retry("the handshake thread ended".to_owned()))),
         },
-        recv(exited) -> how => {
+        recv(exited) -> exit => {
             abandon(&name);
-            let how = how.unwrap_or_else(|_| "exited".to_owned());
+            let how = exit.map(|e| e.text).unwrap_or_else(|_| "exited".to_owned());
             return Err(StartError::Broken(exited_before_handshake(&how)));
         },
         default(HANDSHAKE_TIMEOUT) => {
@@ -145,34 +171,49 @@ pub(crate) fn start_worker(
             ))));
         },
     };
-    let (tasks, results, map_requests, map_replies) = verify(hello, &secret, &identity, pid).map_err(fail)?;
-    // The worker's `SharedMap` proxies are served here, in the parent, until the worker exits.
+    let channels = verify(hello, &secret, &identity, pid).map_err(fail)?;
+    handle.set_control(channels.control);
+    // The worker's calls to parent services are answered here, in the parent, until it exits.
+    let served = Arc::clone(&handle);
+    let (requests, replies) = (channels.service_requests, channels.service_replies);
     std::thread::Builder::new()
-        .name(format!("concurrent-futures-maps-{pid}"))
-        .spawn(move || crate::shared_map::serve_requests(&map_requests, &map_replies))
-        .map_err(|e| fail(io("cannot start a map server thread", e)))?;
-    let worker = Worker { pid, tasks, results, exited };
-    setup(&worker, initializer, max_tasks).inspect_err(|_| os::kill(pid))?;
+        .name(format!("concurrent-futures-services-{pid}"))
+        .spawn(move || {
+            if let Some(why) = service::serve(&requests, &replies, &served.grants) {
+                served.condemn(why);
+            }
+        })
+        .map_err(|e| fail(io("cannot start a service thread", e)))?;
+    let worker = Worker { handle, tasks: channels.tasks, results: channels.results, exited };
+    if let Err(why) = setup(&worker, &launch.setup) {
+        worker.handle.signal(Signal::Kill);
+        return Err(why);
+    }
     Ok(worker)
+}
+
+/// The channels of a worker whose handshake was accepted.
+struct Channels {
+    tasks: IpcBytesSender,
+    control: IpcBytesSender,
+    results: IpcReceiver<FromWorker>,
+    service_requests: IpcBytesReceiver,
+    service_replies: IpcBytesSender,
 }
 
 /// Accepts a handshake only from the worker that was started: it must present the secret that
 /// only it was given, its own pid, and the identity of this very executable.
-fn verify(
-    hello: Hello,
-    secret: &[u8],
-    identity: &Identity,
-    pid: u32,
-) -> Result<(IpcBytesSender, IpcBytesReceiver, IpcBytesReceiver, IpcBytesSender), StartError> {
+fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<Channels, StartError> {
     match hello {
         Hello::Worker {
             secret: presented,
             identity: theirs,
             pid: their_pid,
             tasks,
+            control,
             results,
-            map_requests,
-            map_replies,
+            service_requests,
+            service_replies,
         } => {
             if presented != secret || their_pid != pid {
                 return Err(StartError::Retry(
@@ -184,28 +225,27 @@ fn verify(
                     "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
                 )));
             }
-            Ok((tasks, results, map_requests, map_replies))
+            Ok(Channels { tasks, control, results, service_requests, service_replies })
         }
         Hello::Abandon => Err(StartError::Retry("the handshake was abandoned".to_owned())),
     }
 }
 
 /// Sends the setup frame and waits for the worker to be ready (its initializer has run).
-fn setup(worker: &Worker, initializer: Option<isize>, max_tasks: Option<u64>) -> Result<(), StartError> {
-    let frame =
-        encode(&ToWorker::Setup { initializer, max_tasks }).map_err(|e| StartError::Broken(e.to_string()))?;
+fn setup(worker: &Worker, setup: &Setup) -> Result<(), StartError> {
+    let frame = encode(&ToWorkerRef::Setup(setup)).map_err(|e| StartError::Broken(e.to_string()))?;
     worker.tasks.send(&frame).map_err(|e| StartError::Retry(format!("the worker is gone: {e}")))?;
-    let reply = worker.results.recv().map_err(|_| {
-        let how = worker.reap(Duration::from_secs(5));
-        StartError::Broken(format!("a worker process {how} while it started"))
-    })?;
-    match decode::<FromWorker>(&reply) {
+    match worker.results.recv() {
         Ok(FromWorker::Ready) => Ok(()),
         Ok(FromWorker::InitFailed(message)) => {
             Err(StartError::Broken(format!("a worker's initializer panicked: {message}")))
         }
         Ok(other) => Err(StartError::Retry(format!("a worker answered its setup with {other:?}"))),
-        Err(e) => Err(StartError::Retry(format!("a worker answered its setup with garbage: {e}"))),
+        Err(ipc_channel::IpcError::Disconnected) => {
+            let exit = worker.reap(Duration::from_secs(5));
+            Err(StartError::Broken(format!("a worker process {} while it started", exit.text)))
+        }
+        Err(e) => Err(StartError::Retry(format!("a worker answered its setup with garbage: {e:?}"))),
     }
 }
 
@@ -240,17 +280,19 @@ mod tests {
     /// A foreign process's hello: its own channels, a secret of its own, its real identity.
     fn foreign_hello(secret: Vec<u8>) -> Hello {
         let (tasks, _) = bytes_channel().unwrap();
-        let (_, results) = bytes_channel().unwrap();
-        let (_, map_requests) = bytes_channel().unwrap();
-        let (map_replies, _) = bytes_channel().unwrap();
+        let (control, _) = bytes_channel().unwrap();
+        let (_, results) = ipc_channel::ipc::channel().unwrap();
+        let (_, service_requests) = bytes_channel().unwrap();
+        let (service_replies, _) = bytes_channel().unwrap();
         Hello::Worker {
             secret,
             identity: Identity::of_this_process().unwrap(),
             pid: std::process::id(),
             tasks,
+            control,
             results,
-            map_requests,
-            map_replies,
+            service_requests,
+            service_replies,
         }
     }
 

@@ -2,39 +2,65 @@
 //!
 //! A task's function is a zero-sized `Fn(A) -> R` (a fn item or a non-capturing closure, checked
 //! at compile time by `submit`). For each such `F` the compiler makes one monomorphised
-//! [`trampoline`], which decodes the argument, runs `F`, and encodes the result. The parent sends
-//! the trampoline's address as an offset from [`anchor`]; the worker adds its own address of
-//! `anchor` and calls the function there.
+//! [`trampoline`], which decodes one argument, runs `F`, and appends the encoded result to a
+//! batch. The parent sends the trampoline's address as an offset from [`anchor`]; the worker
+//! adds its own address of `anchor` and calls the function there.
 //!
-//! Every `unsafe` of the process pool is in this module. It is sound because the worker is the
-//! same executable file as the parent (re-executed through `/proc/self/exe`, and checked at the
-//! handshake: same device, inode, size and modification time), so every function sits at the
-//! same offset from `anchor`, and the offsets come only from the parent over a private channel.
+//! The `unsafe` of calling a number is in this module. It is sound because:
+//! - only the parent sends offsets, over a private channel, and only to workers that proved at
+//!   the handshake that they run the same executable file (same device, inode, size and
+//!   modification time), where every function sits at the same offset from `anchor`;
+//! - the parent sends only offsets it computed itself, and only for functions that are in the
+//!   main program together with `anchor` ([`offset_of`] refuses others, such as code in a
+//!   shared library, whose place differs from process to process);
+//! - the parent never calls an address, or uses an offset, that a worker sent it.
 
+use super::os;
+use super::protocol::Batch;
 use crate::error::{TaskError, panic_message};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// What a trampoline looks like: encoded argument in, encoded result (or error) out.
-pub(crate) type Call = fn(&[u8]) -> Result<Vec<u8>, TaskError>;
+/// What a trampoline looks like: one encoded argument in, its encoded result appended to the
+/// batch (or why there is none).
+pub(crate) type Call = fn(&[u8], &mut Batch) -> Result<(), TaskError>;
 
 /// The fixed point that function offsets are measured from.
 #[inline(never)]
 fn anchor() {}
 
-fn anchor_address() -> isize {
-    anchor as fn() as usize as isize
+fn anchor_address() -> usize {
+    anchor as fn() as usize
+}
+
+/// The offset of the function at `address` from the anchor, if both are in the main program.
+fn offset_of_address(address: usize) -> Result<isize, String> {
+    if !os::in_main_program(anchor_address()) {
+        return Err("concurrent-futures is not linked into the main executable (a dylib?): process \
+                    pools need it linked statically, which is cargo's default"
+            .to_owned());
+    }
+    if !os::in_main_program(address) {
+        return Err("the task's function is not in the main executable (it was compiled into a \
+                    shared library); a worker process cannot find it there"
+            .to_owned());
+    }
+    Ok((address as isize).wrapping_sub(anchor_address() as isize))
 }
 
 /// The offset of `call` from the anchor: what the parent sends.
-pub(crate) fn offset_of(call: Call) -> isize {
-    (call as usize as isize).wrapping_sub(anchor_address())
+///
+/// # Errors
+///
+/// When `call` or the anchor is not in the main program (see the module docs).
+pub(crate) fn offset_of(call: Call) -> Result<isize, TaskError> {
+    offset_of_address(call as usize).map_err(TaskError::Serialization)
 }
 
 /// The offset of a plain `fn()` (an initializer) from the anchor.
-pub(crate) fn offset_of_init(f: fn()) -> isize {
-    (f as usize as isize).wrapping_sub(anchor_address())
+pub(crate) fn offset_of_init(f: fn()) -> Result<isize, String> {
+    offset_of_address(f as usize)
 }
 
 /// The trampoline at `offset`, in this (worker) process.
@@ -43,7 +69,7 @@ pub(crate) fn offset_of_init(f: fn()) -> isize {
 ///
 /// `offset` must come from [`offset_of`] in a process running the same executable file.
 pub(crate) unsafe fn call_at(offset: isize) -> Call {
-    let address = anchor_address().wrapping_add(offset) as usize;
+    let address = (anchor_address() as isize).wrapping_add(offset) as usize;
     // SAFETY: by the caller's contract, `address` is where `offset_of` found a `Call` in the
     // same executable, which this process maps at the same offsets from `anchor`.
     unsafe { std::mem::transmute::<usize, Call>(address) }
@@ -55,67 +81,49 @@ pub(crate) unsafe fn call_at(offset: isize) -> Call {
 ///
 /// `offset` must come from [`offset_of_init`] in a process running the same executable file.
 pub(crate) unsafe fn init_at(offset: isize) -> fn() {
-    let address = anchor_address().wrapping_add(offset) as usize;
+    let address = (anchor_address() as isize).wrapping_add(offset) as usize;
     // SAFETY: as in `call_at`, for a `fn()`.
     unsafe { std::mem::transmute::<usize, fn()>(address) }
 }
 
-/// A shared-map operation, run in the parent on the map behind a worker's proxy: the map (type
-/// erased), the encoded operands in, the encoded answer (or why there is none) out.
-pub(crate) type MapHandler = fn(&(dyn std::any::Any + Send + Sync), &[u8]) -> Result<Vec<u8>, String>;
-
-/// The offset of a map handler from the anchor: what a worker sends with a map request.
-pub(crate) fn offset_of_handler(handler: MapHandler) -> isize {
-    (handler as usize as isize).wrapping_sub(anchor_address())
-}
-
-/// The map handler at `offset`, in this (parent) process.
-///
-/// # Safety
-///
-/// `offset` must come from [`offset_of_handler`] in a process running the same executable file
-/// (a worker of this process, whose identity was checked at its handshake).
-pub(crate) unsafe fn handler_at(offset: isize) -> MapHandler {
-    let address = anchor_address().wrapping_add(offset) as usize;
-    // SAFETY: as in `call_at`, for a `MapHandler`.
-    unsafe { std::mem::transmute::<usize, MapHandler>(address) }
-}
-
-/// The one value of a zero-sized `Copy` function type (a fn item or a non-capturing closure):
-/// how a worker (or the parent, for a map update) gets the function the other side named by
-/// its type.
-pub(crate) fn conjure<F: Copy + 'static>() -> F {
-    const { assert!(size_of::<F>() == 0, "a function sent to another process must not capture anything") };
+/// The one value of a zero-sized function type without drop glue (a fn item or a
+/// non-capturing closure): how a worker gets the function the parent named by its type.
+pub(crate) fn conjure<F: 'static>() -> F {
+    const {
+        assert!(size_of::<F>() == 0, "a function sent to another process must not capture anything");
+        assert!(!std::mem::needs_drop::<F>(), "a function sent to another process must not capture anything");
+    };
     // SAFETY: `F` is zero-sized (asserted above): a read of it from a non-null, well-aligned
     // pointer touches no memory and yields its only value. Closure and fn item types are
-    // inhabited, and `F: Copy`, so making one has no side effect to duplicate.
+    // inhabited, and `F` has no drop glue, so a conjured value owns nothing that could be
+    // released twice.
     unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
 }
 
 /// The trampoline for `f`'s type.
-pub(crate) fn call_for<F, A, R>(_f: F) -> Call
+pub(crate) fn call_for<F, A, R>(_f: &F) -> Call
 where
-    F: Fn(A) -> R + Copy + 'static,
+    F: Fn(A) -> R + 'static,
     A: DeserializeOwned,
     R: Serialize,
 {
     trampoline::<F, A, R>
 }
 
-/// Decodes the argument, runs `F` on it, and encodes the result.
-pub(crate) fn trampoline<F, A, R>(arg: &[u8]) -> Result<Vec<u8>, TaskError>
+/// Decodes one argument, runs `F` on it, and appends the encoded result to `out`.
+pub(crate) fn trampoline<F, A, R>(arg: &[u8], out: &mut Batch) -> Result<(), TaskError>
 where
-    F: Fn(A) -> R + Copy + 'static,
+    F: Fn(A) -> R + 'static,
     A: DeserializeOwned,
     R: Serialize,
 {
     let arg: A = postcard::from_bytes(arg)
         .map_err(|e| TaskError::Serialization(format!("could not decode the task's argument: {e}")))?;
     let f: F = conjure();
-    let result = catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|payload| {
-        TaskError::Panicked(super::entry::with_panic_location(panic_message(payload.as_ref())))
+    let result = catch_unwind(AssertUnwindSafe(|| super::worker::in_task(|| f(arg)))).map_err(|payload| {
+        TaskError::Panicked(super::worker::with_panic_location(panic_message(payload.as_ref())))
     })?;
-    postcard::to_allocvec(&result)
+    out.push(&result)
         .map_err(|e| TaskError::Serialization(format!("could not encode the task's result: {e}")))
 }
 
@@ -129,16 +137,26 @@ mod tests {
 
     #[test]
     fn an_offset_finds_the_same_trampoline_again() {
-        let call = call_for(double);
+        let call = call_for(&double);
         // SAFETY: the offset comes from `offset_of` in this very process.
-        let found = unsafe { call_at(offset_of(call)) };
-        let out = found(&postcard::to_allocvec(&21u32).unwrap()).unwrap();
-        assert_eq!(postcard::from_bytes::<u32>(&out).unwrap(), 42);
+        let found = unsafe { call_at(offset_of(call).unwrap()) };
+        let mut out = Batch::default();
+        found(&postcard::to_allocvec(&21u32).unwrap(), &mut out).unwrap();
+        let results: Vec<u32> =
+            out.items().map(|item| postcard::from_bytes(item.unwrap()).unwrap()).collect();
+        assert_eq!(results, [42]);
     }
 
     #[test]
     fn a_bad_argument_is_a_serialization_error() {
-        let call = call_for(|s: String| s.len());
-        assert!(matches!(call(&[0xff, 0xff, 0xff]), Err(TaskError::Serialization(_))));
+        let call = call_for(&|s: String| s.len());
+        assert!(matches!(call(&[0xff, 0xff, 0xff], &mut Batch::default()), Err(TaskError::Serialization(_))));
+    }
+
+    #[test]
+    fn code_outside_the_main_program_is_refused() {
+        let err = offset_of_address(os::tests::address_in_a_shared_library()).unwrap_err();
+        assert!(err.contains("not in the main executable"), "{err}");
+        assert!(offset_of_address(double as fn(u32) -> u32 as usize).is_ok());
     }
 }

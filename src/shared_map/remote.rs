@@ -1,111 +1,263 @@
-//! A `SharedMap` handle inside a worker process: a proxy that runs each call in the parent.
+//! A `SharedMap` across processes: the map as a parent service, the proxy a worker's handle
+//! becomes, and the wire form of a handle.
 //!
-//! How it is served: at its handshake every worker hands the parent a request channel and a
-//! reply channel, and the parent runs one thread per worker that answers map requests (see
-//! [`serve_requests`]). A request names the map by its registry id and the operation by the
-//! offset of a monomorphised handler function, exactly like a task's trampoline; the handler
-//! runs in the parent under the map's lock, so every call, `update` included, is atomic. No
-//! extra process is involved.
+//! The parent's map answers a fixed set of operations ([`Op`]) with code the parent compiled
+//! for the map's own key and value types; a worker names only the map (by the id the parent
+//! gave it, and only a map that was sent to that worker) and the operation. A worker's
+//! `update(k, f)` runs `f` in the worker and commits with a compare-and-swap on the encoded
+//! old value, retried when another write came first: atomic, and no code of the worker's
+//! choosing ever runs in the parent.
 
-use crate::error::panic_message;
-use crate::process::{MapHandler, handler_at, offset_of_handler};
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
-use parking_lot::Mutex;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use super::{Backend, Inner, SharedMap, lookup, registry};
+use crate::executor::Payload;
+use crate::process::service::{self, Service};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::any::{Any, type_name};
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
-/// How long either side of a map call looks for the other's message before it sleeps: a map
-/// call is a round trip, and a sleeping side costs a wake-up (tens of µs on this VM) each time.
-const SPIN: Duration = Duration::from_micros(50);
+/// What a worker may ask of a map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Op {
+    Insert = 0,
+    Extend = 1,
+    Get = 2,
+    Remove = 3,
+    ContainsKey = 4,
+    Len = 5,
+    Snapshot = 6,
+    /// `(key, expected encoded Option<V>, new encoded V)`: sets the value if the current one
+    /// encodes as expected; answers `None` then, or the current encoding.
+    CompareAndSet = 7,
+}
 
-/// Receives the next message, first spinning (then yielding) for [`SPIN`], then blocking.
-fn recv_soon(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, String> {
-    use ipc_channel::TryRecvError;
-    let start = Instant::now();
-    while start.elapsed() < SPIN {
-        match receiver.try_recv() {
-            Ok(message) => return Ok(message),
-            Err(TryRecvError::Empty) => std::thread::yield_now(),
-            Err(TryRecvError::IpcError(e)) => return Err(e.to_string()),
+impl Op {
+    fn from_u8(op: u8) -> Option<Op> {
+        [
+            Op::Insert,
+            Op::Extend,
+            Op::Get,
+            Op::Remove,
+            Op::ContainsKey,
+            Op::Len,
+            Op::Snapshot,
+            Op::CompareAndSet,
+        ]
+        .into_iter()
+        .find(|o| *o as u8 == op)
+    }
+}
+
+fn operands<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode the call: {e}"))
+}
+
+fn answer<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(value).map_err(|e| format!("cannot encode the answer: {e}"))
+}
+
+/// Bytes that travel as one block.
+#[derive(Serialize, Deserialize)]
+struct Raw(#[serde(with = "raw_bytes")] Vec<u8>);
+
+mod raw_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        <&[u8]>::deserialize(deserializer).map(<[u8]>::to_vec)
+    }
+}
+
+impl<K: Payload + Eq + Hash, V: Payload> Service for Inner<K, V> {
+    fn call(&self, op: u8, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let op = Op::from_u8(op).ok_or_else(|| format!("has no operation {op}"))?;
+        match op {
+            Op::Insert => {
+                let (k, v): (K, V) = operands(bytes)?;
+                answer(&self.map.lock().insert(k, v))
+            }
+            Op::Extend => {
+                let pairs: Vec<(K, V)> = operands(bytes)?;
+                self.map.lock().extend(pairs);
+                answer(&())
+            }
+            Op::Get => {
+                let k: K = operands(bytes)?;
+                answer(&self.map.lock().get(&k))
+            }
+            Op::Remove => {
+                let k: K = operands(bytes)?;
+                answer(&self.map.lock().remove(&k))
+            }
+            Op::ContainsKey => {
+                let k: K = operands(bytes)?;
+                answer(&self.map.lock().contains_key(&k))
+            }
+            Op::Len => answer(&self.map.lock().len()),
+            Op::Snapshot => answer(&*self.map.lock()),
+            Op::CompareAndSet => {
+                let (k, expected, new): (K, Raw, Raw) = operands(bytes)?;
+                let new: V = operands(&new.0)?;
+                let mut map = self.map.lock();
+                let current = answer(&map.get(&k))?;
+                if current == expected.0 {
+                    map.insert(k, new);
+                    answer(&None::<Raw>)
+                } else {
+                    answer(&Some(Raw(current)))
+                }
+            }
         }
     }
-    receiver.recv().map_err(|e| e.to_string())
 }
 
-#[derive(Serialize, Deserialize)]
-struct Request {
-    map: u64,
-    handler: isize,
-    operands: Vec<u8>,
-}
-
-/// This worker's line to its parent's map server.
-struct Client {
-    requests: IpcBytesSender,
-    replies: IpcBytesReceiver,
-}
-
-static CLIENT: OnceLock<Mutex<Client>> = OnceLock::new();
-
-/// Called once in a worker, at its handshake.
-pub(crate) fn install_client(requests: IpcBytesSender, replies: IpcBytesReceiver) {
-    let _ = CLIENT.set(Mutex::new(Client { requests, replies }));
-}
-
-/// True in a worker whose parent is `pid`: a map owned by `pid` is reachable from here.
-pub(crate) fn can_reach(pid: u32) -> bool {
-    CLIENT.get().is_some() && crate::process::parent_pid() == Some(pid)
-}
-
-/// Runs `handler` on map `map` in the parent and decodes its answer.
+/// Runs `op` on map `id` in the parent and decodes its answer.
 ///
 /// # Panics
 ///
 /// If the parent is gone or the map no longer exists there: the panic fails the task that made
 /// the call, with a message that says which.
-pub(crate) fn call<T: DeserializeOwned>(map: u64, handler: MapHandler, operands: &impl Serialize) -> T {
-    let fail = |why: String| -> ! { panic!("SharedMap {map}: {why}") };
-    let Some(client) = CLIENT.get() else { fail("this process is not a worker of the map's owner".into()) };
+pub(super) fn call<T: DeserializeOwned>(id: u64, op: Op, operands: &impl Serialize) -> T {
+    let fail = |why: String| -> ! { panic!("SharedMap {id}: {why}") };
     let operands =
         postcard::to_allocvec(operands).unwrap_or_else(|e| fail(format!("cannot encode the call: {e}")));
-    let request = Request { map, handler: offset_of_handler(handler), operands };
-    let request =
-        postcard::to_allocvec(&request).unwrap_or_else(|e| fail(format!("cannot encode the call: {e}")));
-    let reply = {
-        let client = client.lock();
-        if let Err(e) = client.requests.send(&request) {
-            fail(format!("the parent process is gone ({e})"));
-        }
-        recv_soon(&client.replies).unwrap_or_else(|e| fail(format!("the parent process is gone ({e})")))
-    };
-    let reply: Result<Vec<u8>, String> =
-        postcard::from_bytes(&reply).unwrap_or_else(|e| fail(format!("unreadable reply: {e}")));
-    let answer = reply.unwrap_or_else(|why| fail(why));
-    postcard::from_bytes(&answer).unwrap_or_else(|e| fail(format!("cannot decode the answer: {e}")))
+    let reply = service::call(id, op as u8, operands).unwrap_or_else(|why| fail(why));
+    postcard::from_bytes(&reply).unwrap_or_else(|e| fail(format!("cannot decode the answer: {e}")))
 }
 
-/// The parent's side: answers one worker's map requests until the worker is gone.
-pub(crate) fn serve_requests(requests: &IpcBytesReceiver, replies: &IpcBytesSender) {
-    while let Ok(bytes) = recv_soon(requests) {
-        let reply = answer(&bytes);
-        let Ok(reply) = postcard::to_allocvec(&reply) else { break };
-        if replies.send(&reply).is_err() {
-            break;
+/// `update` from a worker: `f` runs here, and the new value is committed only if nobody wrote
+/// the key since it was read; otherwise `f` runs again on the value that is there now.
+pub(super) fn update<K, V, F>(id: u64, k: K, f: F) -> V
+where
+    K: Payload,
+    V: Payload,
+    F: Fn(Option<V>) -> V,
+{
+    let encode =
+        |v: &V| postcard::to_allocvec(v).unwrap_or_else(|e| panic!("SharedMap {id}: cannot encode: {e}"));
+    let mut current: Vec<u8> = {
+        let old: Option<V> = call(id, Op::Get, &k);
+        postcard::to_allocvec(&old).unwrap_or_else(|e| panic!("SharedMap {id}: cannot encode: {e}"))
+    };
+    loop {
+        let old: Option<V> = postcard::from_bytes(&current)
+            .unwrap_or_else(|e| panic!("SharedMap {id}: cannot decode the value: {e}"));
+        let new = f(old);
+        let swapped: Option<Raw> = call(id, Op::CompareAndSet, &(&k, Raw(current), Raw(encode(&new))));
+        match swapped {
+            None => return new,
+            Some(now) => current = now.0,
         }
     }
 }
 
-fn answer(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let request: Request = postcard::from_bytes(bytes).map_err(|e| format!("unreadable request: {e}"))?;
-    let Some(map) = super::lookup(request.map) else {
-        return Err("no longer exists: every handle to it in the parent was dropped".into());
-    };
-    // SAFETY: requests come only from this parent's own workers, over the private channel
-    // they handed over at a handshake that checked they run this very executable.
-    let handler = unsafe { handler_at(request.handler) };
-    catch_unwind(AssertUnwindSafe(|| handler(&*map, &request.operands)))
-        .unwrap_or_else(|payload| Err(format!("the operation panicked: {}", panic_message(payload.as_ref()))))
+/// The wire form of a handle: the map's id in the process that owns it.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    owner_pid: u32,
+    id: u64,
+}
+
+impl<K: Payload + Eq + Hash, V: Payload> Serialize for SharedMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let wire = match &self.backend {
+            Backend::Local(inner) => {
+                let id = *inner.id.get_or_init(|| {
+                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(inner) as Weak<_>;
+                    registry().lock().insert(id, weak);
+                    id
+                });
+                // Sent to a worker as a task argument: the task keeps the map alive, and the
+                // worker may call it.
+                service::expose(id, Arc::clone(inner) as Arc<dyn Service>);
+                Wire { owner_pid: std::process::id(), id }
+            }
+            Backend::Remote(id, _) => Wire { owner_pid: service::parent().unwrap_or_default(), id: *id },
+        };
+        wire.serialize(serializer)
+    }
+}
+
+impl<'de, K: Payload + Eq + Hash, V: Payload> Deserialize<'de> for SharedMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        if wire.owner_pid != std::process::id() && service::can_reach(wire.owner_pid) {
+            return Ok(SharedMap { backend: Backend::Remote(wire.id, PhantomData) });
+        }
+        if wire.owner_pid != std::process::id() {
+            return Err(D::Error::custom(format!(
+                "SharedMap {} belongs to process {}: a map reaches other processes only as a task \
+                 argument of that process's ProcessPoolExecutor",
+                wire.id, wire.owner_pid
+            )));
+        }
+        let Some(found) = lookup(wire.id) else {
+            return Err(D::Error::custom(format!(
+                "SharedMap {} no longer exists: every handle to it was dropped",
+                wire.id
+            )));
+        };
+        match found.downcast::<Inner<K, V>>() {
+            Ok(inner) => Ok(SharedMap { backend: Backend::Local(inner) }),
+            Err(_) => Err(D::Error::custom(format!(
+                "SharedMap {} has other key or value types than SharedMap<{}, {}>",
+                wire.id,
+                type_name::<K>(),
+                type_name::<V>()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parent_answers_each_operation_for_the_map_s_own_types() {
+        let map: SharedMap<u32, String> = SharedMap::new();
+        let Backend::Local(inner) = &map.backend else { unreachable!() };
+        let call = |op: Op, operands: Vec<u8>| inner.call(op as u8, &operands);
+        let ok = |bytes: Result<Vec<u8>, String>| bytes.unwrap();
+        ok(call(Op::Insert, postcard::to_allocvec(&(1u32, "a".to_owned())).unwrap()));
+        let got: Option<String> =
+            postcard::from_bytes(&ok(call(Op::Get, postcard::to_allocvec(&1u32).unwrap()))).unwrap();
+        assert_eq!(got.as_deref(), Some("a"));
+        assert!(
+            call(Op::Get, vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err(),
+            "bad operands are an error"
+        );
+        assert!(inner.call(200, &[]).is_err(), "an unknown operation is an error");
+    }
+
+    #[test]
+    fn compare_and_set_commits_only_over_the_value_it_read() {
+        let map: SharedMap<u32, u32> = SharedMap::new();
+        map.insert(1, 10);
+        let Backend::Local(inner) = &map.backend else { unreachable!() };
+        let encoded = |v: Option<u32>| postcard::to_allocvec(&v).unwrap();
+        let cas = |expected: Option<u32>, new: u32| -> Option<Raw> {
+            let operands = postcard::to_allocvec(&(
+                1u32,
+                Raw(encoded(expected)),
+                Raw(postcard::to_allocvec(&new).unwrap()),
+            ))
+            .unwrap();
+            postcard::from_bytes(&inner.call(Op::CompareAndSet as u8, &operands).unwrap()).unwrap()
+        };
+        let conflict = cas(Some(9), 11).expect("a stale read must not commit");
+        assert_eq!(conflict.0, encoded(Some(10)));
+        assert!(cas(Some(10), 11).is_none());
+        assert_eq!(map.get(&1), Some(11));
+    }
 }

@@ -51,3 +51,45 @@ impl Blocker {
         self.future
     }
 }
+
+/// A named check of a `harness = false` test target.
+pub(crate) type Check = (&'static str, fn());
+
+/// Runs the checks a `harness = false` target selects on its command line, speaking enough of
+/// libtest's for cargo test and cargo-nextest (`--list`, `--exact NAME`, filters), and exits
+/// with a failure if any failed. Panics inside checks are reported as failures.
+pub(crate) fn run_checks(checks: &[Check]) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            for (name, _) in checks {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in checks {
+        let selected = filter.is_empty()
+            || filter.iter().any(|f| if exact { name == f } else { name.contains(f.as_str()) });
+        if !selected {
+            continue;
+        }
+        match std::panic::catch_unwind(check) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

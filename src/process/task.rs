@@ -1,0 +1,194 @@
+//! A task on its way through a process pool: its encoded items, and the future that their
+//! outcomes complete (one value for `submit`, a chunk's output for `map`).
+
+use super::protocol::Batch;
+use crate::error::TaskError;
+use crate::future::{Killer, Promise};
+use crate::intake::Refuse;
+use crate::map::ChunkOutput;
+use serde::de::DeserializeOwned;
+
+/// A task's future, with the decoding of its items' results, its type erased.
+pub(crate) trait Remote: Send {
+    /// Marks the task running (it is being sent), with what stops it; false if it was
+    /// cancelled.
+    fn set_running(&self, killer: Killer) -> bool;
+    /// Replaces what stops it (it was sent again, to another worker).
+    fn set_killer(&self, killer: Killer);
+    /// True once the future is done (for example killed while it waited to be sent again).
+    fn is_done(&self) -> bool;
+    /// Takes the outcome of the next item: its encoded result, or why there is none.
+    fn item(&mut self, outcome: Result<&[u8], TaskError>);
+    /// Every item has its outcome: completes the future.
+    fn finish(self: Box<Self>);
+    /// Completes the future with `error` (cancels it for `Cancelled`) without running it.
+    fn reject(self: Box<Self>, error: TaskError);
+    /// Cancels a task that was handed to a worker but never started there.
+    fn cancel_unstarted(self: Box<Self>);
+}
+
+/// The future of one `submit`: one item.
+pub(crate) struct Single<R> {
+    promise: Promise<R>,
+    outcome: Option<Result<R, TaskError>>,
+}
+
+impl<R> Single<R> {
+    pub(crate) fn new(promise: Promise<R>) -> Self {
+        Single { promise, outcome: None }
+    }
+}
+
+fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, TaskError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| TaskError::Serialization(format!("could not decode the task's result: {e}")))
+}
+
+impl<R: DeserializeOwned + Send> Remote for Single<R> {
+    fn set_running(&self, killer: Killer) -> bool {
+        self.promise.set_running_killable(killer)
+    }
+
+    fn set_killer(&self, killer: Killer) {
+        self.promise.set_killer(killer);
+    }
+
+    fn is_done(&self) -> bool {
+        self.promise.is_done()
+    }
+
+    fn item(&mut self, outcome: Result<&[u8], TaskError>) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome.and_then(decode));
+        }
+    }
+
+    fn finish(self: Box<Self>) {
+        let Single { promise, outcome } = *self;
+        let outcome = outcome.unwrap_or_else(|| {
+            Err(TaskError::Serialization("the worker answered the task with no result".into()))
+        });
+        promise.complete(outcome);
+    }
+
+    fn reject(self: Box<Self>, error: TaskError) {
+        self.promise.reject(error);
+    }
+
+    fn cancel_unstarted(self: Box<Self>) {
+        self.promise.cancel_unstarted();
+    }
+}
+
+/// The future of one chunk of a `map`: an output with every item's outcome in place, including
+/// the items that could not even be encoded (`unsent`, by position).
+pub(crate) struct Chunk<R> {
+    promise: Promise<ChunkOutput<R>>,
+    output: ChunkOutput<R>,
+    /// Items that failed before they were sent, by position in the chunk, ascending.
+    unsent: std::vec::IntoIter<(usize, TaskError)>,
+}
+
+impl<R> Chunk<R> {
+    pub(crate) fn new(promise: Promise<ChunkOutput<R>>, unsent: Vec<(usize, TaskError)>, len: usize) -> Self {
+        let mut chunk =
+            Chunk { promise, output: ChunkOutput::with_capacity(len), unsent: unsent.into_iter() };
+        chunk.place_unsent();
+        chunk
+    }
+
+    /// Puts the unsent items that come next in place.
+    fn place_unsent(&mut self) {
+        while let Some((at, _)) = self.unsent.as_slice().first() {
+            if *at != self.output.len() {
+                return;
+            }
+            if let Some((_, error)) = self.unsent.next() {
+                self.output.push(Err(error));
+            }
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send> Remote for Chunk<R> {
+    fn set_running(&self, killer: Killer) -> bool {
+        self.promise.set_running_killable(killer)
+    }
+
+    fn set_killer(&self, killer: Killer) {
+        self.promise.set_killer(killer);
+    }
+
+    fn is_done(&self) -> bool {
+        self.promise.is_done()
+    }
+
+    fn item(&mut self, outcome: Result<&[u8], TaskError>) {
+        self.output.push(outcome.and_then(decode));
+        self.place_unsent();
+    }
+
+    fn finish(mut self: Box<Self>) {
+        for (_, error) in self.unsent.by_ref() {
+            self.output.push(Err(error));
+        }
+        let Chunk { promise, output, .. } = *self;
+        promise.complete(Ok(output));
+    }
+
+    fn reject(self: Box<Self>, error: TaskError) {
+        self.promise.reject(error);
+    }
+
+    fn cancel_unstarted(self: Box<Self>) {
+        self.promise.cancel_unstarted();
+    }
+}
+
+/// A task waiting for (or sent to) a worker.
+pub(crate) struct Pending {
+    pub(crate) id: u64,
+    /// The trampoline's offset.
+    pub(crate) call: isize,
+    /// The items still to run (after a resend, only those).
+    pub(crate) args: Batch,
+    /// How many of `args` have their outcome already.
+    pub(crate) done: usize,
+    pub(crate) task: Box<dyn Remote>,
+    /// The parent services the arguments name, by id: kept alive while the task is, and
+    /// granted to the worker it is sent to.
+    pub(crate) services: super::service::Exposed,
+}
+
+impl Pending {
+    /// Gives the next item its outcome; true when that was the last one.
+    pub(crate) fn answer(&mut self, outcome: Result<&[u8], TaskError>) -> bool {
+        self.task.item(outcome);
+        self.done += 1;
+        self.done >= self.args.len()
+    }
+
+    /// Gives every item left the same outcome (a whole task that failed).
+    pub(crate) fn fail_rest(mut self, error: &TaskError) {
+        while self.done < self.args.len() {
+            self.answer(Err(error.clone()));
+        }
+        self.task.finish();
+    }
+
+    /// Prepares a task that lost its worker part-way to be sent again: only the items that
+    /// have no outcome yet go.
+    pub(crate) fn rest(mut self) -> Pending {
+        if self.done > 0 {
+            self.args = self.args.tail(self.done);
+            self.done = 0;
+        }
+        self
+    }
+}
+
+impl Refuse for Pending {
+    fn refuse(self, error: TaskError) {
+        self.task.reject(error);
+    }
+}

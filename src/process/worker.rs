@@ -1,0 +1,211 @@
+//! The loop a re-executed worker process runs: handshake, setup, then tasks, item by item,
+//! until the parent closes the channel (or the worker retires).
+
+use super::entry::SECRET_LEN;
+use super::os;
+use super::protocol::{
+    Batch, FromWorker, Hello, Identity, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
+};
+use super::service;
+use super::trampoline;
+use super::watchdog::{self, Running};
+use crate::error::{TaskError, panic_message};
+use ipc_channel::ipc::{IpcSender, bytes_channel, channel};
+use std::cell::{Cell, RefCell};
+use std::io::Read;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+thread_local! {
+    /// Where the last panic on this thread happened (set by the worker's panic hook).
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// True while a task's own code runs: its panics are reported through its future only.
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `message`, followed by the location of the panic if the worker's hook recorded one.
+pub(crate) fn with_panic_location(message: String) -> String {
+    match PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
+        Some(location) => format!("{message} (at {location})"),
+        None => message,
+    }
+}
+
+/// Runs a task's code, marked as such for the panic hook (also while it unwinds).
+pub(crate) fn in_task<T>(f: impl FnOnce() -> T) -> T {
+    struct Mark;
+    impl Drop for Mark {
+        fn drop(&mut self) {
+            IN_TASK.with(|t| t.set(false));
+        }
+    }
+    IN_TASK.with(|t| t.set(true));
+    let _mark = Mark;
+    f()
+}
+
+/// Runs the worker and exits the process.
+pub(crate) fn run(server: &str, parent: u32) -> ! {
+    if !os::die_with_parent(parent) {
+        std::process::exit(0);
+    }
+    os::leave_interrupts_to_the_parent();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(location) = info.location() {
+            let location = format!("{}:{}:{}", location.file(), location.line(), location.column());
+            PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(location));
+        }
+        // A task's panic travels to its future with message and location; anything else is
+        // the worker's own trouble and is printed as usual.
+        if !IN_TASK.with(Cell::get) {
+            default_hook(info);
+        }
+    }));
+    match serve(server) {
+        Ok(()) => std::process::exit(0),
+        Err(why) => {
+            eprintln!("concurrent_futures worker {}: {why}", std::process::id());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Handshake, setup, then tasks until the parent closes the channel.
+fn serve(server: &str) -> Result<(), String> {
+    let mut secret = vec![0u8; SECRET_LEN];
+    std::io::stdin().read_exact(&mut secret).map_err(|e| format!("no handshake secret on stdin: {e}"))?;
+    os::detach_stdin().map_err(|e| format!("cannot detach stdin: {e}"))?;
+    let identity = Identity::of_this_process().map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
+    let no_channel = |e: std::io::Error| format!("cannot make a channel: {e}");
+    let (tasks_tx, tasks) = bytes_channel().map_err(no_channel)?;
+    let (control_tx, control) = bytes_channel().map_err(no_channel)?;
+    let (results, results_rx) = channel::<FromWorker>().map_err(no_channel)?;
+    let (service_requests, service_requests_rx) = bytes_channel().map_err(no_channel)?;
+    let (service_replies_tx, service_replies) = bytes_channel().map_err(no_channel)?;
+    service::install_client(service_requests, service_replies);
+    let running = Arc::new(Running::default());
+    watchdog::start(control, Arc::clone(&running)).map_err(|e| format!("cannot start the watchdog: {e}"))?;
+    let hello = Hello::Worker {
+        secret,
+        identity,
+        pid: std::process::id(),
+        tasks: tasks_tx,
+        control: control_tx,
+        results: results_rx,
+        service_requests: service_requests_rx,
+        service_replies: service_replies_tx,
+    };
+    let connection = IpcSender::<Hello>::connect(server.to_owned())
+        .map_err(|e| format!("cannot reach the parent: {e}"))?;
+    connection.send(hello).map_err(|e| format!("cannot greet the parent: {e:?}"))?;
+
+    let mut setup = Setup::default();
+    let mut done: u64 = 0;
+    // The parent closing the channel is the normal way to stop.
+    while let Ok(bytes) = tasks.recv() {
+        match decode::<ToWorker>(&bytes).map_err(|e| e.to_string())? {
+            ToWorker::Setup(given) => {
+                setup = given;
+                if let Err(message) = set_up(&setup) {
+                    send(&results, FromWorker::InitFailed(message))?;
+                    return Ok(());
+                }
+                send(&results, FromWorker::Ready)?;
+            }
+            ToWorker::Tasks(frames) => {
+                for frame in frames {
+                    run_task(frame, &results, setup.item_by_item, &running)?;
+                    done += 1;
+                    if setup.max_tasks.is_some_and(|limit| done >= limit) {
+                        send(&results, FromWorker::Retiring)?;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the initializer and applies the memory limit; the error says what failed.
+fn set_up(setup: &Setup) -> Result<(), String> {
+    if let Some(offset) = setup.initializer {
+        // SAFETY: the offset comes from the parent, which runs the same executable (checked at
+        // the handshake) and computed it with `offset_of_init`.
+        let initializer = unsafe { trampoline::init_at(offset) };
+        catch_unwind(AssertUnwindSafe(|| in_task(initializer)))
+            .map_err(|payload| with_panic_location(panic_message(payload.as_ref())))?;
+    }
+    // Last, once the worker's own threads and buffers exist: the limit is for the tasks.
+    if let Some(bytes) = setup.memory_limit {
+        os::limit_memory(bytes, MEMORY_EXIT_CODE).map_err(|e| format!("cannot set the memory limit: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Runs every item of one task and reports their outcomes: item by item, or all at the end.
+fn run_task(
+    frame: TaskFrame,
+    results: &IpcSender<FromWorker>,
+    item_by_item: bool,
+    running: &Running,
+) -> Result<(), String> {
+    // SAFETY: as for the initializer in `set_up`, with `offset_of` for a task's trampoline.
+    let call = unsafe { trampoline::call_at(frame.call) };
+    let mut values = Batch::default();
+    let mut failures: Vec<(u32, TaskError)> = Vec::new();
+    let mut answered: u32 = 0;
+    let total = frame.args.len();
+    let mut index = 0;
+    for item in frame.args.items() {
+        let outcome = match item {
+            None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
+            Some(arg) => {
+                if running.start(frame.id, index as u32) {
+                    let outcome = call(arg, &mut values);
+                    running.stop();
+                    outcome
+                } else {
+                    Err(TaskError::Killed("stopped by Future::kill before it started".into()))
+                }
+            }
+        };
+        if let Err(error) = outcome {
+            failures.push((answered, error));
+        }
+        answered += 1;
+        index += 1;
+        if item_by_item {
+            report(results, frame.id, &mut values, &mut failures, &mut answered)?;
+        }
+    }
+    // A malformed batch ends its items early: the rest still need an answer.
+    for _ in index..total {
+        failures.push((answered, TaskError::Serialization("the parent sent a malformed task".into())));
+        answered += 1;
+    }
+    report(results, frame.id, &mut values, &mut failures, &mut answered)?;
+    running.forget(frame.id);
+    Ok(())
+}
+
+/// Sends the outcomes gathered so far, if any.
+fn report(
+    results: &IpcSender<FromWorker>,
+    id: u64,
+    values: &mut Batch,
+    failures: &mut Vec<(u32, TaskError)>,
+    answered: &mut u32,
+) -> Result<(), String> {
+    if *answered == 0 {
+        return Ok(());
+    }
+    *answered = 0;
+    let frame = FromWorker::Items { id, values: std::mem::take(values), failures: std::mem::take(failures) };
+    send(results, frame)
+}
+
+fn send(results: &IpcSender<FromWorker>, frame: FromWorker) -> Result<(), String> {
+    results.send(frame).map_err(|e| format!("the parent is gone: {e:?}"))
+}
