@@ -89,10 +89,18 @@ impl<J: Refuse> Intake<J> {
 
     /// Marks the pool broken (the first reason stays) and fails `held` and everything queued
     /// with `BrokenPool`.
+    ///
+    /// Marking and draining happen under the lock a submit holds while it checks the pool and
+    /// queues its job, so every job is either queued before the pool broke (and drained here)
+    /// or refused by its own submit: none is left in a queue that no worker reads.
     pub(crate) fn break_with(&self, why: String, held: Vec<J>) {
-        let _ = self.broken.set(why);
+        let queued: Vec<J> = {
+            let _no_submits = self.sender.0.write();
+            let _ = self.broken.set(why);
+            self.receiver.try_iter().collect()
+        };
         let why = self.broken.get().cloned().unwrap_or_default();
-        for job in held.into_iter().chain(self.receiver.try_iter()) {
+        for job in held.into_iter().chain(queued) {
             job.refuse(TaskError::BrokenPool(why.clone()));
         }
     }

@@ -97,3 +97,57 @@ fn pools_created_and_dropped_in_a_loop() {
         assert_eq!(sum, 20 * i + 210);
     }
 }
+
+/// Keeps the deliberate panics of threads named `prefix…` out of the test output; other panics
+/// are reported as before.
+fn quiet_panics_on_threads_named(prefix: &'static str) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !std::thread::current().name().is_some_and(|name| name.starts_with(prefix)) {
+            previous(info);
+        }
+    }));
+}
+
+#[test]
+fn submits_racing_a_pool_that_breaks_all_complete() {
+    use concurrent_futures::TaskError;
+    use std::sync::Barrier;
+    use std::time::Duration;
+    quiet_panics_on_threads_named("breaking-pool");
+    for round in 0..20_000 {
+        let gate = Arc::new(Barrier::new(3));
+        let initializer_gate = Arc::clone(&gate);
+        let pool = Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .thread_name_prefix("breaking-pool")
+                .initializer(move || {
+                    initializer_gate.wait();
+                    panic!("initializer fails on purpose");
+                })
+                .build()
+                .unwrap(),
+        );
+        // The first submit starts the worker, whose initializer waits at the gate.
+        let first = pool.submit(|x: u32| x, 0);
+        let submitters: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                let gate = Arc::clone(&gate);
+                std::thread::spawn(move || {
+                    gate.wait();
+                    (0..50).map(|i| pool.submit(|x: u32| x, i)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut futures = vec![first];
+        for submitter in submitters {
+            futures.extend(submitter.join().unwrap());
+        }
+        for future in futures {
+            assert!(future.wait_timeout(Duration::from_secs(30)), "round {round}: a future never completed");
+            assert!(matches!(future.result(), Err(TaskError::BrokenPool(_))), "round {round}");
+        }
+    }
+}
