@@ -29,8 +29,16 @@ impl Batch {
 
     /// Appends `value`, encoded; on error the batch is left as it was.
     pub(crate) fn push<T: Serialize>(&mut self, value: &T) -> Result<(), postcard::Error> {
+        /// Appends to the batch's buffer in place (postcard's `to_extend` takes its writer by
+        /// value, and would lose the buffer on an error).
+        struct Append<'a>(&'a mut Vec<u8>);
+        impl Extend<u8> for Append<'_> {
+            fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+                self.0.extend(bytes);
+            }
+        }
         let start = self.data.0.len();
-        match postcard::to_io(value, &mut self.data.0) {
+        match postcard::to_extend(value, Append(&mut self.data.0)) {
             Ok(_) => {
                 self.ends.push(self.data.0.len());
                 Ok(())

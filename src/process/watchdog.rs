@@ -51,6 +51,8 @@ impl Running {
 
     /// The parent asks to stop task `id` (at `item`, or at any item): if it runs that now, the
     /// process exits at once, still holding the lock, so the task loop cannot move on first.
+    /// (Without a task timeout the loop marks only a task's start, as item 0, and item kills
+    /// are never asked for.)
     fn kill(&self, id: u64, item: Option<u32>) {
         let mut state = self.0.lock();
         match state.current {

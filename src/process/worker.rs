@@ -158,10 +158,14 @@ fn run_task(
     let mut answered: u32 = 0;
     let total = frame.args.len();
     let mut index = 0;
+    // Item by item (a task timeout), the watchdog must know each item, to stop just the one
+    // that overran; otherwise only whole tasks are stopped, and marking the task once is enough.
+    let started = item_by_item || running.start(frame.id, 0);
     for item in frame.args.items() {
         let outcome = match item {
             None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
-            Some(arg) => {
+            Some(_) if !started => Err(TaskError::Killed("stopped by Future::kill before it started".into())),
+            Some(arg) if item_by_item => {
                 if running.start(frame.id, index as u32) {
                     let outcome = call(arg, &mut values);
                     running.stop();
@@ -170,6 +174,7 @@ fn run_task(
                     Err(TaskError::Killed("stopped by Future::kill before it started".into()))
                 }
             }
+            Some(arg) => call(arg, &mut values),
         };
         if let Err(error) = outcome {
             failures.push((answered, error));
@@ -184,6 +189,9 @@ fn run_task(
     for _ in index..total {
         failures.push((answered, TaskError::Serialization("the parent sent a malformed task".into())));
         answered += 1;
+    }
+    if started && !item_by_item {
+        running.stop();
     }
     report(results, frame.id, &mut values, &mut failures, &mut answered)?;
     running.forget(frame.id);
