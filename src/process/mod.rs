@@ -20,7 +20,7 @@ pub use self::entry::init;
 use self::os::Signal;
 use self::pool::Pool;
 use self::protocol::Batch;
-use self::task::{Chunk, Pending, Remote, Single};
+use self::task::{Chunk, Pending, Remote, Single, Typed};
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
@@ -184,7 +184,7 @@ impl ProcessPoolExecutor {
             }
             args
         });
-        let task = Box::new(Chunk::new(promise, unsent, len));
+        let task = Typed::new(promise, Chunk::new(unsent, len));
         self.send(trampoline::call_for(&f), args, services, task);
         future
     }
@@ -243,7 +243,9 @@ impl Executor for ProcessPoolExecutor {
         let (future, promise) = Future::pending();
         let (args, services) = service::collecting(|| Batch::single(&arg));
         match args {
-            Ok(args) => self.send(trampoline::call_for(&f), args, services, Box::new(Single::new(promise))),
+            Ok(args) => {
+                self.send(trampoline::call_for(&f), args, services, Typed::new(promise, Single::new()))
+            }
             Err(e) => promise.complete(Err(encode_error(e))),
         }
         future

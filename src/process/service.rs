@@ -43,10 +43,20 @@ pub(crate) fn expose(id: u64, service: Arc<dyn Service>) {
     });
 }
 
-/// Runs `encode` and returns what it made, with the services it exposed.
+/// Runs `encode` and returns what it made, with the services it exposed. The collector is
+/// put back as it was even if `encode` panics (a user's `Serialize` may).
 pub(crate) fn collecting<T>(encode: impl FnOnce() -> T) -> (T, Exposed) {
-    let outer = EXPOSED.with(|exposed| exposed.borrow_mut().replace(Vec::new()));
+    struct Restore(Option<Option<Exposed>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                EXPOSED.with(|exposed| *exposed.borrow_mut() = outer);
+            }
+        }
+    }
+    let mut restore = Restore(Some(EXPOSED.with(|exposed| exposed.borrow_mut().replace(Vec::new()))));
     let made = encode();
+    let outer = restore.0.take().unwrap_or_default();
     let exposed = EXPOSED.with(|exposed| std::mem::replace(&mut *exposed.borrow_mut(), outer));
     (made, exposed.unwrap_or_default())
 }
@@ -249,5 +259,8 @@ mod tests {
         expose(1, Arc::new(Echo));
         let ((), inner) = collecting(|| expose(2, Arc::new(Echo)));
         assert_eq!(inner.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [2]);
+        // An encoder that panics leaves no collector behind.
+        let _ = std::panic::catch_unwind(|| collecting(|| panic!("a Serialize impl panicked")));
+        assert!(EXPOSED.with(|exposed| exposed.borrow().is_none()));
     }
 }

@@ -342,7 +342,7 @@ mod tests {
     use crate::process::handle::WorkerHandle;
     use crate::process::protocol::{Batch, Setup};
     use crate::process::spawn::Launch;
-    use crate::process::task::{Remote, Single};
+    use crate::process::task::{Remote, Single, Typed};
     use ipc_channel::ipc::{bytes_channel, channel};
 
     /// Serves one task to a fake worker that answers its first frame with `reply` (or closes
@@ -363,7 +363,7 @@ mod tests {
         });
         let worker = Worker { handle: WorkerHandle::new(0), tasks, results, exited };
         let (future, promise) = Future::pending();
-        let task = Box::new(Single::new(promise));
+        let task = Typed::new(promise, Single::new());
         assert!(task.set_running(Box::new(|| {})));
         let pending = Pending {
             id: 7,

@@ -27,24 +27,28 @@ pub(crate) trait Remote: Send {
     fn cancel_unstarted(self: Box<Self>);
 }
 
-/// The future of one `submit`: one item.
-pub(crate) struct Single<R> {
-    promise: Promise<R>,
-    outcome: Option<Result<R, TaskError>>,
+/// How a task's item outcomes become its future's value.
+pub(crate) trait Collect: Send + 'static {
+    type Output: Send + 'static;
+    /// Takes the outcome of the next item.
+    fn item(&mut self, outcome: Result<&[u8], TaskError>);
+    /// Every item has its outcome: the future's value.
+    fn output(self) -> Result<Self::Output, TaskError>;
 }
 
-impl<R> Single<R> {
-    pub(crate) fn new(promise: Promise<R>) -> Self {
-        Single { promise, outcome: None }
+/// A task's promise, with how its items' outcomes are collected.
+pub(crate) struct Typed<C: Collect> {
+    promise: Promise<C::Output>,
+    collect: C,
+}
+
+impl<C: Collect> Typed<C> {
+    pub(crate) fn new(promise: Promise<C::Output>, collect: C) -> Box<Self> {
+        Box::new(Typed { promise, collect })
     }
 }
 
-fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, TaskError> {
-    postcard::from_bytes(bytes)
-        .map_err(|e| TaskError::Serialization(format!("could not decode the task's result: {e}")))
-}
-
-impl<R: DeserializeOwned + Send> Remote for Single<R> {
+impl<C: Collect> Remote for Typed<C> {
     fn set_running(&self, killer: Killer) -> bool {
         self.promise.set_running_killable(killer)
     }
@@ -58,17 +62,12 @@ impl<R: DeserializeOwned + Send> Remote for Single<R> {
     }
 
     fn item(&mut self, outcome: Result<&[u8], TaskError>) {
-        if self.outcome.is_none() {
-            self.outcome = Some(outcome.and_then(decode));
-        }
+        self.collect.item(outcome);
     }
 
     fn finish(self: Box<Self>) {
-        let Single { promise, outcome } = *self;
-        let outcome = outcome.unwrap_or_else(|| {
-            Err(TaskError::Serialization("the worker answered the task with no result".into()))
-        });
-        promise.complete(outcome);
+        let Typed { promise, collect } = *self;
+        promise.complete(collect.output());
     }
 
     fn reject(self: Box<Self>, error: TaskError) {
@@ -80,19 +79,47 @@ impl<R: DeserializeOwned + Send> Remote for Single<R> {
     }
 }
 
-/// The future of one chunk of a `map`: an output with every item's outcome in place, including
-/// the items that could not even be encoded (`unsent`, by position).
+fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, TaskError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| TaskError::Serialization(format!("could not decode the task's result: {e}")))
+}
+
+/// The value of one `submit`: its one item.
+pub(crate) struct Single<R>(Option<Result<R, TaskError>>);
+
+impl<R> Single<R> {
+    pub(crate) fn new() -> Self {
+        Single(None)
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Collect for Single<R> {
+    type Output = R;
+
+    fn item(&mut self, outcome: Result<&[u8], TaskError>) {
+        if self.0.is_none() {
+            self.0 = Some(outcome.and_then(decode));
+        }
+    }
+
+    fn output(self) -> Result<R, TaskError> {
+        self.0.unwrap_or_else(|| {
+            Err(TaskError::Serialization("the worker answered the task with no result".into()))
+        })
+    }
+}
+
+/// The value of one chunk of a `map`: every item's outcome in place, including the items that
+/// could not even be encoded (`unsent`, by position).
 pub(crate) struct Chunk<R> {
-    promise: Promise<ChunkOutput<R>>,
     output: ChunkOutput<R>,
     /// Items that failed before they were sent, by position in the chunk, ascending.
     unsent: std::vec::IntoIter<(usize, TaskError)>,
 }
 
 impl<R> Chunk<R> {
-    pub(crate) fn new(promise: Promise<ChunkOutput<R>>, unsent: Vec<(usize, TaskError)>, len: usize) -> Self {
-        let mut chunk =
-            Chunk { promise, output: ChunkOutput::with_capacity(len), unsent: unsent.into_iter() };
+    pub(crate) fn new(unsent: Vec<(usize, TaskError)>, len: usize) -> Self {
+        let mut chunk = Chunk { output: ChunkOutput::with_capacity(len), unsent: unsent.into_iter() };
         chunk.place_unsent();
         chunk
     }
@@ -110,38 +137,19 @@ impl<R> Chunk<R> {
     }
 }
 
-impl<R: DeserializeOwned + Send> Remote for Chunk<R> {
-    fn set_running(&self, killer: Killer) -> bool {
-        self.promise.set_running_killable(killer)
-    }
-
-    fn set_killer(&self, killer: Killer) {
-        self.promise.set_killer(killer);
-    }
-
-    fn is_done(&self) -> bool {
-        self.promise.is_done()
-    }
+impl<R: DeserializeOwned + Send + 'static> Collect for Chunk<R> {
+    type Output = ChunkOutput<R>;
 
     fn item(&mut self, outcome: Result<&[u8], TaskError>) {
         self.output.push(outcome.and_then(decode));
         self.place_unsent();
     }
 
-    fn finish(mut self: Box<Self>) {
+    fn output(mut self) -> Result<ChunkOutput<R>, TaskError> {
         for (_, error) in self.unsent.by_ref() {
             self.output.push(Err(error));
         }
-        let Chunk { promise, output, .. } = *self;
-        promise.complete(Ok(output));
-    }
-
-    fn reject(self: Box<Self>, error: TaskError) {
-        self.promise.reject(error);
-    }
-
-    fn cancel_unstarted(self: Box<Self>) {
-        self.promise.cancel_unstarted();
+        Ok(self.output)
     }
 }
 
