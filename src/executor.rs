@@ -1,7 +1,7 @@
 //! The [`Executor`] trait shared by the thread and process pools, and the [`Payload`] bound.
 
 use crate::future::Future;
-use crate::map::Map;
+use crate::map::{ChunkOutput, Map, run_chunk};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -44,8 +44,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 pub trait Executor {
     /// Schedules `f(arg)` and returns a [`Future`] for its result.
     ///
-    /// `f` is `Copy` and `'static`: a function item or a closure. (A process pool also needs it
-    /// to capture nothing; a thread pool lets it capture `Copy` data.) A task submitted after
+    /// `f` is `Clone` and `'static`: a function item or a closure. A thread pool lets it capture
+    /// anything `Clone + Send + Sync` (an `Arc<Client>`, a `String`); a process pool needs it to
+    /// capture nothing (checked at compile time), since a worker rebuilds it from its type
+    /// alone. A task submitted after
     /// [`shutdown`](Self::shutdown) gets a future that fails with
     /// [`TaskError::Shutdown`](crate::TaskError::Shutdown).
     ///
@@ -57,10 +59,15 @@ pub trait Executor {
     /// let pool = ThreadPoolExecutor::new(2);
     /// let future = pool.submit(|x: u64| x.pow(2), 12);
     /// assert_eq!(future.result(), Ok(144));
+    ///
+    /// // On a thread pool the function may capture what it needs.
+    /// let greeting = String::from("hello, ");
+    /// let future = pool.submit(move |name: String| format!("{greeting}{name}"), "world".to_string());
+    /// assert_eq!(future.result().unwrap(), "hello, world");
     /// ```
     fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
     where
-        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
         A: Payload,
         R: Payload;
 
@@ -82,7 +89,7 @@ pub trait Executor {
     /// ```
     fn map<F, A, R, I>(&self, f: F, items: I) -> Map<'_, Self, F, A, R, I::IntoIter>
     where
-        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
@@ -120,9 +127,19 @@ pub trait Executor {
     /// ```
     fn max_workers(&self) -> usize;
 
-    /// Not part of the API: lets a map hand its chunks to a process pool item by item.
+    /// Not part of the API: how a map runs one chunk. By default one task runs the chunk's
+    /// items in turn; a process pool sends the items separately encoded, so that each has its
+    /// own outcome and, with a task timeout, its own deadline. (A trait method rather than a
+    /// run-time check, so that only a process pool's `map` requires a function that captures
+    /// nothing.)
     #[doc(hidden)]
-    fn __as_process_pool(&self) -> Option<&crate::ProcessPoolExecutor> {
-        None
+    #[allow(private_interfaces)]
+    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        self.submit(move |items: Vec<A>| run_chunk(&f, items), items)
     }
 }

@@ -71,7 +71,7 @@ struct DocumentationExamples;
 
 pub use crate::error::{BuildError, TaskError};
 pub use crate::executor::{Executor, Payload};
-pub use crate::future::Future;
+pub use crate::future::{Awaiting, Future, KillOnDrop};
 pub use crate::map::Map;
 pub use crate::merge::{IntoPairs, merge_results};
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};

@@ -160,3 +160,24 @@ fn kill_and_complete_have_exactly_one_winner() {
         }
     });
 }
+
+#[test]
+fn an_await_is_woken_when_its_task_completes() {
+    model(|| {
+        let (future, worker) = spawn_job(|| 3);
+        let result = loom::future::block_on(std::future::IntoFuture::into_future(future));
+        assert_eq!(result, Ok(3));
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn an_await_of_a_cancelled_future_is_woken() {
+    model(|| {
+        let (future, job) = task(|| 3);
+        let awaiting = std::future::IntoFuture::into_future(future);
+        let canceller = thread::spawn(move || job.reject(TaskError::Cancelled));
+        assert_eq!(loom::future::block_on(awaiting), Err(TaskError::Cancelled));
+        canceller.join().unwrap();
+    });
+}

@@ -54,6 +54,8 @@ struct Listeners<T> {
     waiters: Vec<(Arc<Waiter>, usize)>,
     /// Set while the task runs somewhere it can be stopped (see [`Core::kill`]).
     killer: Option<Killer>,
+    /// The waker of the one `.await` on this future, if it is pending there.
+    waker: Option<std::task::Waker>,
 }
 
 pub(crate) struct Core<T> {
@@ -72,7 +74,12 @@ impl<T> Core<T> {
     fn new(state: u8, outcome: Option<Result<T, TaskError>>) -> Self {
         Core {
             state: AtomicU8::new(state),
-            listeners: Mutex::new(Listeners { callbacks: Vec::new(), waiters: Vec::new(), killer: None }),
+            listeners: Mutex::new(Listeners {
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                killer: None,
+                waker: None,
+            }),
             outcome: UnsafeCell::new(outcome),
         }
     }
@@ -97,6 +104,29 @@ impl<T> Core<T> {
         }
         listeners.waiters.push((Arc::clone(waiter), key));
         true
+    }
+
+    /// Makes the completing thread wake `waker` (replacing the waker of an earlier poll; O(1)).
+    /// Returns false, and keeps nothing, when the future is done already.
+    pub(crate) fn register_waker(&self, waker: &std::task::Waker) -> bool {
+        if self.is_done() {
+            return false;
+        }
+        let mut listeners = self.listeners.lock();
+        if self.is_done() {
+            return false;
+        }
+        match &listeners.waker {
+            Some(registered) if registered.will_wake(waker) => {}
+            _ => listeners.waker = Some(waker.clone()),
+        }
+        true
+    }
+
+    /// Forgets the registered waker (its `.await` was dropped).
+    pub(crate) fn unregister_waker(&self) {
+        let waker = self.listeners.lock().waker.take();
+        drop(waker);
     }
 
     /// Undoes [`register`](Self::register); harmless when the future already completed.
@@ -236,9 +266,13 @@ impl<T> Core<T> {
                 self.outcome.with_mut(|cell| unsafe { *cell = outcome });
                 self.state.store(final_state, Ordering::Release);
                 let waiters = std::mem::take(&mut listeners.waiters);
+                let waker = listeners.waker.take();
                 drop(listeners);
                 for (waiter, key) in waiters {
                     waiter.notify(key);
+                }
+                if let Some(waker) = waker {
+                    waker.wake();
                 }
                 return;
             }

@@ -1,7 +1,10 @@
 //! [`Future<T>`]: the handle to one task's eventual result.
 
+mod awaiting;
 pub(crate) mod core;
 mod task;
+
+pub use self::awaiting::{Awaiting, KillOnDrop};
 
 use self::core::{CANCELLED, CANCELLING, COMPLETING, FINISHED, Handle, PENDING, RUNNING};
 use crate::error::TaskError;
@@ -97,7 +100,7 @@ impl<T> Future<T> {
         if self.wait_timeout(timeout) { self.take_done() } else { Err(TaskError::Timeout) }
     }
 
-    fn take_done(self) -> Result<T, TaskError> {
+    pub(crate) fn take_done(self) -> Result<T, TaskError> {
         // Only called once the future is done, when `take` always has an outcome.
         self.handle.take().unwrap_or(Err(TaskError::Timeout))
     }

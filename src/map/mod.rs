@@ -9,9 +9,9 @@
 mod chunk;
 mod progress;
 
-pub(crate) use self::chunk::ChunkOutput;
+pub(crate) use self::chunk::{ChunkOutput, run_chunk};
 
-use self::chunk::{ChunkResults, run_chunk};
+use self::chunk::ChunkResults;
 use self::progress::Progress;
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
@@ -116,7 +116,7 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
 impl<'a, E, F, A, R, I> Map<'a, E, F, A, R, I>
 where
     E: Executor + ?Sized,
-    F: Fn(A) -> R + Copy + Send + Sync + 'static,
+    F: Fn(A) -> R + Clone + Send + Sync + 'static,
     A: Payload,
     R: Payload,
     I: Iterator<Item = A>,
@@ -253,12 +253,9 @@ where
             if chunk.is_empty() {
                 return;
             }
-            let f = self.f;
+            let f = self.f.clone();
             let len = chunk.len();
-            let future = match self.executor.__as_process_pool() {
-                Some(pool) => pool.submit_chunk(f, chunk),
-                None => self.executor.submit(move |c: Vec<A>| run_chunk(f, c), chunk),
-            };
+            let future = self.executor.__submit_chunk(f, chunk);
             self.progress.watch(&future, len);
             match &mut self.in_flight {
                 Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
@@ -337,7 +334,7 @@ where
 impl<E, F, A, R, I> Iterator for Map<'_, E, F, A, R, I>
 where
     E: Executor + ?Sized,
-    F: Fn(A) -> R + Copy + Send + Sync + 'static,
+    F: Fn(A) -> R + Clone + Send + Sync + 'static,
     A: Payload,
     R: Payload,
     I: Iterator<Item = A>,

@@ -57,12 +57,22 @@ use std::sync::Arc;
 ///
 /// A capturing closure is refused at compile time:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// use concurrent_futures::{Executor, ProcessPoolExecutor};
 ///
 /// let pool = ProcessPoolExecutor::new(1);
 /// let offset = 10;
 /// pool.submit(move |x: u64| x + offset, 1); // error: must not capture anything
+/// ```
+///
+/// So is one in a `map`:
+///
+/// ```compile_fail,E0080
+/// use concurrent_futures::{Executor, ProcessPoolExecutor};
+///
+/// let pool = ProcessPoolExecutor::new(1);
+/// let offset = 10;
+/// let _ = pool.map(move |x: u64| x + offset, 0..4).count(); // error: must not capture anything
 /// ```
 pub struct ProcessPoolExecutor {
     pool: Arc<Pool>,
@@ -229,7 +239,7 @@ impl Default for ProcessPoolExecutor {
 impl Executor for ProcessPoolExecutor {
     fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
     where
-        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
         A: Payload,
         R: Payload,
     {
@@ -251,8 +261,14 @@ impl Executor for ProcessPoolExecutor {
         future
     }
 
-    fn __as_process_pool(&self) -> Option<&ProcessPoolExecutor> {
-        Some(self)
+    #[allow(private_interfaces)]
+    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        self.submit_chunk(f, items)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -270,8 +270,8 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// `f` runs under the map's lock, so concurrent updates never lose a write. Keep it short.
     /// From a worker process, `f` runs in the worker and the new value is committed with a
     /// compare-and-swap, retried (running `f` again) if another write to the map came first:
-    /// keep `f` free of side effects. `f` must capture nothing (a function item or a
-    /// non-capturing closure) so that the same call works from a process pool.
+    /// keep `f` free of side effects. `f` may capture what it needs (it is `Clone`, like the
+    /// functions of `submit` and `map`).
     ///
     /// # Panics
     ///
@@ -288,16 +288,9 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     /// ```
     pub fn update<F>(&self, k: K, f: F) -> V
     where
-        F: Fn(Option<V>) -> V + Copy + Send + Sync + 'static,
+        F: Fn(Option<V>) -> V + Clone + Send + Sync + 'static,
         V: Clone,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "SharedMap::update: `f` must not capture anything (the same call must work from a \
-                 process pool's worker); use a fn item or a closure without captures"
-            )
-        };
         match &self.backend {
             Backend::Local(inner) => update(&mut inner.map.lock(), k, f),
             Backend::Remote(id, _) => remote::update(*id, k, f),

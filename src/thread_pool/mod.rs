@@ -108,7 +108,7 @@ impl Default for ThreadPoolExecutor {
 impl Executor for ThreadPoolExecutor {
     fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
     where
-        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
         A: Payload,
         R: Payload,
     {
