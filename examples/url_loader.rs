@@ -4,7 +4,8 @@
 //! With no URLs it starts its own HTTP server on 127.0.0.1, which answers each page after a delay
 //! (default 50 ms) with a body of a given size, plus three URLs that fail on purpose (a 403, a
 //! malformed URL, and a refused connection to a closed local port). It fetches 200 URLs
-//! sequentially, then with 8, 32 and 64 threads through `submit` + `as_completed`, printing
+//! sequentially, then with 8, 32 and 64 threads through `submit` + `as_completed` (the submitted
+//! function captures the shared HTTP agent, as a Python lambda would), printing
 //! `<url> page is N bytes` or `<url> generated an error: ...` for each, and a table of times.
 //! On a terminal, a progress bar (stderr) follows each run, moved on by `as_completed`.
 //!
@@ -22,7 +23,7 @@ mod common;
 
 use common::progress;
 use common::server::{LocalServer, agent};
-use concurrent_futures::{ThreadPoolExecutor, as_completed};
+use concurrent_futures::{Executor, ThreadPoolExecutor, as_completed};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -141,17 +142,16 @@ fn threaded(agent: &ureq::Agent, urls: &[String], workers: usize, options: &Opti
     let start = Instant::now();
     let bar = progress::bar(urls.len(), &format!("{workers} threads"));
     let pool = ThreadPoolExecutor::new(workers);
-    let futures: Vec<_> = urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| {
-            let (agent, url, out) = (agent.clone(), url.clone(), options.out.clone());
-            pool.spawn(move || {
-                let result = load_url(&agent, &url, i, out.as_ref());
-                (url, result)
-            })
-        })
-        .collect();
+    // Python's `executor.submit(load_url, url, 60)`: the function captures the shared agent.
+    let load = {
+        let (agent, out) = (agent.clone(), options.out.clone());
+        move |(i, url): (usize, String)| {
+            let result = load_url(&agent, &url, i, out.as_ref());
+            (url, result)
+        }
+    };
+    let futures: Vec<_> =
+        urls.iter().cloned().enumerate().map(|job| pool.submit(load.clone(), job)).collect();
     let mut ok = 0;
     for future in as_completed(futures) {
         match future.result() {

@@ -108,3 +108,45 @@ fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
     }
     assert!(chart.matches("<polyline").count() >= 4, "four lines: threads and processes, twice");
 }
+
+#[test]
+fn async_service_kills_runaways_at_the_deadline_and_keeps_serving() {
+    let output = Command::new(example("async_service"))
+        .args(["--requests", "60", "--deadline-ms", "150", "--gap-ms", "4"])
+        .output()
+        .expect("the async_service example is built by `cargo test`");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "async_service failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = |label: &str| -> Vec<String> {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} |")))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        line.split('|').map(|cell| cell.trim().to_owned()).filter(|cell| !cell.is_empty()).collect()
+    };
+    let count = |cell: &str| -> usize { cell.parse().unwrap_or_else(|_| panic!("{cell:?} in {stdout}")) };
+    let late = |cell: &str| -> (usize, usize) {
+        let (runaway, other) = cell.split_once(" / ").unwrap_or_else(|| panic!("{cell:?} in {stdout}"));
+        (count(runaway), count(other))
+    };
+    // Requests 24 and 49 never finish, request 39 crashes its worker. Which other requests
+    // miss the deadline depends on the machine's speed; these do not:
+    let killing = row("`kill_on_drop()`");
+    let (runaways, others) = late(&killing[5]);
+    assert_eq!(runaways, 2, "a runaway never answers: {stdout}");
+    assert_eq!(
+        count(&killing[2]) + runaways + others + count(&killing[6]),
+        60,
+        "every request ended: {stdout}"
+    );
+    // Without kill_on_drop both runaways keep their workers: the ten requests queued behind
+    // the second one can never be answered.
+    let plain = row("plain `.await`");
+    let (runaways, others) = late(&plain[5]);
+    assert_eq!(runaways, 2, "{stdout}");
+    assert!(others >= 10, "the runaways starve the requests behind them: {stdout}");
+}
