@@ -53,9 +53,11 @@ impl WorkerHandle {
     }
 
     /// Runs `reap` (which reaps the process) with signals shut out, once the process has exited.
+    /// The control channel closes with it: a dead worker has nothing left to stop.
     pub(crate) fn reaped<T>(&self, reap: impl FnOnce() -> T) -> T {
         let mut alive = self.alive.lock();
         *alive = false;
+        drop(self.control.lock().take());
         let reaped = reap();
         self.reaped.notify_all();
         reaped

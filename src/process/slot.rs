@@ -240,7 +240,7 @@ fn serve(
             }
             let frames: Vec<TaskFrameRef<'_>> =
                 batch.iter().map(|p| TaskFrameRef { id: p.id, call: p.call, args: &p.args }).collect();
-            let sent = encode(&ToWorkerRef::Tasks(&frames)).map(|bytes| worker.tasks.send(&bytes));
+            let sent = encode(&ToWorkerRef::Tasks(&frames)).map(|bytes| worker.send(&bytes));
             drop(frames);
             match sent {
                 Ok(Ok(())) => in_flight.extend(batch),
@@ -361,7 +361,7 @@ mod tests {
                 None => drop(results_tx),
             }
         });
-        let worker = Worker { handle: WorkerHandle::new(0), tasks, results, exited };
+        let worker = Worker::fake(WorkerHandle::new(0), tasks, results, exited);
         let (future, promise) = Future::pending();
         let task = Typed::new(promise, Single::new());
         assert!(task.set_running(Box::new(|| {})));

@@ -8,10 +8,12 @@ use super::protocol::{FromWorker, Hello, Identity, Setup, ToWorkerRef, encode, r
 use super::service;
 use crossbeam_channel::{Receiver, bounded, select};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender};
+use parking_lot::Mutex;
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long a started worker may take to connect and set up before the start counts as failed.
@@ -20,23 +22,50 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// What the parent keeps of a running worker.
 pub(crate) struct Worker {
     pub(crate) handle: Arc<WorkerHandle>,
-    pub(crate) tasks: IpcBytesSender,
+    /// `None` once closed.
+    pub(crate) tasks: Option<IpcBytesSender>,
     pub(crate) results: IpcReceiver<FromWorker>,
     /// The worker's exit, once it has exited and been reaped.
     pub(crate) exited: Receiver<Exit>,
+    /// The thread that answers the worker's service calls; it ends when the worker does.
+    services: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Worker {
+    /// Sends a frame on the task channel.
+    pub(crate) fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        match &self.tasks {
+            Some(tasks) => tasks.send(frame),
+            None => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
+        }
+    }
+
     /// Waits for the worker's exit (killing it if it does not exit in time) and describes it.
+    /// After it, nothing of the worker is left in the parent but this value: its control and
+    /// service channels are closed and its threads have ended.
     pub(crate) fn reap(&self, patience: Duration) -> Exit {
-        wait_for_exit(&self.handle, &self.exited, patience)
+        let exit = wait_for_exit(&self.handle, &self.exited, patience);
+        if let Some(services) = self.services.lock().take() {
+            let _ = services.join();
+        }
+        exit
+    }
+
+    /// A worker made of these channels, with no process behind it (for the slot's tests).
+    #[cfg(test)]
+    pub(crate) fn fake(
+        handle: Arc<WorkerHandle>,
+        tasks: IpcBytesSender,
+        results: IpcReceiver<FromWorker>,
+        exited: Receiver<Exit>,
+    ) -> Worker {
+        Worker { handle, tasks: Some(tasks), results, exited, services: Mutex::new(None) }
     }
 
     /// Closes the worker's task channel (it exits when it sees that), then reaps it.
-    pub(crate) fn close(self, patience: Duration) -> Exit {
-        let Worker { handle, tasks, results: _, exited } = self;
-        drop(tasks);
-        wait_for_exit(&handle, &exited, patience)
+    pub(crate) fn close(mut self, patience: Duration) -> Exit {
+        drop(self.tasks.take());
+        self.reap(patience)
     }
 }
 
@@ -176,7 +205,7 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
     // The worker's calls to parent services are answered here, in the parent, until it exits.
     let served = Arc::clone(&handle);
     let (requests, replies) = (channels.service_requests, channels.service_replies);
-    std::thread::Builder::new()
+    let services = std::thread::Builder::new()
         .name(format!("concurrent-futures-services-{pid}"))
         .spawn(move || {
             if let Some(why) = service::serve(&requests, &replies, &served.grants) {
@@ -184,7 +213,13 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
             }
         })
         .map_err(|e| fail(io("cannot start a service thread", e)))?;
-    let worker = Worker { handle, tasks: channels.tasks, results: channels.results, exited };
+    let worker = Worker {
+        handle,
+        tasks: Some(channels.tasks),
+        results: channels.results,
+        exited,
+        services: Mutex::new(Some(services)),
+    };
     if let Err(why) = setup(&worker, &launch.setup) {
         worker.handle.signal(Signal::Kill);
         return Err(why);
@@ -234,7 +269,7 @@ fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<
 /// Sends the setup frame and waits for the worker to be ready (its initializer has run).
 fn setup(worker: &Worker, setup: &Setup) -> Result<(), StartError> {
     let frame = encode(&ToWorkerRef::Setup(setup)).map_err(|e| StartError::Broken(e.to_string()))?;
-    worker.tasks.send(&frame).map_err(|e| StartError::Retry(format!("the worker is gone: {e}")))?;
+    worker.send(&frame).map_err(|e| StartError::Retry(format!("the worker is gone: {e}")))?;
     match worker.results.recv() {
         Ok(FromWorker::Ready) => Ok(()),
         Ok(FromWorker::InitFailed(message)) => {
