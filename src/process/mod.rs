@@ -1,6 +1,7 @@
 //! [`ProcessPoolExecutor`]: worker processes, Python's `ProcessPoolExecutor` for Rust.
 
 mod builder;
+mod codec;
 mod entry;
 mod handle;
 mod os;
@@ -213,7 +214,7 @@ impl ProcessPoolExecutor {
     }
 }
 
-fn encode_error(error: postcard::Error) -> TaskError {
+fn encode_error(error: codec::Error) -> TaskError {
     TaskError::Serialization(format!("could not encode the task's argument: {error}"))
 }
 

@@ -6,6 +6,7 @@
 //! its own item, and a frame that fails to decode (or does not add up) is a broken peer (the
 //! worker is replaced), never a stream out of step.
 
+use super::codec;
 use crate::error::TaskError;
 use ipc_channel::ipc::IpcBytesSender;
 use serde::de::{SeqAccess, Visitor};
@@ -21,33 +22,17 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// A batch of the one item `value`.
-    pub(crate) fn single<T: Serialize>(value: &T) -> Result<Batch, postcard::Error> {
+    pub(crate) fn single<T: Serialize + 'static>(value: &T) -> Result<Batch, codec::Error> {
         let mut batch = Batch::default();
         batch.push(value)?;
         Ok(batch)
     }
 
-    /// Appends `value`, encoded; on error the batch is left as it was.
-    pub(crate) fn push<T: Serialize>(&mut self, value: &T) -> Result<(), postcard::Error> {
-        /// Appends to the batch's buffer in place (postcard's `to_extend` takes its writer by
-        /// value, and would lose the buffer on an error).
-        struct Append<'a>(&'a mut Vec<u8>);
-        impl Extend<u8> for Append<'_> {
-            fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-                self.0.extend(bytes);
-            }
-        }
-        let start = self.data.0.len();
-        match postcard::to_extend(value, Append(&mut self.data.0)) {
-            Ok(_) => {
-                self.ends.push(self.data.0.len());
-                Ok(())
-            }
-            Err(error) => {
-                self.data.0.truncate(start);
-                Err(error)
-            }
-        }
+    /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
+    pub(crate) fn push<T: Serialize + 'static>(&mut self, value: &T) -> Result<(), codec::Error> {
+        codec::encode_into(value, &mut self.data.0)?;
+        self.ends.push(self.data.0.len());
+        Ok(())
     }
 
     /// Appends bytes that are already one encoded item.
@@ -307,11 +292,10 @@ mod tests {
         for word in ["a", "bb", "", "dddd"] {
             batch.push(&word.to_owned()).unwrap();
         }
-        let words: Vec<String> =
-            batch.items().map(|item| postcard::from_bytes(item.unwrap()).unwrap()).collect();
+        let words: Vec<String> = batch.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
         assert_eq!(words, ["a", "bb", "", "dddd"]);
         let tail: Vec<String> =
-            batch.tail(2).items().map(|item| postcard::from_bytes(item.unwrap()).unwrap()).collect();
+            batch.tail(2).items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
         assert_eq!(tail, ["", "dddd"]);
     }
 

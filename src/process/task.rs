@@ -79,8 +79,8 @@ impl<C: Collect> Remote for Typed<C> {
     }
 }
 
-fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, TaskError> {
-    postcard::from_bytes(bytes)
+fn decode<R: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<R, TaskError> {
+    super::codec::decode(bytes)
         .map_err(|e| TaskError::Serialization(format!("could not decode the task's result: {e}")))
 }
 

@@ -15,6 +15,7 @@
 //!   shared library, whose place differs from process to process);
 //! - the parent never calls an address, or uses an offset, that a worker sent it.
 
+use super::codec;
 use super::os;
 use super::protocol::Batch;
 use crate::error::{TaskError, panic_message};
@@ -104,8 +105,8 @@ pub(crate) fn conjure<F: 'static>() -> F {
 pub(crate) fn call_for<F, A, R>(_f: &F) -> Call
 where
     F: Fn(A) -> R + 'static,
-    A: DeserializeOwned,
-    R: Serialize,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
 {
     trampoline::<F, A, R>
 }
@@ -114,10 +115,10 @@ where
 pub(crate) fn trampoline<F, A, R>(arg: &[u8], out: &mut Batch) -> Result<(), TaskError>
 where
     F: Fn(A) -> R + 'static,
-    A: DeserializeOwned,
-    R: Serialize,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
 {
-    let arg: A = postcard::from_bytes(arg)
+    let arg: A = codec::decode(arg)
         .map_err(|e| TaskError::Serialization(format!("could not decode the task's argument: {e}")))?;
     let f: F = conjure();
     let result = catch_unwind(AssertUnwindSafe(|| super::worker::in_task(|| f(arg)))).map_err(|payload| {
