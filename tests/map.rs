@@ -206,3 +206,47 @@ fn size_hint_is_a_true_lower_bound() {
     assert_eq!(left, 0);
     let _ = PATIENCE;
 }
+
+#[test]
+fn with_an_initializer_every_item_runs_on_a_pool_thread() {
+    use std::cell::Cell;
+    thread_local! {
+        static SET_UP: Cell<bool> = const { Cell::new(false) };
+    }
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(|| SET_UP.with(|s| s.set(true)))
+        .build()
+        .unwrap();
+    let all_set_up = pool
+        .map(|x: u64| SET_UP.with(Cell::get).then_some(x), 0..20_000)
+        .chunksize(16)
+        .all(|r| r.is_ok_and(|v| v.is_some()));
+    assert!(all_set_up, "an item ran on a thread the initializer never ran on");
+}
+
+#[test]
+fn without_an_initializer_the_consumer_helps_and_order_holds() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let pool = ThreadPoolExecutor::new(1);
+    let consumer = std::thread::current().id();
+    let helped = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&helped);
+    // Item 0 holds the pool's only thread until some item has run on the consumer's thread,
+    // which only happens if the consumer works while it waits. The bound makes a consumer that
+    // does not help fail the test instead of hanging it.
+    let item = move |x: u64| {
+        let on_consumer = std::thread::current().id() == consumer;
+        if on_consumer {
+            seen.store(true, Ordering::SeqCst);
+        }
+        let released = x != 0 || common::eventually(PATIENCE, || seen.load(Ordering::SeqCst));
+        (x, released)
+    };
+    let results: Vec<(u64, bool)> =
+        pool.map(item, 0..64).chunksize(4).buffered(2).map(Result::unwrap).collect();
+    assert_eq!(results.iter().map(|(x, _)| *x).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
+    assert!(results[0].1, "item 0 was released by its patience: the consumer ran no chunk while it waited");
+    assert!(helped.load(Ordering::SeqCst));
+}

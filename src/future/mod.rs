@@ -54,6 +54,16 @@ impl<T> Future<T> {
         (Future { handle }, promise)
     }
 
+    /// A future that is done already, with `value`.
+    pub(crate) fn ready(value: T) -> Future<T>
+    where
+        T: Send + 'static,
+    {
+        let (future, promise) = Future::pending();
+        promise.complete(Ok(value));
+        future
+    }
+
     pub(crate) fn handle(&self) -> &Handle<T> {
         &self.handle
     }

@@ -39,11 +39,9 @@ pub(crate) fn run_chunk<F: Fn(A) -> R, A, R>(f: F, items: Vec<A>) -> ChunkOutput
     let mut failures = Vec::new();
     let mut items = items.into_iter();
     // One landing pad for the whole chunk: after a panic, resume with the next item.
-    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
-        for item in &mut items {
-            values.push(f(item));
-        }
-    })) {
+    // `extend` reserves nothing more (the capacity is there) and writes in place; if an item
+    // panics, what was written before it stays, and `items` has moved past it.
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| values.extend(items.by_ref().map(&f)))) {
         let position = values.len() + failures.len();
         failures.push((position, TaskError::Panicked(panic_message(payload.as_ref()))));
     }

@@ -82,6 +82,11 @@ impl<R> InFlight<R> {
 ///
 /// Dropping the iterator cancels the chunks that have not started.
 ///
+/// On a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) without an initializer, the thread
+/// that consumes the map also runs chunks of the input itself while it waits for the oldest one,
+/// as rayon's caller does (a process pool never runs the function in the parent). Results still
+/// come in order, and at most twice `buffered` chunks are held.
+///
 /// # Examples
 ///
 /// ```
@@ -288,8 +293,40 @@ where
         }
     }
 
+    /// While the oldest chunk is still running, runs chunks of the input on this thread
+    /// instead of waiting idle (only where the executor allows it: a thread pool, whose tasks
+    /// may run on any thread; never a process pool). Each is kept, done, in order.
+    fn help_while_waiting(&mut self) {
+        if self.deadline.is_some() || !self.executor.__may_run_on_caller() {
+            return;
+        }
+        let window =
+            self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1));
+        loop {
+            let Some(InFlight::Ordered(chunks)) = &self.in_flight else { return };
+            if chunks.len() >= 2 * window || chunks.front().is_none_or(|c| c.future.is_done()) {
+                return;
+            }
+            let Some(items) = self.items.as_mut() else { return };
+            let chunk: Vec<A> = items.by_ref().take(self.chunksize).collect();
+            if chunk.len() < self.chunksize {
+                self.items = None;
+            }
+            if chunk.is_empty() {
+                return;
+            }
+            let len = chunk.len();
+            let future = Future::ready(run_chunk(&self.f, chunk));
+            self.progress.watch(&future, len);
+            if let Some(InFlight::Ordered(chunks)) = &mut self.in_flight {
+                chunks.push_back(Chunk { len, future });
+            }
+        }
+    }
+
     /// Waits for the next chunk and makes it current. False when the map is over.
     fn next_chunk(&mut self) -> bool {
+        self.help_while_waiting();
         let deadline = self.deadline;
         let outcome = match &mut self.in_flight {
             Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {

@@ -122,6 +122,11 @@ impl Executor for ThreadPoolExecutor {
     fn max_workers(&self) -> usize {
         self.shared.max_workers()
     }
+
+    fn __may_run_on_caller(&self) -> bool {
+        // An initializer may set up per-thread state that the function relies on.
+        !self.shared.has_initializer()
+    }
 }
 
 impl Drop for ThreadPoolExecutor {
