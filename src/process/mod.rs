@@ -1,5 +1,6 @@
 //! [`ProcessPoolExecutor`]: worker processes, Python's `ProcessPoolExecutor` for Rust.
 
+mod batch;
 mod builder;
 mod codec;
 mod entry;
