@@ -5,14 +5,35 @@ use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// Encoded items in one buffer: item `i` is `data[ends[i - 1]..ends[i]]` (from 0 for the first).
-#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
+/// Encoded items in one buffer. Items of one width (numbers: see [`codec`]) need nothing more
+/// than that width; items of varying width carry where each ends.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub(crate) struct Batch {
     data: ByteBuf,
-    ends: Vec<usize>,
+    layout: Layout,
+}
+
+/// Where the items of a [`Batch`] are in its buffer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+enum Layout {
+    /// `count` items of `width` bytes each.
+    Fixed { width: u32, count: u32 },
+    /// Item `i` is `data[ends[i - 1]..ends[i]]` (from 0 for the first).
+    Ends(Vec<usize>),
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch { data: ByteBuf::default(), layout: Layout::Fixed { width: 0, count: 0 } }
+    }
 }
 
 impl Batch {
+    /// An empty batch with room for `bytes` of items.
+    pub(crate) fn with_capacity(bytes: usize) -> Batch {
+        Batch { data: ByteBuf(Vec::with_capacity(bytes)), ..Batch::default() }
+    }
+
     /// A batch of the one item `value`.
     pub(crate) fn single<T: Serialize + 'static>(value: &T) -> Result<Batch, codec::Error> {
         let mut batch = Batch::default();
@@ -22,45 +43,69 @@ impl Batch {
 
     /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
     pub(crate) fn push<T: Serialize + 'static>(&mut self, value: &T) -> Result<(), codec::Error> {
+        let start = self.data.0.len();
         codec::encode_into(value, &mut self.data.0)?;
-        self.ends.push(self.data.0.len());
+        self.ended(start);
         Ok(())
     }
 
     /// Appends bytes that are already one encoded item.
     pub(crate) fn push_encoded(&mut self, bytes: &[u8]) {
+        let start = self.data.0.len();
         self.data.0.extend_from_slice(bytes);
-        self.ends.push(self.data.0.len());
+        self.ended(start);
+    }
+
+    /// Records that an item was written from `start` to the end of the buffer.
+    fn ended(&mut self, start: usize) {
+        let end = self.data.0.len();
+        let width = end - start;
+        match &mut self.layout {
+            Layout::Fixed { count: 0, width: w } => {
+                if let Ok(width) = u32::try_from(width) {
+                    *w = width;
+                    self.layout = Layout::Fixed { width, count: 1 };
+                } else {
+                    self.layout = Layout::Ends(vec![end]);
+                }
+            }
+            Layout::Fixed { width: w, count } if *w as usize == width && *count < u32::MAX => *count += 1,
+            Layout::Fixed { width: w, count } => {
+                let w = *w as usize;
+                let mut ends: Vec<usize> = (1..=*count as usize).map(|i| i * w).collect();
+                ends.push(end);
+                self.layout = Layout::Ends(ends);
+            }
+            Layout::Ends(ends) => ends.push(end),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        match &self.layout {
+            Layout::Fixed { count, .. } => *count as usize,
+            Layout::Ends(ends) => ends.len(),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// The items, in order; `None` for the first one whose bounds are not inside the buffer
     /// (a batch from a broken peer), and nothing after it.
-    pub(crate) fn items(&self) -> impl Iterator<Item = Option<&[u8]>> {
-        let data = &self.data.0[..];
-        let mut start = 0;
-        let mut broken = false;
-        self.ends.iter().map_while(move |&end| {
-            if broken {
-                return None;
-            }
-            let item = data.get(start..end);
-            broken = item.is_none();
-            start = end;
-            Some(item)
-        })
+    pub(crate) fn items(&self) -> Items<'_> {
+        Items { data: &self.data.0, layout: &self.layout, index: 0, start: 0, broken: false }
     }
 
-    /// True if every item's bounds are inside the buffer.
+    /// True if every item's bounds are inside the buffer (for items of one width, without
+    /// walking them).
     pub(crate) fn is_well_formed(&self) -> bool {
-        self.items().all(|item| item.is_some())
+        match &self.layout {
+            Layout::Fixed { width, count } => {
+                u64::from(*width) * u64::from(*count) == self.data.0.len() as u64
+            }
+            Layout::Ends(_) => self.items().all(|item| item.is_some()),
+        }
     }
 
     /// The items from `first` on, as a batch of their own (for a chunk resent to a new worker).
@@ -70,6 +115,41 @@ impl Batch {
             tail.push_encoded(item);
         }
         tail
+    }
+}
+
+/// The items of a [`Batch`], from [`Batch::items`].
+pub(crate) struct Items<'a> {
+    data: &'a [u8],
+    layout: &'a Layout,
+    index: usize,
+    start: usize,
+    broken: bool,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Option<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.broken {
+            return None;
+        }
+        let end = match self.layout {
+            Layout::Fixed { width, count } => {
+                if self.index >= *count as usize {
+                    return None;
+                }
+                self.start.checked_add(*width as usize)
+            }
+            Layout::Ends(ends) => Some(*ends.get(self.index)?),
+        };
+        self.index += 1;
+        let item = end.and_then(|end| self.data.get(self.start..end));
+        match (item, end) {
+            (Some(_), Some(end)) => self.start = end,
+            _ => self.broken = true,
+        }
+        Some(item)
     }
 }
 
@@ -128,11 +208,34 @@ mod tests {
     }
 
     #[test]
+    fn numbers_need_no_ends_and_mixed_widths_switch_to_ends() {
+        let mut numbers = Batch::default();
+        for n in 0..100u64 {
+            numbers.push(&n).unwrap();
+        }
+        assert_eq!(numbers.layout, Layout::Fixed { width: 8, count: 100 });
+        let back: Vec<u64> = numbers.items().map(|i| codec::decode(i.unwrap()).unwrap()).collect();
+        assert_eq!(back, (0..100).collect::<Vec<_>>());
+        let mut mixed = Batch::default();
+        for word in ["ab", "cd", "efg", "h"] {
+            mixed.push(&word.to_owned()).unwrap();
+        }
+        assert!(matches!(mixed.layout, Layout::Ends(_)));
+        let back: Vec<String> = mixed.items().map(|i| codec::decode(i.unwrap()).unwrap()).collect();
+        assert_eq!(back, ["ab", "cd", "efg", "h"]);
+        assert_eq!(mixed.tail(1).items().count(), 3);
+    }
+
+    #[test]
     fn a_batch_pointing_outside_its_buffer_is_caught() {
-        let bad = Batch { data: ByteBuf(vec![1, 2]), ends: vec![1, 9, 2] };
+        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]) };
         assert!(!bad.is_well_formed());
         assert_eq!(bad.items().filter(Option::is_some).count(), 1);
-        let backwards = Batch { data: ByteBuf(vec![1, 2]), ends: vec![2, 1] };
+        let backwards = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![2, 1]) };
         assert!(!backwards.is_well_formed());
+        let too_many = Batch { data: ByteBuf(vec![1, 2, 3]), layout: Layout::Fixed { width: 2, count: 2 } };
+        assert!(!too_many.is_well_formed());
+        let huge = Batch { data: ByteBuf(vec![]), layout: Layout::Fixed { width: 0, count: u32::MAX } };
+        assert!(huge.is_well_formed(), "zero-width items take no room, and checking them takes no walk");
     }
 }

@@ -1,6 +1,8 @@
 //! How a task's argument or result becomes bytes and back: postcard, except for the types that
-//! are bytes already. A `Vec<u8>` (or `String`) argument or result travels as its own bytes,
-//! copied in one go, not as postcard's sequence of one-byte elements.
+//! are bytes already and plain numbers. A `Vec<u8>` (or `String`) argument or result travels as
+//! its own bytes, copied in one go, not as postcard's sequence of one-byte elements; a number
+//! (`u64`, `f32`, ...) as its fixed-width little-endian bytes, not a varint, so that a chunk of
+//! numbers has items of one width (see `Batch`) and encodes and decodes in a tight loop.
 //!
 //! Both sides know the type (the parent from `submit`'s signature, the worker from the
 //! trampoline, which is monomorphised for it), so no tag travels: the choice is made by
@@ -13,9 +15,39 @@ use std::any::{Any, TypeId};
 /// Why a value could not be encoded or decoded.
 pub(crate) type Error = String;
 
+/// Runs `$body` with `$ty` bound to the number type `T` is, if it is one.
+macro_rules! for_number_types {
+    ($t:ty, $body:ident) => {
+        $body!($t, u8);
+        $body!($t, u16);
+        $body!($t, u32);
+        $body!($t, u64);
+        $body!($t, u128);
+        $body!($t, usize);
+        $body!($t, i8);
+        $body!($t, i16);
+        $body!($t, i32);
+        $body!($t, i64);
+        $body!($t, i128);
+        $body!($t, isize);
+        $body!($t, f32);
+        $body!($t, f64);
+    };
+}
+
 /// Appends `value`, encoded, to `out`; on error `out` is left as it was.
 pub(crate) fn encode_into<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
     let any = value as &dyn Any;
+    macro_rules! number {
+        ($t:ty, $n:ty) => {
+            if let Some(n) = any.downcast_ref::<$n>() {
+                // usize and isize travel as 64 bits, so 32- and 64-bit processes agree.
+                out.extend_from_slice(&widen!($n, *n).to_le_bytes());
+                return Ok(());
+            }
+        };
+    }
+    for_number_types!(T, number);
     if let Some(bytes) = any.downcast_ref::<Vec<u8>>() {
         out.extend_from_slice(bytes);
         return Ok(());
@@ -39,8 +71,30 @@ pub(crate) fn encode_into<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) 
     })
 }
 
+/// `usize`/`isize` as 64 bits on the wire; every other number as itself.
+macro_rules! widen {
+    (usize, $v:expr) => {
+        ($v as u64)
+    };
+    (isize, $v:expr) => {
+        ($v as i64)
+    };
+    ($n:ty, $v:expr) => {
+        $v
+    };
+}
+use widen;
+
 /// Decodes a `T` from exactly `bytes`.
 pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, Error> {
+    macro_rules! number {
+        ($t:ty, $n:ty) => {
+            if TypeId::of::<$t>() == TypeId::of::<$n>() {
+                return decode_number!($n, bytes);
+            }
+        };
+    }
+    for_number_types!(T, number);
     if TypeId::of::<T>() == TypeId::of::<Vec<u8>>() {
         return cast(bytes.to_vec());
     }
@@ -51,10 +105,35 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, E
     postcard::from_bytes(bytes).map_err(|e| e.to_string())
 }
 
-/// `value` as a `T`, which the caller checked it is.
+/// Decodes a number of type `$n` from exactly `bytes`, as a `T` (which it is).
+macro_rules! decode_number {
+    (usize, $bytes:expr) => {{
+        let wide = u64::from_le_bytes(exact($bytes)?);
+        cast(usize::try_from(wide).map_err(|_| format!("{wide} does not fit a usize here"))?)
+    }};
+    (isize, $bytes:expr) => {{
+        let wide = i64::from_le_bytes(exact($bytes)?);
+        cast(isize::try_from(wide).map_err(|_| format!("{wide} does not fit an isize here"))?)
+    }};
+    ($n:ty, $bytes:expr) => {
+        cast(<$n>::from_le_bytes(exact($bytes)?))
+    };
+}
+use decode_number;
+
+/// `bytes` as an array of exactly `N` bytes.
+fn exact<const N: usize>(bytes: &[u8]) -> Result<[u8; N], Error> {
+    bytes.try_into().map_err(|_| format!("{} bytes where a number of {N} was expected", bytes.len()))
+}
+
+/// `value` as a `T`, which the caller checked it is (no allocation: the value moves through
+/// an `Option` seen as `dyn Any`).
 fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
-    let boxed: Box<dyn Any> = Box::new(value);
-    boxed.downcast::<T>().map(|t| *t).map_err(|_| "a value of an unexpected type".to_owned())
+    let mut slot = Some(value);
+    (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take)
+        .ok_or_else(|| "a value of an unexpected type".to_owned())
 }
 
 #[cfg(test)]
@@ -77,6 +156,23 @@ mod tests {
         round_trip((1u32, String::from("x"), vec![1u8]));
         round_trip(vec![1u64, 2, 3]);
         round_trip(Vec::<u8>::new());
+    }
+
+    #[test]
+    fn numbers_travel_at_their_fixed_width() {
+        let mut bytes = Vec::new();
+        encode_into(&1u64, &mut bytes).unwrap();
+        assert_eq!(bytes, 1u64.to_le_bytes());
+        let mut bytes = Vec::new();
+        encode_into(&7usize, &mut bytes).unwrap();
+        assert_eq!(bytes.len(), 8, "usize travels as 64 bits");
+        round_trip(u8::MAX);
+        round_trip(-3i16);
+        round_trip(u128::MAX);
+        round_trip(isize::MIN);
+        round_trip(1.5f32);
+        round_trip(f64::NAN.to_bits());
+        assert!(decode::<u32>(&[1, 2, 3]).unwrap_err().contains("3 bytes"));
     }
 
     #[test]

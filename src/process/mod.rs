@@ -188,7 +188,8 @@ impl ProcessPoolExecutor {
         let len = items.len();
         let mut unsent = Vec::new();
         let (args, services) = service::collecting(|| {
-            let mut args = Batch::default();
+            // Room for a chunk of plain values without growing (a guess for other types).
+            let mut args = Batch::with_capacity(items.len() * size_of::<A>());
             for (position, item) in items.iter().enumerate() {
                 if let Err(e) = args.push(item) {
                     unsent.push((position, encode_error(e)));

@@ -309,16 +309,7 @@ fn serve(
                 let Some(count) = count else {
                     return Ended::Misbehaved(format!("answered task {id} with outcomes that do not add up"));
                 };
-                let mut values = values.items().flatten();
-                let mut failures = failures.into_iter().peekable();
-                let mut last = false;
-                for position in 0..count {
-                    let outcome = match failures.next_if(|(at, _)| *at as usize == position) {
-                        Some((_, error)) => Err(error),
-                        None => Ok(values.next().unwrap_or_default()),
-                    };
-                    last = front.answer(outcome);
-                }
+                let last = front.answer_all(&values, failures, count);
                 if asked.as_ref().is_some_and(|a| a.id == id && a.item < front.done) {
                     // It finished before the worker could stop it.
                     asked = None;

@@ -19,6 +19,9 @@ pub(crate) trait Remote: Send {
     fn is_done(&self) -> bool;
     /// Takes the outcome of the next item: its encoded result, or why there is none.
     fn item(&mut self, outcome: Result<&[u8], TaskError>);
+    /// Takes the outcomes of the next `count` items at once: the encoded results of those that
+    /// succeeded, in order, and the failed ones by position (ascending; checked by the caller).
+    fn items(&mut self, values: &Batch, failures: Vec<(u32, TaskError)>, count: usize);
     /// Every item has its outcome: completes the future.
     fn finish(self: Box<Self>);
     /// Completes the future with `error` (cancels it for `Cancelled`) without running it.
@@ -63,6 +66,18 @@ impl<C: Collect> Remote for Typed<C> {
 
     fn item(&mut self, outcome: Result<&[u8], TaskError>) {
         self.collect.item(outcome);
+    }
+
+    fn items(&mut self, values: &Batch, failures: Vec<(u32, TaskError)>, count: usize) {
+        let mut values = values.items().flatten();
+        let mut failures = failures.into_iter().peekable();
+        for position in 0..count {
+            let outcome = match failures.next_if(|(at, _)| *at as usize == position) {
+                Some((_, error)) => Err(error),
+                None => Ok(values.next().unwrap_or_default()),
+            };
+            self.collect.item(outcome);
+        }
     }
 
     fn finish(self: Box<Self>) {
@@ -173,6 +188,19 @@ impl Pending {
     pub(crate) fn answer(&mut self, outcome: Result<&[u8], TaskError>) -> bool {
         self.task.item(outcome);
         self.done += 1;
+        self.done >= self.args.len()
+    }
+
+    /// Gives the next `count` items their outcomes (see [`Remote::items`]); true when that
+    /// answered the last one.
+    pub(crate) fn answer_all(
+        &mut self,
+        values: &Batch,
+        failures: Vec<(u32, TaskError)>,
+        count: usize,
+    ) -> bool {
+        self.task.items(values, failures, count);
+        self.done += count;
         self.done >= self.args.len()
     }
 

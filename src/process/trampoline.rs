@@ -2,9 +2,10 @@
 //!
 //! A task's function is a zero-sized `Fn(A) -> R` (a fn item or a non-capturing closure, checked
 //! at compile time by `submit`). For each such `F` the compiler makes one monomorphised
-//! [`trampoline`], which decodes one argument, runs `F`, and appends the encoded result to a
-//! batch. The parent sends the trampoline's address as an offset from [`anchor`]; the worker
-//! adds its own address of `anchor` and calls the function there.
+//! [`trampoline`], which runs a task's items: decodes each argument, runs `F`, and appends the
+//! encoded result to a batch, in one tight loop with the worker's duties around each item
+//! ([`Around`]). The parent sends the trampoline's address as an offset from [`anchor`]; the
+//! worker adds its own address of `anchor` and calls the function there.
 //!
 //! The `unsafe` of calling a number is in this module. It is sound because:
 //! - only the parent sends offsets, over a private channel, and only to workers that proved at
@@ -23,9 +24,20 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// What a trampoline looks like: one encoded argument in, its encoded result appended to the
-/// batch (or why there is none).
-pub(crate) type Call = fn(&[u8], &mut Batch) -> Result<(), TaskError>;
+/// What the worker does around each item of a task, for the trampoline that runs them.
+pub(crate) trait Around {
+    /// Item `index` is about to run; false skips it (its task was killed before it started).
+    fn before(&mut self, index: usize) -> bool;
+    /// Where an item's encoded result goes.
+    fn out(&mut self) -> &mut Batch;
+    /// Item `index` is over: its result is in [`out`](Self::out), or here is why there is
+    /// none. An error ends the task (the parent is gone).
+    fn after(&mut self, index: usize, outcome: Result<(), TaskError>) -> Result<(), String>;
+}
+
+/// What a trampoline looks like: a task's encoded arguments in; each item's encoded result
+/// appended to the batch the worker provides, or why there is none.
+pub(crate) type Call = fn(&Batch, &mut dyn Around) -> Result<(), String>;
 
 /// The fixed point that function offsets are measured from.
 #[inline(never)]
@@ -111,19 +123,57 @@ where
     trampoline::<F, A, R>
 }
 
-/// Decodes one argument, runs `F` on it, and appends the encoded result to `out`.
-pub(crate) fn trampoline<F, A, R>(arg: &[u8], out: &mut Batch) -> Result<(), TaskError>
+/// Runs every item of `args`: decodes it, runs `F` on it, and appends the encoded result. A
+/// panicking item fails alone, with its message and location, and the items after it run.
+pub(crate) fn trampoline<F, A, R>(args: &Batch, around: &mut dyn Around) -> Result<(), String>
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
+    let f: F = conjure();
+    let mut items = args.items().enumerate();
+    let mut current = 0;
+    super::worker::in_task(|| {
+        loop {
+            // One landing pad for the whole task: after a panic, resume with the next item.
+            let ran = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+                for (index, item) in items.by_ref() {
+                    current = index;
+                    if !around.before(index) {
+                        let killed = TaskError::Killed("stopped by Future::kill before it started".into());
+                        around.after(index, Err(killed))?;
+                        continue;
+                    }
+                    let outcome = match item {
+                        Some(arg) => run_one(&f, arg, around.out()),
+                        None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
+                    };
+                    around.after(index, outcome)?;
+                }
+                Ok(())
+            }));
+            match ran {
+                Ok(done) => return done,
+                Err(payload) => {
+                    let message = super::worker::with_panic_location(panic_message(payload.as_ref()));
+                    around.after(current, Err(TaskError::Panicked(message)))?;
+                }
+            }
+        }
+    })
+}
+
+/// Decodes one argument, runs `f` on it, and appends the encoded result to `out`.
+fn run_one<F, A, R>(f: &F, arg: &[u8], out: &mut Batch) -> Result<(), TaskError>
+where
+    F: Fn(A) -> R,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
     let arg: A = codec::decode(arg)
         .map_err(|e| TaskError::Serialization(format!("could not decode the task's argument: {e}")))?;
-    let f: F = conjure();
-    let result = catch_unwind(AssertUnwindSafe(|| super::worker::in_task(|| f(arg)))).map_err(|payload| {
-        TaskError::Panicked(super::worker::with_panic_location(panic_message(payload.as_ref())))
-    })?;
+    let result = f(arg);
     out.push(&result)
         .map_err(|e| TaskError::Serialization(format!("could not encode the task's result: {e}")))
 }
@@ -133,25 +183,63 @@ mod tests {
     use super::*;
 
     fn double(x: u32) -> u32 {
+        if x == 3 {
+            panic!("three");
+        }
         x * 2
     }
 
+    /// Collects outcomes as the worker would, without reporting.
+    #[derive(Default)]
+    struct Collect {
+        out: Batch,
+        outcomes: Vec<Result<(), TaskError>>,
+    }
+
+    impl Around for Collect {
+        fn before(&mut self, _: usize) -> bool {
+            true
+        }
+        fn out(&mut self) -> &mut Batch {
+            &mut self.out
+        }
+        fn after(&mut self, index: usize, outcome: Result<(), TaskError>) -> Result<(), String> {
+            assert_eq!(index, self.outcomes.len(), "items are answered in order, once");
+            self.outcomes.push(outcome);
+            Ok(())
+        }
+    }
+
+    fn batch_of(numbers: impl IntoIterator<Item = u32>) -> Batch {
+        let mut batch = Batch::default();
+        for n in numbers {
+            batch.push(&n).unwrap();
+        }
+        batch
+    }
+
     #[test]
-    fn an_offset_finds_the_same_trampoline_again() {
+    fn an_offset_finds_the_same_trampoline_again_and_a_panic_fails_one_item() {
         let call = call_for(&double);
         // SAFETY: the offset comes from `offset_of` in this very process.
         let found = unsafe { call_at(offset_of(call).unwrap()) };
-        let mut out = Batch::default();
-        found(&postcard::to_allocvec(&21u32).unwrap(), &mut out).unwrap();
+        let mut collect = Collect::default();
+        found(&batch_of(0..6), &mut collect).unwrap();
         let results: Vec<u32> =
-            out.items().map(|item| postcard::from_bytes(item.unwrap()).unwrap()).collect();
-        assert_eq!(results, [42]);
+            collect.out.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
+        assert_eq!(results, [0, 2, 4, 8, 10]);
+        assert!(matches!(&collect.outcomes[3], Err(TaskError::Panicked(m)) if m.contains("three")));
+        assert_eq!(collect.outcomes.iter().filter(|o| o.is_ok()).count(), 5);
     }
 
     #[test]
     fn a_bad_argument_is_a_serialization_error() {
         let call = call_for(&|s: String| s.len());
-        assert!(matches!(call(&[0xff, 0xff, 0xff], &mut Batch::default()), Err(TaskError::Serialization(_))));
+        let mut args = Batch::default();
+        args.push_encoded(&[0xff, 0xff, 0xff]);
+        let mut collect = Collect::default();
+        call(&args, &mut collect).unwrap();
+        assert!(matches!(collect.outcomes[..], [Err(TaskError::Serialization(_))]));
     }
 
     #[test]

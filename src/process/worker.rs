@@ -153,65 +153,88 @@ fn run_task(
 ) -> Result<(), String> {
     // SAFETY: as for the initializer in `set_up`, with `offset_of` for a task's trampoline.
     let call = unsafe { trampoline::call_at(frame.call) };
-    let mut values = Batch::default();
-    let mut failures: Vec<(u32, TaskError)> = Vec::new();
-    let mut answered: u32 = 0;
-    let total = frame.args.len();
-    let mut index = 0;
     // Item by item (a task timeout), the watchdog must know each item, to stop just the one
     // that overran; otherwise only whole tasks are stopped, and marking the task once is enough.
     let started = item_by_item || running.start(frame.id, 0);
-    for item in frame.args.items() {
-        let outcome = match item {
-            None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
-            Some(_) if !started => Err(TaskError::Killed("stopped by Future::kill before it started".into())),
-            Some(arg) if item_by_item => {
-                if running.start(frame.id, index as u32) {
-                    let outcome = call(arg, &mut values);
-                    running.stop();
-                    outcome
-                } else {
-                    Err(TaskError::Killed("stopped by Future::kill before it started".into()))
-                }
-            }
-            Some(arg) => call(arg, &mut values),
-        };
-        if let Err(error) = outcome {
-            failures.push((answered, error));
-        }
-        answered += 1;
-        index += 1;
-        if item_by_item {
-            report(results, frame.id, &mut values, &mut failures, &mut answered)?;
-        }
-    }
-    // A malformed batch ends its items early: the rest still need an answer.
-    for _ in index..total {
-        failures.push((answered, TaskError::Serialization("the parent sent a malformed task".into())));
-        answered += 1;
-    }
+    let mut around = Reporter {
+        id: frame.id,
+        results,
+        running,
+        item_by_item,
+        started,
+        values: Batch::with_capacity(frame.args.len() * 8),
+        failures: Vec::new(),
+        answered: 0,
+        seen: 0,
+    };
+    call(&frame.args, &mut around)?;
     if started && !item_by_item {
         running.stop();
     }
-    report(results, frame.id, &mut values, &mut failures, &mut answered)?;
+    // A malformed batch ends its items early: the rest still need an answer.
+    for index in around.seen..frame.args.len() {
+        let malformed = TaskError::Serialization("the parent sent a malformed task".into());
+        trampoline::Around::after(&mut around, index, Err(malformed))?;
+    }
+    around.report()?;
     running.forget(frame.id);
     Ok(())
 }
 
-/// Sends the outcomes gathered so far, if any.
-fn report(
-    results: &IpcSender<FromWorker>,
+/// The worker's duties around each item of a task: the watchdog's marks, and the outcomes,
+/// reported item by item or together.
+struct Reporter<'a> {
     id: u64,
-    values: &mut Batch,
-    failures: &mut Vec<(u32, TaskError)>,
-    answered: &mut u32,
-) -> Result<(), String> {
-    if *answered == 0 {
-        return Ok(());
+    results: &'a IpcSender<FromWorker>,
+    running: &'a Running,
+    item_by_item: bool,
+    /// False if the task was killed before it started (all its items are skipped).
+    started: bool,
+    values: Batch,
+    failures: Vec<(u32, TaskError)>,
+    /// Items in the outcomes not reported yet.
+    answered: u32,
+    /// Items the trampoline has answered.
+    seen: usize,
+}
+
+impl Reporter<'_> {
+    /// Sends the outcomes gathered so far, if any.
+    fn report(&mut self) -> Result<(), String> {
+        if self.answered == 0 {
+            return Ok(());
+        }
+        self.answered = 0;
+        let frame = FromWorker::Items {
+            id: self.id,
+            values: std::mem::take(&mut self.values),
+            failures: std::mem::take(&mut self.failures),
+        };
+        send(self.results, frame)
     }
-    *answered = 0;
-    let frame = FromWorker::Items { id, values: std::mem::take(values), failures: std::mem::take(failures) };
-    send(results, frame)
+}
+
+impl trampoline::Around for Reporter<'_> {
+    fn before(&mut self, index: usize) -> bool {
+        if self.item_by_item { self.running.start(self.id, index as u32) } else { self.started }
+    }
+
+    fn out(&mut self) -> &mut Batch {
+        &mut self.values
+    }
+
+    fn after(&mut self, _index: usize, outcome: Result<(), TaskError>) -> Result<(), String> {
+        if let Err(error) = outcome {
+            self.failures.push((self.answered, error));
+        }
+        self.answered += 1;
+        self.seen += 1;
+        if self.item_by_item {
+            self.running.stop();
+            self.report()?;
+        }
+        Ok(())
+    }
 }
 
 fn send(results: &IpcSender<FromWorker>, frame: FromWorker) -> Result<(), String> {
