@@ -35,10 +35,87 @@ impl Batch {
     }
 
     /// A batch of the one item `value`.
+    #[cfg(test)]
     pub(crate) fn single<T: Serialize + 'static>(value: &T) -> Result<Batch, codec::Error> {
         let mut batch = Batch::default();
         batch.push(value)?;
         Ok(batch)
+    }
+
+    /// A batch of the one item `value`, which it takes: a value that is bytes already (see
+    /// [`codec::into_bytes`]) becomes the batch's buffer without a copy.
+    pub(crate) fn single_owned<T: Serialize + 'static>(value: T) -> Result<Batch, codec::Error> {
+        let mut batch = Batch::default();
+        batch.push_owned(value)?;
+        Ok(batch)
+    }
+
+    /// A batch whose one item is `bytes`, already encoded.
+    fn adopt(bytes: Vec<u8>) -> Batch {
+        match u32::try_from(bytes.len()) {
+            Ok(width) => Batch { data: ByteBuf(bytes), layout: Layout::Fixed { width, count: 1 } },
+            Err(_) => {
+                let end = bytes.len();
+                Batch { data: ByteBuf(bytes), layout: Layout::Ends(vec![end]) }
+            }
+        }
+    }
+
+    /// Appends `value`, which it takes: into an empty batch, a value that is bytes already
+    /// becomes the buffer without a copy.
+    pub(crate) fn push_owned<T: Serialize + 'static>(&mut self, value: T) -> Result<(), codec::Error> {
+        let mut slot = Some(value);
+        if self.is_empty()
+            && let Some(bytes) = codec::take_bytes(&mut slot)
+        {
+            *self = Batch::adopt(bytes);
+            return Ok(());
+        }
+        match slot {
+            Some(value) => self.push(&value),
+            None => Ok(()),
+        }
+    }
+
+    /// The bytes of the one item of a batch of one, without a copy.
+    pub(crate) fn into_single(self) -> Option<Vec<u8>> {
+        let whole = match &self.layout {
+            Layout::Fixed { width, count: 1 } => *width as usize == self.data.0.len(),
+            Layout::Ends(ends) => ends[..] == [self.data.0.len()],
+            Layout::Fixed { .. } => false,
+        };
+        whole.then_some(self.data.0)
+    }
+
+    /// How many bytes the items take.
+    pub(crate) fn data_len(&self) -> usize {
+        self.data.0.len()
+    }
+
+    /// The items' bytes, for sending apart from the frame (see [`Batch::wire`]).
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.data.0
+    }
+
+    /// Takes the items' bytes out, leaving the layout (the batch is then detached).
+    pub(crate) fn take_data(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.data.0)
+    }
+
+    /// Puts back the bytes of a detached batch; false if they do not fit its layout.
+    pub(crate) fn attach(&mut self, data: Vec<u8>) -> bool {
+        self.data.0 = data;
+        self.is_well_formed()
+    }
+
+    /// The batch as it goes into a frame: whole, or `detached` (its bytes travel apart).
+    pub(crate) fn wire(&self, detached: bool) -> impl Serialize + '_ {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            data: Bytes<'a>,
+            layout: &'a Layout,
+        }
+        Wire { data: Bytes(if detached { &[] } else { &self.data.0 }), layout: &self.layout }
     }
 
     /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
@@ -153,6 +230,15 @@ impl<'a> Iterator for Items<'a> {
     }
 }
 
+/// Borrowed bytes that serde moves as one block; the same wire form as [`ByteBuf`].
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
 /// Bytes that serde moves as one block (`serialize_bytes`), not byte by byte.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct ByteBuf(pub(crate) Vec<u8>);
@@ -224,6 +310,27 @@ mod tests {
         let back: Vec<String> = mixed.items().map(|i| codec::decode(i.unwrap()).unwrap()).collect();
         assert_eq!(back, ["ab", "cd", "efg", "h"]);
         assert_eq!(mixed.tail(1).items().count(), 3);
+    }
+
+    #[test]
+    fn bytes_are_adopted_and_detached_without_a_copy() {
+        let payload = vec![7u8; 1000];
+        let address = payload.as_ptr();
+        let mut batch = Batch::single_owned(payload).unwrap();
+        assert_eq!(batch.data().as_ptr(), address, "the Vec<u8> became the buffer");
+        let data = batch.take_data();
+        let wire = postcard::to_allocvec(&batch.wire(true)).unwrap();
+        let mut back: Batch = postcard::from_bytes(&wire).unwrap();
+        assert!(back.attach(data), "the bytes fit the layout again");
+        assert_eq!(back.into_single().map(|v| v.as_ptr()), Some(address), "and came back out whole");
+        let mut wrong = Batch::single_owned(vec![1u8; 10]).unwrap();
+        let _ = wrong.take_data();
+        assert!(!wrong.attach(vec![1u8; 11]), "bytes that do not fit the layout are refused");
+        let mut numbers = Batch::default();
+        numbers.push_owned(5u64).unwrap();
+        numbers.push_owned(6u64).unwrap();
+        assert_eq!(numbers.len(), 2);
+        assert_eq!(numbers.into_single(), None);
     }
 
     #[test]

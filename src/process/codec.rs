@@ -126,6 +126,31 @@ fn exact<const N: usize>(bytes: &[u8]) -> Result<[u8; N], Error> {
     bytes.try_into().map_err(|_| format!("{} bytes where a number of {N} was expected", bytes.len()))
 }
 
+/// If the value in `slot` is bytes already (a `Vec<u8>`, a `String`), takes it out as its
+/// bytes, moved, not copied; any other value stays in the slot.
+pub(crate) fn take_bytes<T: 'static>(slot: &mut Option<T>) -> Option<Vec<u8>> {
+    let any = slot as &mut dyn Any;
+    if let Some(bytes) = any.downcast_mut::<Option<Vec<u8>>>() {
+        return bytes.take();
+    }
+    if let Some(text) = any.downcast_mut::<Option<String>>() {
+        return text.take().map(String::into_bytes);
+    }
+    None
+}
+
+/// Decodes a `T` from exactly `bytes`, which it takes: a `Vec<u8>` or a `String` is the bytes
+/// themselves, moved, not copied.
+pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(bytes: Vec<u8>) -> Result<T, Error> {
+    if TypeId::of::<T>() == TypeId::of::<Vec<u8>>() {
+        return cast(bytes);
+    }
+    if TypeId::of::<T>() == TypeId::of::<String>() {
+        return cast(String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?);
+    }
+    decode(&bytes)
+}
+
 /// `value` as a `T`, which the caller checked it is (no allocation: the value moves through
 /// an `Option` seen as `dyn Any`).
 fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
@@ -173,6 +198,20 @@ mod tests {
         round_trip(1.5f32);
         round_trip(f64::NAN.to_bits());
         assert!(decode::<u32>(&[1, 2, 3]).unwrap_err().contains("3 bytes"));
+    }
+
+    #[test]
+    fn bytes_move_instead_of_being_copied() {
+        let bytes = vec![1u8, 2, 3];
+        let address = bytes.as_ptr();
+        let moved = take_bytes(&mut Some(bytes)).unwrap();
+        assert_eq!(moved.as_ptr(), address);
+        let back: Vec<u8> = decode_owned(moved).unwrap();
+        assert_eq!(back.as_ptr(), address);
+        let mut number = Some(5u32);
+        assert_eq!(take_bytes(&mut number), None);
+        assert_eq!(number, Some(5), "a value that is not bytes stays");
+        assert_eq!(decode_owned::<String>(b"hi".to_vec()).unwrap(), "hi");
     }
 
     #[test]

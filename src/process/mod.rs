@@ -254,7 +254,7 @@ impl Executor for ProcessPoolExecutor {
             )
         };
         let (future, promise) = Future::pending();
-        let (args, services) = service::collecting(|| Batch::single(&arg));
+        let (args, services) = service::collecting(|| Batch::single_owned(arg));
         match args {
             Ok(args) => {
                 self.send(trampoline::call_for(&f), args, services, Typed::new(promise, Single::new()))

@@ -18,15 +18,42 @@ pub(crate) struct TaskFrame {
     /// The trampoline's offset (see `trampoline`).
     pub(crate) call: isize,
     pub(crate) args: Batch,
+    /// The arguments' bytes follow the frame as a message of their own (see [`DETACH_AT`]).
+    pub(crate) detached: bool,
 }
 
 /// A task as the parent encodes it: the same frame, its arguments borrowed (no copy).
-#[derive(Serialize)]
 pub(crate) struct TaskFrameRef<'a> {
     pub(crate) id: u64,
     pub(crate) call: isize,
     pub(crate) args: &'a Batch,
 }
+
+impl TaskFrameRef<'_> {
+    /// True if the arguments' bytes travel apart from the frame.
+    pub(crate) fn detached(&self) -> bool {
+        self.args.data_len() >= DETACH_AT
+    }
+}
+
+impl Serialize for TaskFrameRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let detached = self.detached();
+        let mut frame = serializer.serialize_struct("TaskFrame", 4)?;
+        frame.serialize_field("id", &self.id)?;
+        frame.serialize_field("call", &self.call)?;
+        frame.serialize_field("args", &self.args.wire(detached))?;
+        frame.serialize_field("detached", &detached)?;
+        frame.end()
+    }
+}
+
+/// Items' bytes from this size on travel as a message of their own, beside their frame, and
+/// are neither copied into the frame nor out of it: a `Vec<u8>` argument is sent from its own
+/// buffer, and the received message becomes the task's `Vec<u8>` (and likewise for results).
+/// Below it, one frame is cheaper than two messages.
+pub(crate) const DETACH_AT: usize = 64 << 10;
 
 /// Parent to worker, on the task channel.
 #[derive(Serialize, Deserialize, Debug)]
@@ -81,7 +108,8 @@ pub(crate) enum FromWorker {
     /// The outcomes of the next `values.len() + failures.len()` items of task `id`, in order:
     /// the encoded results of the items that succeeded, and the failed ones with their
     /// positions (counted within this frame, ascending).
-    Items { id: u64, values: Batch, failures: Vec<(u32, TaskError)> },
+    /// With `detached`, the values' bytes follow on the payload channel.
+    Items { id: u64, values: Batch, failures: Vec<(u32, TaskError)>, detached: bool },
     /// The worker ran its `max_tasks_per_child` and exits; it ran none of the tasks it has not
     /// answered.
     Retiring,
@@ -128,7 +156,9 @@ impl Identity {
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Hello {
     /// A worker presenting its secret and identity, with its channels: tasks in, control in,
-    /// results out, and the requests of its parent-service clients with their replies.
+    /// results out (and, after their frames, the detached bytes of large results), and the
+    /// requests of its
+    /// parent-service clients with their replies.
     Worker {
         secret: Vec<u8>,
         identity: Identity,
@@ -136,6 +166,7 @@ pub(crate) enum Hello {
         tasks: IpcBytesSender,
         control: IpcBytesSender,
         results: ipc_channel::ipc::IpcReceiver<FromWorker>,
+        payloads: ipc_channel::ipc::IpcBytesReceiver,
         service_requests: ipc_channel::ipc::IpcBytesReceiver,
         service_replies: IpcBytesSender,
     },
@@ -209,6 +240,7 @@ mod tests {
             id: 5,
             values: Batch::single(&vec![1u8, 2, 3]).unwrap(),
             failures: vec![(1, TaskError::Killed("k".into()))],
+            detached: false,
         })
         .unwrap();
         for round in 0..100_000 {

@@ -240,7 +240,14 @@ fn serve(
             }
             let frames: Vec<TaskFrameRef<'_>> =
                 batch.iter().map(|p| TaskFrameRef { id: p.id, call: p.call, args: &p.args }).collect();
-            let sent = encode(&ToWorkerRef::Tasks(&frames)).map(|bytes| worker.send(&bytes));
+            // Detached arguments follow their frame, from their own buffers: no copy.
+            let sent = encode(&ToWorkerRef::Tasks(&frames)).map(|bytes| {
+                worker.send(&bytes)?;
+                frames
+                    .iter()
+                    .filter(|frame| frame.detached())
+                    .try_for_each(|frame| worker.send(frame.args.data()))
+            });
             drop(frames);
             match sent {
                 Ok(Ok(())) => in_flight.extend(batch),
@@ -300,7 +307,19 @@ fn serve(
         };
         limit = if waiting_since.elapsed() > LONG_TASK { 1 } else { IN_FLIGHT };
         match frame {
-            FromWorker::Items { id, values, failures } => {
+            FromWorker::Items { id, mut values, failures, detached } => {
+                if detached {
+                    match worker.payloads.recv() {
+                        Ok(data) => {
+                            if !values.attach(data) {
+                                let why = format!("sent detached results for task {id} that do not fit");
+                                return Ended::Misbehaved(why);
+                            }
+                        }
+                        // It died before it had sent them: the item was not answered.
+                        Err(_) => return Ended::Died(asked),
+                    }
+                }
                 let Some(front) = in_flight.front_mut().filter(|front| front.id == id) else {
                     return Ended::Misbehaved(format!("answered task {id}, which it was not running"));
                 };
@@ -309,7 +328,7 @@ fn serve(
                 let Some(count) = count else {
                     return Ended::Misbehaved(format!("answered task {id} with outcomes that do not add up"));
                 };
-                let last = front.answer_all(&values, failures, count);
+                let last = front.answer_all(values, failures, count);
                 if asked.as_ref().is_some_and(|a| a.id == id && a.item < front.done) {
                     // It finished before the worker could stop it.
                     asked = None;
@@ -352,7 +371,8 @@ mod tests {
                 None => drop(results_tx),
             }
         });
-        let worker = Worker::fake(WorkerHandle::new(0), tasks, results, exited);
+        let (_payloads_tx, payloads) = bytes_channel().unwrap();
+        let worker = Worker::fake(WorkerHandle::new(0), tasks, results, payloads, exited);
         let (future, promise) = Future::pending();
         let task = Typed::new(promise, Single::new());
         assert!(task.set_running(Box::new(|| {})));
@@ -375,7 +395,12 @@ mod tests {
     }
 
     fn answer(id: u64, value: u32) -> FromWorker {
-        FromWorker::Items { id, values: Batch::single(&value).unwrap(), failures: Vec::new() }
+        FromWorker::Items {
+            id,
+            values: Batch::single(&value).unwrap(),
+            failures: Vec::new(),
+            detached: false,
+        }
     }
 
     #[test]
@@ -390,6 +415,7 @@ mod tests {
             id: 7,
             values: Batch::single(&1u32).unwrap(),
             failures: vec![(0, TaskError::Cancelled)],
+            detached: false,
         };
         let (ended, _) = serve_fake(Some(two));
         assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("do not add up")));

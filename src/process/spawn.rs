@@ -25,6 +25,8 @@ pub(crate) struct Worker {
     /// `None` once closed.
     pub(crate) tasks: Option<IpcBytesSender>,
     pub(crate) results: IpcReceiver<FromWorker>,
+    /// The bytes of detached results, each right after its `Items` frame.
+    pub(crate) payloads: IpcBytesReceiver,
     /// The worker's exit, once it has exited and been reaped.
     pub(crate) exited: Receiver<Exit>,
     /// The thread that answers the worker's service calls; it ends when the worker does.
@@ -57,9 +59,10 @@ impl Worker {
         handle: Arc<WorkerHandle>,
         tasks: IpcBytesSender,
         results: IpcReceiver<FromWorker>,
+        payloads: IpcBytesReceiver,
         exited: Receiver<Exit>,
     ) -> Worker {
-        Worker { handle, tasks: Some(tasks), results, exited, services: Mutex::new(None) }
+        Worker { handle, tasks: Some(tasks), results, payloads, exited, services: Mutex::new(None) }
     }
 
     /// Closes the worker's task channel (it exits when it sees that), then reaps it.
@@ -217,6 +220,7 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
         handle,
         tasks: Some(channels.tasks),
         results: channels.results,
+        payloads: channels.payloads,
         exited,
         services: Mutex::new(Some(services)),
     };
@@ -232,6 +236,7 @@ struct Channels {
     tasks: IpcBytesSender,
     control: IpcBytesSender,
     results: IpcReceiver<FromWorker>,
+    payloads: IpcBytesReceiver,
     service_requests: IpcBytesReceiver,
     service_replies: IpcBytesSender,
 }
@@ -247,6 +252,7 @@ fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<
             tasks,
             control,
             results,
+            payloads,
             service_requests,
             service_replies,
         } => {
@@ -260,7 +266,7 @@ fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<
                     "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
                 )));
             }
-            Ok(Channels { tasks, control, results, service_requests, service_replies })
+            Ok(Channels { tasks, control, results, payloads, service_requests, service_replies })
         }
         Hello::Abandon => Err(StartError::Retry("the handshake was abandoned".to_owned())),
     }
@@ -317,6 +323,7 @@ mod tests {
         let (tasks, _) = bytes_channel().unwrap();
         let (control, _) = bytes_channel().unwrap();
         let (_, results) = ipc_channel::ipc::channel().unwrap();
+        let (_, payloads) = bytes_channel().unwrap();
         let (_, service_requests) = bytes_channel().unwrap();
         let (service_replies, _) = bytes_channel().unwrap();
         Hello::Worker {
@@ -326,6 +333,7 @@ mod tests {
             tasks,
             control,
             results,
+            payloads,
             service_requests,
             service_replies,
         }

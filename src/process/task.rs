@@ -21,7 +21,7 @@ pub(crate) trait Remote: Send {
     fn item(&mut self, outcome: Result<&[u8], TaskError>);
     /// Takes the outcomes of the next `count` items at once: the encoded results of those that
     /// succeeded, in order, and the failed ones by position (ascending; checked by the caller).
-    fn items(&mut self, values: &Batch, failures: Vec<(u32, TaskError)>, count: usize);
+    fn items(&mut self, values: Batch, failures: Vec<(u32, TaskError)>, count: usize);
     /// Every item has its outcome: completes the future.
     fn finish(self: Box<Self>);
     /// Completes the future with `error` (cancels it for `Cancelled`) without running it.
@@ -35,6 +35,10 @@ pub(crate) trait Collect: Send + 'static {
     type Output: Send + 'static;
     /// Takes the outcome of the next item.
     fn item(&mut self, outcome: Result<&[u8], TaskError>);
+    /// Takes the next item's encoded result, which it may keep instead of copying.
+    fn owned_item(&mut self, bytes: Vec<u8>) {
+        self.item(Ok(&bytes));
+    }
     /// Every item has its outcome: the future's value.
     fn output(self) -> Result<Self::Output, TaskError>;
 }
@@ -68,7 +72,16 @@ impl<C: Collect> Remote for Typed<C> {
         self.collect.item(outcome);
     }
 
-    fn items(&mut self, values: &Batch, failures: Vec<(u32, TaskError)>, count: usize) {
+    fn items(&mut self, values: Batch, failures: Vec<(u32, TaskError)>, count: usize) {
+        if count == 1 && failures.is_empty() {
+            // One value: its bytes move into the result where they can (a `Vec<u8>`).
+            if let Some(bytes) = values.into_single() {
+                self.collect.owned_item(bytes);
+            } else {
+                self.collect.item(Err(TaskError::Serialization("a malformed result".into())));
+            }
+            return;
+        }
         let mut values = values.items().flatten();
         let mut failures = failures.into_iter().peekable();
         for position in 0..count {
@@ -95,8 +108,11 @@ impl<C: Collect> Remote for Typed<C> {
 }
 
 fn decode<R: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<R, TaskError> {
-    super::codec::decode(bytes)
-        .map_err(|e| TaskError::Serialization(format!("could not decode the task's result: {e}")))
+    super::codec::decode(bytes).map_err(decode_error)
+}
+
+fn decode_error(error: super::codec::Error) -> TaskError {
+    TaskError::Serialization(format!("could not decode the task's result: {error}"))
 }
 
 /// The value of one `submit`: its one item.
@@ -114,6 +130,12 @@ impl<R: DeserializeOwned + Send + 'static> Collect for Single<R> {
     fn item(&mut self, outcome: Result<&[u8], TaskError>) {
         if self.0.is_none() {
             self.0 = Some(outcome.and_then(decode));
+        }
+    }
+
+    fn owned_item(&mut self, bytes: Vec<u8>) {
+        if self.0.is_none() {
+            self.0 = Some(super::codec::decode_owned(bytes).map_err(decode_error));
         }
     }
 
@@ -195,7 +217,7 @@ impl Pending {
     /// answered the last one.
     pub(crate) fn answer_all(
         &mut self,
-        values: &Batch,
+        values: Batch,
         failures: Vec<(u32, TaskError)>,
         count: usize,
     ) -> bool {

@@ -37,7 +37,7 @@ pub(crate) trait Around {
 
 /// What a trampoline looks like: a task's encoded arguments in; each item's encoded result
 /// appended to the batch the worker provides, or why there is none.
-pub(crate) type Call = fn(&Batch, &mut dyn Around) -> Result<(), String>;
+pub(crate) type Call = fn(Batch, &mut dyn Around) -> Result<(), String>;
 
 /// The fixed point that function offsets are measured from.
 #[inline(never)]
@@ -125,13 +125,30 @@ where
 
 /// Runs every item of `args`: decodes it, runs `F` on it, and appends the encoded result. A
 /// panicking item fails alone, with its message and location, and the items after it run.
-pub(crate) fn trampoline<F, A, R>(args: &Batch, around: &mut dyn Around) -> Result<(), String>
+pub(crate) fn trampoline<F, A, R>(args: Batch, around: &mut dyn Around) -> Result<(), String>
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
     let f: F = conjure();
+    if args.len() == 1 {
+        // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
+        let arg = args.into_single();
+        return super::worker::in_task(|| {
+            if !around.before(0) {
+                return around
+                    .after(0, Err(TaskError::Killed("stopped by Future::kill before it started".into())));
+            }
+            let outcome = match catch_unwind(AssertUnwindSafe(|| run_owned(&f, arg, around.out()))) {
+                Ok(outcome) => outcome,
+                Err(payload) => Err(TaskError::Panicked(super::worker::with_panic_location(panic_message(
+                    payload.as_ref(),
+                )))),
+            };
+            around.after(0, outcome)
+        });
+    }
     let mut items = args.items().enumerate();
     let mut current = 0;
     super::worker::in_task(|| {
@@ -171,11 +188,28 @@ where
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    let arg: A = codec::decode(arg)
-        .map_err(|e| TaskError::Serialization(format!("could not decode the task's argument: {e}")))?;
-    let result = f(arg);
-    out.push(&result)
-        .map_err(|e| TaskError::Serialization(format!("could not encode the task's result: {e}")))
+    let arg: A = codec::decode(arg).map_err(argument_error)?;
+    out.push_owned(f(arg)).map_err(result_error)
+}
+
+/// As [`run_one`], for the one item of a task, whose bytes it takes.
+fn run_owned<F, A, R>(f: &F, arg: Option<Vec<u8>>, out: &mut Batch) -> Result<(), TaskError>
+where
+    F: Fn(A) -> R,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
+    let bytes = arg.ok_or_else(|| TaskError::Serialization("the parent sent a malformed task".into()))?;
+    let arg: A = codec::decode_owned(bytes).map_err(argument_error)?;
+    out.push_owned(f(arg)).map_err(result_error)
+}
+
+fn argument_error(error: codec::Error) -> TaskError {
+    TaskError::Serialization(format!("could not decode the task's argument: {error}"))
+}
+
+fn result_error(error: codec::Error) -> TaskError {
+    TaskError::Serialization(format!("could not encode the task's result: {error}"))
 }
 
 #[cfg(test)]
@@ -224,7 +258,7 @@ mod tests {
         // SAFETY: the offset comes from `offset_of` in this very process.
         let found = unsafe { call_at(offset_of(call).unwrap()) };
         let mut collect = Collect::default();
-        found(&batch_of(0..6), &mut collect).unwrap();
+        found(batch_of(0..6), &mut collect).unwrap();
         let results: Vec<u32> =
             collect.out.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
         assert_eq!(results, [0, 2, 4, 8, 10]);
@@ -238,7 +272,7 @@ mod tests {
         let mut args = Batch::default();
         args.push_encoded(&[0xff, 0xff, 0xff]);
         let mut collect = Collect::default();
-        call(&args, &mut collect).unwrap();
+        call(args, &mut collect).unwrap();
         assert!(matches!(collect.outcomes[..], [Err(TaskError::Serialization(_))]));
     }
 

@@ -4,13 +4,13 @@
 use super::entry::SECRET_LEN;
 use super::os;
 use super::protocol::{
-    Batch, FromWorker, Hello, Identity, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
+    Batch, DETACH_AT, FromWorker, Hello, Identity, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
 use super::service;
 use super::trampoline;
 use super::watchdog::{self, Running};
 use crate::error::{TaskError, panic_message};
-use ipc_channel::ipc::{IpcSender, bytes_channel, channel};
+use ipc_channel::ipc::{IpcBytesSender, IpcSender, bytes_channel, channel};
 use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -81,6 +81,7 @@ fn serve(server: &str) -> Result<(), String> {
     let (tasks_tx, tasks) = bytes_channel().map_err(no_channel)?;
     let (control_tx, control) = bytes_channel().map_err(no_channel)?;
     let (results, results_rx) = channel::<FromWorker>().map_err(no_channel)?;
+    let (payloads, payloads_rx) = bytes_channel().map_err(no_channel)?;
     let (service_requests, service_requests_rx) = bytes_channel().map_err(no_channel)?;
     let (service_replies_tx, service_replies) = bytes_channel().map_err(no_channel)?;
     service::install_client(service_requests, service_replies);
@@ -93,6 +94,7 @@ fn serve(server: &str) -> Result<(), String> {
         tasks: tasks_tx,
         control: control_tx,
         results: results_rx,
+        payloads: payloads_rx,
         service_requests: service_requests_rx,
         service_replies: service_replies_tx,
     };
@@ -113,9 +115,17 @@ fn serve(server: &str) -> Result<(), String> {
                 }
                 send(&results, FromWorker::Ready)?;
             }
-            ToWorker::Tasks(frames) => {
+            ToWorker::Tasks(mut frames) => {
+                // Detached arguments follow the frame, one message each, in order.
+                for frame in frames.iter_mut().filter(|frame| frame.detached) {
+                    let data = tasks.recv().map_err(|e| format!("the parent is gone: {e:?}"))?;
+                    if !frame.args.attach(data) {
+                        return Err("the parent sent detached arguments that do not fit their task".into());
+                    }
+                }
+                let out = Out { results: &results, payloads: &payloads };
                 for frame in frames {
-                    run_task(frame, &results, setup.item_by_item, &running)?;
+                    run_task(frame, out, setup.item_by_item, &running)?;
                     done += 1;
                     if setup.max_tasks.is_some_and(|limit| done >= limit) {
                         send(&results, FromWorker::Retiring)?;
@@ -145,12 +155,14 @@ fn set_up(setup: &Setup) -> Result<(), String> {
 }
 
 /// Runs every item of one task and reports their outcomes: item by item, or all at the end.
-fn run_task(
-    frame: TaskFrame,
-    results: &IpcSender<FromWorker>,
-    item_by_item: bool,
-    running: &Running,
-) -> Result<(), String> {
+/// Where a worker's answers go: frames, and the detached bytes of large results.
+#[derive(Clone, Copy)]
+struct Out<'a> {
+    results: &'a IpcSender<FromWorker>,
+    payloads: &'a IpcBytesSender,
+}
+
+fn run_task(frame: TaskFrame, out: Out<'_>, item_by_item: bool, running: &Running) -> Result<(), String> {
     // SAFETY: as for the initializer in `set_up`, with `offset_of` for a task's trampoline.
     let call = unsafe { trampoline::call_at(frame.call) };
     // Item by item (a task timeout), the watchdog must know each item, to stop just the one
@@ -158,7 +170,7 @@ fn run_task(
     let started = item_by_item || running.start(frame.id, 0);
     let mut around = Reporter {
         id: frame.id,
-        results,
+        out,
         running,
         item_by_item,
         started,
@@ -167,12 +179,13 @@ fn run_task(
         answered: 0,
         seen: 0,
     };
-    call(&frame.args, &mut around)?;
+    let total = frame.args.len();
+    call(frame.args, &mut around)?;
     if started && !item_by_item {
         running.stop();
     }
     // A malformed batch ends its items early: the rest still need an answer.
-    for index in around.seen..frame.args.len() {
+    for index in around.seen..total {
         let malformed = TaskError::Serialization("the parent sent a malformed task".into());
         trampoline::Around::after(&mut around, index, Err(malformed))?;
     }
@@ -185,7 +198,7 @@ fn run_task(
 /// reported item by item or together.
 struct Reporter<'a> {
     id: u64,
-    results: &'a IpcSender<FromWorker>,
+    out: Out<'a>,
     running: &'a Running,
     item_by_item: bool,
     /// False if the task was killed before it started (all its items are skipped).
@@ -205,12 +218,18 @@ impl Reporter<'_> {
             return Ok(());
         }
         self.answered = 0;
-        let frame = FromWorker::Items {
-            id: self.id,
-            values: std::mem::take(&mut self.values),
-            failures: std::mem::take(&mut self.failures),
-        };
-        send(self.results, frame)
+        let mut values = std::mem::take(&mut self.values);
+        let detached = values.data_len() >= DETACH_AT;
+        let data = if detached { values.take_data() } else { Vec::new() };
+        let frame =
+            FromWorker::Items { id: self.id, values, failures: std::mem::take(&mut self.failures), detached };
+        send(self.out.results, frame)?;
+        // The bytes go after the frame: a large message is written only as fast as it is read,
+        // and the parent reads it once the frame has told it to.
+        if detached {
+            self.out.payloads.send(&data).map_err(|e| format!("the parent is gone: {e}"))?;
+        }
+        Ok(())
     }
 }
 
