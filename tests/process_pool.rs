@@ -29,6 +29,7 @@ fn main() {
         ("max_tasks_per_child_replaces_workers_and_loses_nothing", max_tasks_per_child),
         ("shutdown_semantics", shutdown_semantics),
         ("payloads_of_64_mib_both_ways", payloads_of_64_mib_both_ways),
+        ("large_chunks_and_killed_large_tasks", large_chunks_and_killed_large_tasks),
         ("pools_in_a_loop_leak_no_process_or_fd", pools_in_a_loop_leak_nothing),
         ("futures_mix_with_thread_pools", futures_mix_with_thread_pools),
         ("workers_die_with_a_parent_killed_by_sigkill", workers_die_with_their_parent),
@@ -264,6 +265,37 @@ fn payloads_of_64_mib_both_ways() {
         assert_eq!(back.len(), 64 << 20);
         assert!(back.iter().all(|&b| b == 6));
     }
+}
+
+fn reversed(v: Vec<u8>) -> Vec<u8> {
+    v.into_iter().rev().collect()
+}
+
+fn spin_on(v: Vec<u8>) -> usize {
+    loop {
+        std::hint::spin_loop();
+        if v.is_empty() {
+            return 0;
+        }
+    }
+}
+
+/// Chunks whose items add up to more than the size at which bytes travel apart from their
+/// frame, both ways; and a task with such an argument killed while it runs.
+fn large_chunks_and_killed_large_tasks() {
+    let pool = ProcessPoolExecutor::new(2);
+    let items: Vec<Vec<u8>> =
+        (0..600u32).map(|i| (0..1024).map(|j| ((i + j) % 251) as u8).collect()).collect();
+    let back: Vec<Vec<u8>> = pool.map(reversed, items.clone()).chunksize(300).map(Result::unwrap).collect();
+    assert_eq!(back.len(), 600);
+    for (item, back) in items.iter().zip(&back) {
+        assert!(item.iter().rev().eq(back.iter()));
+    }
+    let runaway = pool.submit(spin_on, vec![1u8; 1 << 20]);
+    assert!(eventually(PATIENCE, || runaway.is_running()));
+    assert!(runaway.kill());
+    assert!(matches!(runaway.result(), Err(TaskError::Killed(_))));
+    assert_eq!(pool.submit(reversed, vec![1, 2, 3]).result(), Ok(vec![3, 2, 1]));
 }
 
 fn children_of_this_process() -> usize {
