@@ -297,10 +297,8 @@ fn serve(
                 }
                 continue;
             }
-            Err(TryRecvError::IpcError(IpcError::Disconnected)) => return Ended::Died(asked),
-            Err(TryRecvError::IpcError(IpcError::Io(error))) => {
-                return Ended::Misbehaved(format!("broke its channel ({error})"));
-            }
+            // A closed or reset channel: the worker is gone.
+            Err(TryRecvError::IpcError(IpcError::Disconnected | IpcError::Io(_))) => return Ended::Died(asked),
             Err(TryRecvError::IpcError(IpcError::SerializationError(error))) => {
                 return Ended::Misbehaved(format!("sent an unreadable frame ({error})"));
             }
