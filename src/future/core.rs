@@ -52,10 +52,32 @@ static CANCELLED_ERROR: TaskError = TaskError::Cancelled;
 struct Listeners<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<(Arc<Waiter>, usize)>,
+    /// What only some futures need, boxed so that the others (every thread-pool task) stay
+    /// small: allocated the first time either is set.
+    remote: Option<Box<Remote>>,
+}
+
+/// The parts of a future's listeners that only process tasks and awaited futures use.
+#[derive(Default)]
+struct Remote {
     /// Set while the task runs somewhere it can be stopped (see [`Core::kill`]).
     killer: Option<Killer>,
     /// The waker of the one `.await` on this future, if it is pending there.
     waker: Option<std::task::Waker>,
+}
+
+impl<T> Listeners<T> {
+    fn remote(&mut self) -> &mut Remote {
+        self.remote.get_or_insert_with(Box::default)
+    }
+
+    fn take_killer(&mut self) -> Option<Killer> {
+        self.remote.as_mut().and_then(|remote| remote.killer.take())
+    }
+
+    fn take_waker(&mut self) -> Option<std::task::Waker> {
+        self.remote.as_mut().and_then(|remote| remote.waker.take())
+    }
 }
 
 pub(crate) struct Core<T> {
@@ -74,12 +96,7 @@ impl<T> Core<T> {
     fn new(state: u8, outcome: Option<Result<T, TaskError>>) -> Self {
         Core {
             state: AtomicU8::new(state),
-            listeners: Mutex::new(Listeners {
-                callbacks: Vec::new(),
-                waiters: Vec::new(),
-                killer: None,
-                waker: None,
-            }),
+            listeners: Mutex::new(Listeners { callbacks: Vec::new(), waiters: Vec::new(), remote: None }),
             outcome: UnsafeCell::new(outcome),
         }
     }
@@ -116,16 +133,17 @@ impl<T> Core<T> {
         if self.is_done() {
             return false;
         }
-        match &listeners.waker {
+        let remote = listeners.remote();
+        match &remote.waker {
             Some(registered) if registered.will_wake(waker) => {}
-            _ => listeners.waker = Some(waker.clone()),
+            _ => remote.waker = Some(waker.clone()),
         }
         true
     }
 
     /// Forgets the registered waker (its `.await` was dropped).
     pub(crate) fn unregister_waker(&self) {
-        let waker = self.listeners.lock().waker.take();
+        let waker = self.listeners.lock().take_waker();
         drop(waker);
     }
 
@@ -160,7 +178,7 @@ impl<T> Core<T> {
         match self.state.compare_exchange(from, CANCELLING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 let callbacks = std::mem::take(&mut listeners.callbacks);
-                let killer = listeners.killer.take();
+                let killer = listeners.take_killer();
                 drop(listeners);
                 drop(killer);
                 self.settle(callbacks, None);
@@ -187,7 +205,7 @@ impl<T> Core<T> {
                     if self.state.load(Ordering::Acquire) != RUNNING {
                         continue;
                     }
-                    let Some(killer) = listeners.killer.take() else { return false };
+                    let Some(killer) = listeners.take_killer() else { return false };
                     self.state.store(COMPLETING, Ordering::Release);
                     let callbacks = std::mem::take(&mut listeners.callbacks);
                     drop(listeners);
@@ -207,7 +225,7 @@ impl<T> Core<T> {
         if self.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return false;
         }
-        listeners.killer = Some(killer);
+        listeners.remote().killer = Some(killer);
         true
     }
 
@@ -215,7 +233,7 @@ impl<T> Core<T> {
     pub(super) fn set_killer(&self, killer: Killer) {
         let mut listeners = self.listeners.lock();
         if self.state.load(Ordering::Acquire) == RUNNING {
-            listeners.killer = Some(killer);
+            listeners.remote().killer = Some(killer);
         }
     }
 
@@ -229,7 +247,7 @@ impl<T> Core<T> {
         }
         self.state.store(COMPLETING, Ordering::Release);
         let callbacks = std::mem::take(&mut listeners.callbacks);
-        let killer = listeners.killer.take();
+        let killer = listeners.take_killer();
         drop(listeners);
         drop(killer);
         self.settle(callbacks, Some(outcome));
@@ -266,7 +284,7 @@ impl<T> Core<T> {
                 self.outcome.with_mut(|cell| unsafe { *cell = outcome });
                 self.state.store(final_state, Ordering::Release);
                 let waiters = std::mem::take(&mut listeners.waiters);
-                let waker = listeners.waker.take();
+                let waker = listeners.take_waker();
                 drop(listeners);
                 for (waiter, key) in waiters {
                     waiter.notify(key);

@@ -298,7 +298,9 @@ fn serve(
                 continue;
             }
             // A closed or reset channel: the worker is gone.
-            Err(TryRecvError::IpcError(IpcError::Disconnected | IpcError::Io(_))) => return Ended::Died(asked),
+            Err(TryRecvError::IpcError(IpcError::Disconnected | IpcError::Io(_))) => {
+                return Ended::Died(asked);
+            }
             Err(TryRecvError::IpcError(IpcError::SerializationError(error))) => {
                 return Ended::Misbehaved(format!("sent an unreadable frame ({error})"));
             }
