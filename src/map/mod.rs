@@ -242,22 +242,29 @@ where
         self.in_flight.insert(in_flight)
     }
 
+    /// The most chunks in flight: `buffered`, or its default.
+    fn window(&self) -> usize {
+        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1))
+    }
+
+    /// The next chunk of the input; `None` once it has run out.
+    fn next_input_chunk(&mut self) -> Option<Vec<A>> {
+        let items = self.items.as_mut()?;
+        let chunk: Vec<A> = items.by_ref().take(self.chunksize).collect();
+        if chunk.len() < self.chunksize {
+            self.items = None;
+        }
+        (!chunk.is_empty()).then_some(chunk)
+    }
+
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
-        let window =
-            self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1));
+        let window = self.window();
         loop {
             if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
                 return;
             }
-            let Some(items) = self.items.as_mut() else { return };
-            let chunk: Vec<A> = items.by_ref().take(self.chunksize).collect();
-            if chunk.len() < self.chunksize {
-                self.items = None;
-            }
-            if chunk.is_empty() {
-                return;
-            }
+            let Some(chunk) = self.next_input_chunk() else { return };
             let f = self.f.clone();
             let len = chunk.len();
             let future = self.executor.__submit_chunk(f, chunk);
@@ -300,21 +307,13 @@ where
         if self.deadline.is_some() || !self.executor.__may_run_on_caller() {
             return;
         }
-        let window =
-            self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1));
+        let window = self.window();
         loop {
             let Some(InFlight::Ordered(chunks)) = &self.in_flight else { return };
             if chunks.len() >= 2 * window || chunks.front().is_none_or(|c| c.future.is_done()) {
                 return;
             }
-            let Some(items) = self.items.as_mut() else { return };
-            let chunk: Vec<A> = items.by_ref().take(self.chunksize).collect();
-            if chunk.len() < self.chunksize {
-                self.items = None;
-            }
-            if chunk.is_empty() {
-                return;
-            }
+            let Some(chunk) = self.next_input_chunk() else { return };
             let len = chunk.len();
             let future = Future::ready(run_chunk(&self.f, chunk));
             self.progress.watch(&future, len);
