@@ -126,11 +126,16 @@ impl<K: Payload + Eq + Hash, V: Payload> Service for Inner<K, V> {
 /// If the parent is gone or the map no longer exists there: the panic fails the task that made
 /// the call, with a message that says which.
 pub(super) fn call<T: DeserializeOwned>(id: u64, op: Op, operands: &impl Serialize) -> T {
+    let reply = call_encoded(id, op, operands);
+    postcard::from_bytes(&reply).unwrap_or_else(|e| panic!("SharedMap {id}: cannot decode the answer: {e}"))
+}
+
+/// As [`call`], but the answer stays encoded.
+fn call_encoded(id: u64, op: Op, operands: &impl Serialize) -> Vec<u8> {
     let fail = |why: String| -> ! { panic!("SharedMap {id}: {why}") };
     let operands =
         postcard::to_allocvec(operands).unwrap_or_else(|e| fail(format!("cannot encode the call: {e}")));
-    let reply = service::call(id, op as u8, operands).unwrap_or_else(|why| fail(why));
-    postcard::from_bytes(&reply).unwrap_or_else(|e| fail(format!("cannot decode the answer: {e}")))
+    service::call(id, op as u8, operands).unwrap_or_else(|why| fail(why))
 }
 
 /// `update` from a worker: `f` runs here, and the new value is committed only if nobody wrote
@@ -143,10 +148,8 @@ where
 {
     let encode =
         |v: &V| postcard::to_allocvec(v).unwrap_or_else(|e| panic!("SharedMap {id}: cannot encode: {e}"));
-    let mut current: Vec<u8> = {
-        let old: Option<V> = call(id, Op::Get, &k);
-        postcard::to_allocvec(&old).unwrap_or_else(|e| panic!("SharedMap {id}: cannot encode: {e}"))
-    };
+    // `Get` answers with the encoded `Option<V>`: exactly what the compare-and-set compares.
+    let mut current = call_encoded(id, Op::Get, &k);
     loop {
         let old: Option<V> = postcard::from_bytes(&current)
             .unwrap_or_else(|e| panic!("SharedMap {id}: cannot decode the value: {e}"));
