@@ -176,32 +176,6 @@ impl ProcessPoolExecutor {
         self.pool.terminate(Signal::Kill, "stopped by ProcessPoolExecutor::kill_workers".into());
     }
 
-    /// Runs a map's chunk: each item is its own unit (its own encoding, outcome, and with a
-    /// task timeout its own deadline), the chunk one task.
-    pub(crate) fn submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        let (future, promise) = Future::pending();
-        let len = items.len();
-        let mut unsent = Vec::new();
-        let (args, services) = service::collecting(|| {
-            // Room for a chunk of plain values without growing (a guess for other types).
-            let mut args = Batch::with_capacity(items.len() * size_of::<A>());
-            for (position, item) in items.iter().enumerate() {
-                if let Err(e) = args.push(item) {
-                    unsent.push((position, encode_error(e)));
-                }
-            }
-            args
-        });
-        let task = Typed::new(promise, Chunk::new(unsent, len));
-        self.send(trampoline::call_for(&f), args, services, task);
-        future
-    }
-
     /// Queues a task, or completes it at once when there is nothing to send.
     fn send(&self, call: trampoline::Call, args: Batch, services: service::Exposed, task: Box<dyn Remote>) {
         if args.is_empty() {
@@ -264,6 +238,8 @@ impl Executor for ProcessPoolExecutor {
         future
     }
 
+    /// Runs a map's chunk: each item is its own unit (its own encoding, outcome, and with a
+    /// task timeout its own deadline), the chunk one task.
     #[allow(private_interfaces)]
     fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
     where
@@ -271,7 +247,22 @@ impl Executor for ProcessPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        self.submit_chunk(f, items)
+        let (future, promise) = Future::pending();
+        let len = items.len();
+        let mut unsent = Vec::new();
+        let (args, services) = service::collecting(|| {
+            // Room for a chunk of plain values without growing (a guess for other types).
+            let mut args = Batch::with_capacity(len * size_of::<A>());
+            for (position, item) in items.iter().enumerate() {
+                if let Err(e) = args.push(item) {
+                    unsent.push((position, encode_error(e)));
+                }
+            }
+            args
+        });
+        let task = Typed::new(promise, Chunk::new(unsent, len));
+        self.send(trampoline::call_for(&f), args, services, task);
+        future
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
