@@ -163,24 +163,16 @@ impl<T> Core<T> {
 
     /// Moves a pending future to cancelled. True if it is cancelled now or was already.
     fn cancel(&self) -> bool {
-        self.cancel_from(PENDING)
-    }
-
-    /// Moves a future from `from` (PENDING, or RUNNING for a task its executor knows never
-    /// started) to cancelled. True if it is cancelled now or was already.
-    fn cancel_from(&self, from: u8) -> bool {
         match self.state() {
             CANCELLING | CANCELLED => return true,
-            state if state == from => {}
+            PENDING => {}
             _ => return false,
         }
         let mut listeners = self.listeners.lock();
-        match self.state.compare_exchange(from, CANCELLING, Ordering::AcqRel, Ordering::Acquire) {
+        match self.state.compare_exchange(PENDING, CANCELLING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 let callbacks = std::mem::take(&mut listeners.callbacks);
-                let killer = listeners.take_killer();
                 drop(listeners);
-                drop(killer);
                 self.settle(callbacks, None);
                 true
             }
@@ -435,11 +427,6 @@ impl<T> Promise<T> {
     /// True once the future is done (completed, failed, killed or cancelled).
     pub(crate) fn is_done(&self) -> bool {
         self.cell.core.is_done()
-    }
-
-    /// Cancels a task that was handed to a worker but never started there.
-    pub(crate) fn cancel_unstarted(self) {
-        self.cell.core.cancel_from(RUNNING);
     }
 
     /// Stores the task's outcome and wakes everything waiting on it.

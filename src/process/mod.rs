@@ -122,8 +122,9 @@ impl ProcessPoolExecutor {
     }
 
     /// Python 3.14's `terminate_workers`: sends SIGTERM to every worker now and shuts the pool
-    /// down. Tasks not started are cancelled, running ones fail with
-    /// [`TaskError::Killed`], later submits get [`TaskError::Shutdown`]. Returns once every
+    /// down. Tasks still waiting in the pool are cancelled; tasks already handed to a worker
+    /// (`is_running()`) fail with [`TaskError::Killed`]; later submits get
+    /// [`TaskError::Shutdown`]. Returns once every
     /// worker has exited and been reaped (a worker that ignores SIGTERM for 5 s is killed).
     ///
     /// # Examples

@@ -67,9 +67,11 @@ pub(crate) fn run(pool: &Pool) {
     // Tasks that were sent to a worker that never started them, for the next worker.
     let mut retry: VecDeque<Pending> = VecDeque::new();
     loop {
-        if pool.terminated().is_some() {
+        if let Some(reason) = pool.terminated() {
+            // Handed to a worker already (running, as their futures say): killed with it.
+            let killed = TaskError::Killed(reason.clone());
             for pending in retry {
-                pending.task.cancel_unstarted();
+                pending.fail_rest(&killed);
             }
             return;
         }
@@ -130,14 +132,11 @@ fn bury(
 ) {
     let Some(mut front) = in_flight.pop_front() else { return };
     if let Some(reason) = pool.terminated() {
-        // `terminate_workers`/`kill_workers`: the running item is killed, nothing else runs.
-        if !front.answer(Err(TaskError::Killed(reason.clone()))) {
-            front.fail_rest(&TaskError::Cancelled);
-        } else {
-            front.task.finish();
-        }
-        for pending in in_flight {
-            pending.task.cancel_unstarted();
+        // `terminate_workers`/`kill_workers`: every task handed to this worker (running, as
+        // their futures say) is killed with it; nothing more runs.
+        let killed = TaskError::Killed(reason.clone());
+        for pending in std::iter::once(front).chain(in_flight) {
+            pending.fail_rest(&killed);
         }
         return;
     }

@@ -26,8 +26,6 @@ pub(crate) trait Remote: Send {
     fn finish(self: Box<Self>);
     /// Completes the future with `error` (cancels it for `Cancelled`) without running it.
     fn reject(self: Box<Self>, error: TaskError);
-    /// Cancels a task that was handed to a worker but never started there.
-    fn cancel_unstarted(self: Box<Self>);
 }
 
 /// How a task's item outcomes become its future's value.
@@ -100,10 +98,6 @@ impl<C: Collect> Remote for Typed<C> {
 
     fn reject(self: Box<Self>, error: TaskError) {
         self.promise.reject(error);
-    }
-
-    fn cancel_unstarted(self: Box<Self>) {
-        self.promise.cancel_unstarted();
     }
 }
 
