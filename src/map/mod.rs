@@ -75,7 +75,7 @@ impl<R> InFlight<R> {
 /// | method | meaning | default |
 /// |---|---|---|
 /// | [`chunksize(n)`](Self::chunksize) | items per task message | 1 |
-/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` |
+/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` (8 × where the consumer helps, below) |
 /// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
 /// | [`unordered()`](Self::unordered) | yield in completion order | input order |
 /// | [`on_progress(f)`](Self::on_progress) | `f(n)` as each chunk of `n` items finishes (feature `progress`) | none |
@@ -85,7 +85,9 @@ impl<R> InFlight<R> {
 /// On a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) without an initializer, the thread
 /// that consumes the map also runs chunks of the input itself while it waits for the oldest one,
 /// as rayon's caller does (a process pool never runs the function in the parent). Results still
-/// come in order, and at most twice `buffered` chunks are held.
+/// come in order, and `buffered` still bounds the chunks held, its own included: the pool gets
+/// all but one of a window set with `buffered`, and the default window doubles to 8 × `max_workers`
+/// so that the pool still gets its 4 × `max_workers`.
 ///
 /// # Examples
 ///
@@ -166,8 +168,9 @@ where
         self
     }
 
-    /// Keeps at most `n` chunks in flight (default: 4 × the executor's `max_workers`), so the
-    /// input is read only as fast as results are consumed and an endless input works.
+    /// Keeps at most `n` chunks in flight, counting those the consuming thread runs itself
+    /// (default: 4 × the executor's `max_workers`, 8 × where the consumer helps), so the input is
+    /// read only as fast as results are consumed and an endless input works.
     ///
     /// # Panics
     ///
@@ -242,9 +245,36 @@ where
         self.in_flight.insert(in_flight)
     }
 
-    /// The most chunks in flight: `buffered`, or its default.
+    /// Whether this thread runs chunks itself while it waits for the oldest one: an ordered map
+    /// without a deadline, on an executor whose tasks may run on any thread.
+    fn helps(&self) -> bool {
+        !self.unordered && self.timeout.is_none() && self.executor.__may_run_on_caller()
+    }
+
+    /// The chunks the pool keeps queued when `buffered` is not set.
+    fn default_pool_window(&self) -> usize {
+        DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1)
+    }
+
+    /// The most chunks in flight, counting those this thread ran itself: `buffered`, or its
+    /// default (twice the pool's share when this thread helps).
     fn window(&self) -> usize {
-        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1))
+        let helpers = if self.helps() { 2 } else { 1 };
+        self.buffered.unwrap_or_else(|| helpers * self.default_pool_window())
+    }
+
+    /// The most chunks submitted to the executor: the whole window, unless this thread helps.
+    /// Then the pool gets its default share of the default window, or all but one chunk of a
+    /// window set with `buffered`, and this thread may run the rest.
+    fn pool_window(&self) -> usize {
+        let window = self.window();
+        if !self.helps() || window < 2 {
+            return window;
+        }
+        match self.buffered {
+            Some(n) => n - 1,
+            None => self.default_pool_window(),
+        }
     }
 
     /// The next chunk of the input; `None` once it has run out.
@@ -259,7 +289,7 @@ where
 
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
-        let window = self.window();
+        let window = self.pool_window();
         loop {
             if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
                 return;
@@ -304,13 +334,13 @@ where
     /// instead of waiting idle (only where the executor allows it: a thread pool, whose tasks
     /// may run on any thread; never a process pool). Each is kept, done, in order.
     fn help_while_waiting(&mut self) {
-        if self.deadline.is_some() || !self.executor.__may_run_on_caller() {
+        if !self.helps() {
             return;
         }
         let window = self.window();
         loop {
             let Some(InFlight::Ordered(chunks)) = &self.in_flight else { return };
-            if chunks.len() >= 2 * window || chunks.front().is_none_or(|c| c.future.is_done()) {
+            if chunks.len() >= window || chunks.front().is_none_or(|c| c.future.is_done()) {
                 return;
             }
             let Some(chunk) = self.next_input_chunk() else { return };
