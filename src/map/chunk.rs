@@ -24,7 +24,13 @@ impl<R> ChunkOutput<R> {
         self.values.len() + self.failures.len()
     }
 
+    /// Makes room for `additional` more values.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.values.reserve(additional);
+    }
+
     /// Adds the outcome of the next item.
+    #[inline]
     pub(crate) fn push(&mut self, outcome: Result<R, TaskError>) {
         match outcome {
             Ok(value) => self.values.push(value),

@@ -174,6 +174,24 @@ impl Batch {
         Items { data: &self.data.0, layout: &self.layout, index: 0, start: 0, broken: false }
     }
 
+    /// Calls `f` on each item in order, up to the first whose bounds are not inside the buffer,
+    /// and returns how many it visited: for items of one width, one tight loop.
+    pub(crate) fn each_item(&self, mut f: impl FnMut(&[u8])) -> usize {
+        match self.layout {
+            Layout::Fixed { width: 0, count } => {
+                (0..count).for_each(|_| f(&[]));
+                count as usize
+            }
+            Layout::Fixed { width, count } => {
+                let items = self.data.0.chunks_exact(width as usize).take(count as usize);
+                let visited = items.len();
+                items.for_each(f);
+                visited
+            }
+            Layout::Ends(_) => self.items().map_while(|item| item.map(&mut f)).count(),
+        }
+    }
+
     /// True if every item's bounds are inside the buffer (for items of one width, without
     /// walking them).
     pub(crate) fn is_well_formed(&self) -> bool {
@@ -331,6 +349,22 @@ mod tests {
         numbers.push_owned(6u64).unwrap();
         assert_eq!(numbers.len(), 2);
         assert_eq!(numbers.into_single(), None);
+    }
+
+    #[test]
+    fn each_item_visits_what_items_yields_and_stops_at_a_broken_bound() {
+        let mut numbers = Batch::default();
+        (0..5u32).for_each(|n| numbers.push(&n).unwrap());
+        let mut mixed = Batch::default();
+        ["a", "", "ccc"].iter().for_each(|w| mixed.push(&w.to_string()).unwrap());
+        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]) };
+        let short = Batch { data: ByteBuf(vec![1, 2, 3]), layout: Layout::Fixed { width: 2, count: 2 } };
+        for batch in [numbers, mixed, bad, short] {
+            let mut seen = Vec::new();
+            let visited = batch.each_item(|item| seen.push(item.to_vec()));
+            let expected: Vec<Vec<u8>> = batch.items().map_while(|i| i.map(<[u8]>::to_vec)).collect();
+            assert_eq!((visited, seen), (expected.len(), expected));
+        }
     }
 
     #[test]

@@ -37,6 +37,20 @@ pub(crate) trait Collect: Send + 'static {
     fn owned_item(&mut self, bytes: Vec<u8>) {
         self.item(Ok(&bytes));
     }
+    /// Takes the encoded results of the next `count` items, all of which succeeded (a
+    /// malformed batch with fewer items fails the rest).
+    fn values(&mut self, values: &Batch, count: usize) {
+        let mut visited = 0;
+        values.each_item(|bytes| {
+            if visited < count {
+                self.item(Ok(bytes));
+                visited += 1;
+            }
+        });
+        for _ in visited..count {
+            self.item(Err(short_batch()));
+        }
+    }
     /// Every item has its outcome: the future's value.
     fn output(self) -> Result<Self::Output, TaskError>;
 }
@@ -80,6 +94,10 @@ impl<C: Collect> Remote for Typed<C> {
             }
             return;
         }
+        if failures.is_empty() {
+            self.collect.values(&values, count);
+            return;
+        }
         let mut values = values.items().flatten();
         let mut failures = failures.into_iter().peekable();
         for position in 0..count {
@@ -103,6 +121,10 @@ impl<C: Collect> Remote for Typed<C> {
 
 fn decode<R: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<R, TaskError> {
     super::codec::decode(bytes).map_err(decode_error)
+}
+
+fn short_batch() -> TaskError {
+    TaskError::Serialization("the worker sent fewer results than it said".into())
 }
 
 fn decode_error(error: super::codec::Error) -> TaskError {
@@ -174,6 +196,32 @@ impl<R: DeserializeOwned + Send + 'static> Collect for Chunk<R> {
     fn item(&mut self, outcome: Result<&[u8], TaskError>) {
         self.output.push(outcome.and_then(decode));
         self.place_unsent();
+    }
+
+    fn values(&mut self, values: &Batch, count: usize) {
+        if !self.unsent.as_slice().is_empty() {
+            // Items that failed before they were sent sit between these: one at a time.
+            let mut visited = 0;
+            values.each_item(|bytes| {
+                if visited < count {
+                    self.item(Ok(bytes));
+                    visited += 1;
+                }
+            });
+            (visited..count).for_each(|_| self.item(Err(short_batch())));
+            return;
+        }
+        // The common case: one tight loop of decodes into the output.
+        let output = &mut self.output;
+        output.reserve(count);
+        let mut visited = 0;
+        values.each_item(|bytes| {
+            if visited < count {
+                output.push(decode(bytes));
+                visited += 1;
+            }
+        });
+        (visited..count).for_each(|_| output.push(Err(short_batch())));
     }
 
     fn output(mut self) -> Result<ChunkOutput<R>, TaskError> {
