@@ -33,6 +33,16 @@ pub(crate) trait Around {
     /// Item `index` is over: its result is in [`out`](Self::out), or here is why there is
     /// none. An error ends the task (the parent is gone).
     fn after(&mut self, index: usize, outcome: Result<(), TaskError>) -> Result<(), String>;
+    /// True if [`before`](Self::before) and [`after`](Self::after) must see every item as it
+    /// runs. If false, the trampoline may run a task's items in one loop, call `before(0)` once
+    /// for them all, and report each outcome afterwards.
+    fn item_by_item(&self) -> bool {
+        true
+    }
+    /// The next `count` items, from `first` on, succeeded: as many `after(_, Ok(()))` calls.
+    fn succeeded(&mut self, first: usize, count: usize) -> Result<(), String> {
+        (first..first + count).try_for_each(|index| self.after(index, Ok(())))
+    }
 }
 
 /// What a trampoline looks like: a task's encoded arguments in; each item's encoded result
@@ -149,6 +159,9 @@ where
             around.after(0, outcome)
         });
     }
+    if !around.item_by_item() {
+        return super::worker::in_task(|| run_together(&f, &args, around));
+    }
     let mut items = args.items().enumerate();
     let mut current = 0;
     super::worker::in_task(|| {
@@ -179,6 +192,58 @@ where
             }
         }
     })
+}
+
+/// Runs every item of `args` in one loop, with nothing between items but decoding and
+/// encoding, then gives `around` their outcomes in order. A panicking item fails alone, with
+/// its message and location, and the items after it run.
+fn run_together<F, A, R>(f: &F, args: &Batch, around: &mut dyn Around) -> Result<(), String>
+where
+    F: Fn(A) -> R,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
+    if !around.before(0) {
+        for index in 0..args.len() {
+            around
+                .after(index, Err(TaskError::Killed("stopped by Future::kill before it started".into())))?;
+        }
+        return Ok(());
+    }
+    let mut failures: Vec<(usize, TaskError)> = Vec::new();
+    let mut items = args.items().enumerate();
+    let out = around.out();
+    // Items begun so far (a malformed batch ends them early; `run_task` answers the rest).
+    let mut reached = 0;
+    loop {
+        // One landing pad for the whole task: after a panic, resume with the next item.
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            for (index, item) in items.by_ref() {
+                reached = index + 1;
+                let outcome = match item {
+                    Some(arg) => run_one(f, arg, out),
+                    None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
+                };
+                if let Err(error) = outcome {
+                    failures.push((index, error));
+                }
+            }
+        }));
+        match ran {
+            Ok(()) => break,
+            Err(payload) => {
+                let message = super::worker::with_panic_location(panic_message(payload.as_ref()));
+                failures.push((reached - 1, TaskError::Panicked(message)));
+            }
+        }
+    }
+    let mut next = 0;
+    for (index, error) in failures {
+        around.succeeded(next, index - next)?;
+        around.after(index, Err(error))?;
+        next = index + 1;
+    }
+    around.succeeded(next, reached - next)
 }
 
 /// Decodes one argument, runs `f` on it, and appends the encoded result to `out`.
@@ -228,9 +293,13 @@ mod tests {
     struct Collect {
         out: Batch,
         outcomes: Vec<Result<(), TaskError>>,
+        together: bool,
     }
 
     impl Around for Collect {
+        fn item_by_item(&self) -> bool {
+            !self.together
+        }
         fn before(&mut self, _: usize) -> bool {
             true
         }
@@ -264,6 +333,19 @@ mod tests {
         assert_eq!(results, [0, 2, 4, 8, 10]);
         assert!(matches!(&collect.outcomes[3], Err(TaskError::Panicked(m)) if m.contains("three")));
         assert_eq!(collect.outcomes.iter().filter(|o| o.is_ok()).count(), 5);
+    }
+
+    #[test]
+    fn items_run_together_give_the_same_outcomes_in_the_same_order() {
+        for together in [false, true] {
+            let mut collect = Collect { together, ..Collect::default() };
+            call_for(&double)(batch_of([3, 1, 3, 3, 2, 3]), &mut collect).unwrap();
+            let results: Vec<u32> =
+                collect.out.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
+            assert_eq!(results, [2, 4]);
+            let failed: Vec<bool> = collect.outcomes.iter().map(Result::is_err).collect();
+            assert_eq!(failed, [true, false, true, true, false, true], "together: {together}");
+        }
     }
 
     #[test]

@@ -234,6 +234,19 @@ impl Reporter<'_> {
 }
 
 impl trampoline::Around for Reporter<'_> {
+    fn item_by_item(&self) -> bool {
+        self.item_by_item
+    }
+
+    fn succeeded(&mut self, first: usize, count: usize) -> Result<(), String> {
+        if self.item_by_item {
+            return (first..first + count).try_for_each(|index| self.after(index, Ok(())));
+        }
+        self.answered += count as u32;
+        self.seen += count;
+        Ok(())
+    }
+
     fn before(&mut self, index: usize) -> bool {
         if self.item_by_item { self.running.start(self.id, index as u32) } else { self.started }
     }
