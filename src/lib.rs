@@ -38,15 +38,13 @@
 mod error;
 mod executor;
 mod future;
-mod intake;
-mod map;
 mod merge;
+mod parallel_map;
 mod process;
 mod shared_map;
 mod sync;
 mod thread_pool;
 mod wait;
-mod waiter;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -59,7 +57,7 @@ pub mod fuzzing {
     /// Decodes `data` as every frame a peer process can send, and reads it as a map chunk.
     pub fn decode_everything(data: &[u8]) {
         crate::process::fuzz_decode(data);
-        crate::map::fuzz_decode(data);
+        crate::parallel_map::fuzz_decode(data);
     }
 }
 
@@ -72,8 +70,8 @@ struct DocumentationExamples;
 pub use crate::error::{BuildError, TaskError};
 pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Awaiting, Future, KillOnDrop};
-pub use crate::map::Map;
 pub use crate::merge::{IntoPairs, merge_results};
+pub use crate::parallel_map::Map;
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};

@@ -4,7 +4,8 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_tests` (CI does).
 
 use crate::error::TaskError;
-use crate::future::{Future, task};
+use crate::future::Future;
+use crate::thread_pool::job::task;
 use crate::wait::{ReturnWhen, as_completed, wait};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! The synchronisation primitives of the future core, swapped for loom's models under `cfg(loom)`.
 //!
-//! Only the state machine of [`crate::future`] and the [`crate::waiter`] go through this module:
+//! Only the state machine of [`crate::future`] and the [`crate::future::waiter`] go through this module:
 //! they are what the loom tests check exhaustively. Everything else uses parking_lot and crossbeam
 //! directly.
 

@@ -4,8 +4,8 @@
 //! they are done with the futures: n futures cost O(n) in all, with no polling and no scans.
 
 use crate::error::TaskError;
+use crate::future::waiter::Waiter;
 use crate::future::{Future, deadline_after};
-use crate::waiter::Waiter;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -26,9 +26,9 @@
 //! - it is moved out only by [`Handle::take`], which consumes the handle, so no borrow handed out
 //!   by [`Handle::with_outcome`] can still be alive.
 
+use super::waiter::Waiter;
 use crate::error::{TaskError, panic_message};
 use crate::sync::{AtomicU8, Mutex, Ordering, UnsafeCell};
-use crate::waiter::Waiter;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -157,7 +157,7 @@ impl<T> Core<T> {
 
     /// Moves the future from pending to running. False when it was cancelled (or completed)
     /// first, in which case the task must not run.
-    pub(super) fn set_running(&self) -> bool {
+    pub(crate) fn set_running(&self) -> bool {
         self.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
@@ -231,7 +231,7 @@ impl<T> Core<T> {
 
     /// Stores the outcome of a pending or running future. False when it was cancelled or
     /// completed already (the outcome is then dropped).
-    pub(super) fn complete(&self, outcome: Result<T, TaskError>) -> bool {
+    pub(crate) fn complete(&self, outcome: Result<T, TaskError>) -> bool {
         let mut listeners = self.listeners.lock();
         let current = self.state.load(Ordering::Acquire);
         if current != PENDING && current != RUNNING {
@@ -248,7 +248,7 @@ impl<T> Core<T> {
 
     /// Fails a task that will never run: `Cancelled` cancels it, any other error finishes it
     /// with that error.
-    pub(super) fn reject(&self, error: TaskError) {
+    pub(crate) fn reject(&self, error: TaskError) {
         if error == TaskError::Cancelled {
             self.cancel();
         } else {
@@ -309,12 +309,12 @@ impl<X: Send + Sync + ?Sized> Erased for X {}
 /// One allocation per task: the core, then whatever the executor keeps beside it (for a thread
 /// pool, the closure). `S` is last so that `Arc<Cell<T, S>>` coerces to `Arc<Cell<T, dyn _>>`.
 pub(crate) struct Cell<T, S: ?Sized> {
-    pub(super) core: Core<T>,
-    pub(super) slot: S,
+    pub(crate) core: Core<T>,
+    pub(crate) slot: S,
 }
 
 impl<T, S> Cell<T, S> {
-    pub(super) fn new(slot: S) -> Self {
+    pub(crate) fn new(slot: S) -> Self {
         Cell { core: Core::new(PENDING, None), slot }
     }
 }
@@ -330,7 +330,7 @@ pub(crate) struct Handle<T> {
 }
 
 impl<T> Handle<T> {
-    pub(super) fn new(cell: Arc<DynCell<T>>) -> Self {
+    pub(crate) fn new(cell: Arc<DynCell<T>>) -> Self {
         Handle { cell, _value: std::marker::PhantomData }
     }
 

@@ -2,20 +2,19 @@
 
 mod awaiting;
 pub(crate) mod core;
-mod task;
+pub(crate) mod waiter;
 
 pub use self::awaiting::{Awaiting, KillOnDrop};
 
 use self::core::{CANCELLED, CANCELLING, COMPLETING, FINISHED, Handle, PENDING, RUNNING};
+use self::waiter::Waiter;
 use crate::error::TaskError;
 use crate::sync::spin_until;
-use crate::waiter::Waiter;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use self::core::{Killer, Promise};
-pub(crate) use self::task::{QueuedJob, task};
 
 /// The eventual result of a task, like Python's `concurrent.futures.Future`.
 ///

@@ -26,7 +26,7 @@ use self::task::{Chunk, Pending, Remote, Single, Typed};
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
-use crate::map::ChunkOutput;
+use crate::parallel_map::ChunkOutput;
 use std::fmt;
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@ use super::os::Signal;
 use super::slot::{self, EXIT_PATIENCE};
 use super::spawn::Launch;
 use super::task::Pending;
-use crate::intake::Intake;
+use crate::executor::intake::Intake;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

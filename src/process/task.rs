@@ -3,9 +3,9 @@
 
 use super::protocol::Batch;
 use crate::error::TaskError;
+use crate::executor::intake::Refuse;
 use crate::future::{Killer, Promise};
-use crate::intake::Refuse;
-use crate::map::ChunkOutput;
+use crate::parallel_map::ChunkOutput;
 use serde::de::DeserializeOwned;
 
 /// A task's future, with the decoding of its items' results, its type erased.

@@ -1,6 +1,7 @@
 //! [`ThreadPoolExecutor`]: a pool of threads, Python's `ThreadPoolExecutor` for Rust.
 
 mod builder;
+pub(crate) mod job;
 mod worker;
 
 pub use self::builder::ThreadPoolBuilder;
@@ -92,7 +93,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(sum.result(), Ok(6));
     /// ```
     pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Future<T> {
-        let (future, job) = crate::future::task(f);
+        let (future, job) = job::task(f);
         self.shared.submit(job);
         future
     }

@@ -1,8 +1,8 @@
 //! The inside of a thread pool: its workers and their life cycle.
 
+use super::job::QueuedJob;
 use crate::error::{TaskError, panic_message};
-use crate::future::QueuedJob;
-use crate::intake::{Intake, Refuse};
+use crate::executor::intake::{Intake, Refuse};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

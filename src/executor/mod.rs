@@ -1,7 +1,9 @@
 //! The [`Executor`] trait shared by the thread and process pools, and the [`Payload`] bound.
 
+pub(crate) mod intake;
+
 use crate::future::Future;
-use crate::map::{ChunkOutput, Map, run_chunk};
+use crate::parallel_map::{ChunkOutput, Map, run_chunk};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

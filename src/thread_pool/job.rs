@@ -4,9 +4,9 @@
 //! halves the allocator's work on the submitting thread, and since the submitting thread is also
 //! the one that drops the future, the allocation is freed where it was made.
 
-use super::Future;
-use super::core::{Cell, DynCell, Handle};
 use crate::error::{TaskError, panic_message};
+use crate::future::Future;
+use crate::future::core::{Cell, DynCell, Handle};
 use crate::sync::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
