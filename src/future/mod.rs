@@ -2,6 +2,7 @@
 
 mod awaiting;
 pub(crate) mod core;
+mod promise;
 pub(crate) mod waiter;
 
 pub use self::awaiting::{Awaiting, KillOnDrop};
@@ -14,7 +15,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use self::core::{Killer, Promise};
+pub(crate) use self::core::Killer;
+pub(crate) use self::promise::Promise;
 
 /// The eventual result of a task, like Python's `concurrent.futures.Future`.
 ///
@@ -49,7 +51,7 @@ impl<T> Future<T> {
     where
         T: Send + 'static,
     {
-        let (handle, promise) = self::core::pending();
+        let (handle, promise) = self::promise::pending();
         (Future { handle }, promise)
     }
 
