@@ -24,7 +24,7 @@ const MAP_ITEMS: u64 = 1_000_000;
 const PRIMES_BELOW: u64 = 2_000_000;
 
 fn workers() -> usize {
-    num_cpus::get()
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn rayon_pool() -> rayon::ThreadPool {

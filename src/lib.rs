@@ -3,6 +3,8 @@
 //!
 //! - [`ThreadPoolExecutor`]: a pool of threads, for I/O-bound work and, since Rust has no GIL,
 //!   for CPU-bound work too.
+//! - `ProcessPoolExecutor`: a pool of worker processes (this program, re-executed), for
+//!   isolation from crashes, leaks and runaway tasks; its `main` starts with [`init()`].
 //! - [`Future`]: the handle a submit returns: [`result`](Future::result) (with a timeout),
 //!   [`cancel`](Future::cancel), [`add_done_callback`](Future::add_done_callback).
 //! - [`as_completed`] and [`wait`]: wait on many futures at once, from any mix of executors.
@@ -32,6 +34,14 @@
 //! ```
 //!
 //! Coming from Python? `docs/guide.md` maps every `concurrent.futures` call to its Rust form.
+//!
+//! # Platforms and features
+//!
+//! Everything but the process pool uses only std and crossbeam-channel, and builds
+//! wherever std does. The process pool (cargo feature `process`, on by default) runs on Unix:
+//! tested on Linux, both with Linux's own calls and with the portable Unix code that other
+//! Unixes use. Without the feature, or off Unix, `ProcessPoolExecutor` does not exist and
+//! [`init()`] does nothing, so `main` needs no `cfg`.
 
 #![deny(missing_docs, unreachable_pub, unsafe_op_in_unsafe_fn)]
 
@@ -40,11 +50,14 @@ mod executor;
 mod future;
 mod merge;
 mod parallel_map;
+#[cfg(all(feature = "process", unix))]
 mod process;
 mod shared_map;
 mod sync;
 mod thread_pool;
 mod wait;
+#[cfg(not(all(feature = "process", unix)))]
+mod without_processes;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -56,13 +69,15 @@ mod loom_tests;
 pub mod fuzzing {
     /// Decodes `data` as every frame a peer process can send, and reads it as a map chunk.
     pub fn decode_everything(data: &[u8]) {
+        #[cfg(all(feature = "process", unix))]
         crate::process::fuzz_decode(data);
         crate::parallel_map::fuzz_decode(data);
     }
 }
 
 /// Compiles and runs the code blocks of the README and the guide as doc tests.
-#[cfg(doctest)]
+/// (They use the process pool and progress reports, so only with the default features.)
+#[cfg(all(doctest, feature = "process", feature = "progress", unix))]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/guide.md")]
 struct DocumentationExamples;
@@ -72,7 +87,10 @@ pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Awaiting, Future, KillOnDrop};
 pub use crate::merge::{IntoPairs, merge_results};
 pub use crate::parallel_map::Map;
+#[cfg(all(feature = "process", unix))]
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{AsCompleted, AsCompletedTimeout, ReturnWhen, WaitResult, as_completed, wait};
+#[cfg(not(all(feature = "process", unix)))]
+pub use crate::without_processes::init;

@@ -1,37 +1,107 @@
-//! The synchronisation primitives of the future core, swapped for loom's models under `cfg(loom)`.
+//! Locks without poisoning, and the synchronisation primitives of the future core, which are
+//! swapped for loom's models under `cfg(loom)`.
 //!
-//! Only the state machine of [`crate::future`] and the [`crate::future::waiter`] go through this module:
-//! they are what the loom tests check exhaustively. Everything else uses parking_lot and crossbeam
-//! directly.
+//! [`plain`] wraps std's locks (a panic while a lock is held does not poison it for everyone
+//! else): every lock of the crate is one of these. Only the state machine of [`crate::future`]
+//! and the [`crate::future::waiter`] go through the swapped ones: they are what the loom tests
+//! check exhaustively. Depends on nothing of the crate.
 
-#[cfg(not(loom))]
-mod imp {
-    pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+pub(crate) mod plain {
+    use std::sync::PoisonError;
     use std::time::Instant;
 
-    /// A mutex without poisoning (parking_lot's).
-    pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
-    /// Its guard.
-    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
-
-    /// A condition variable whose `notify_*` cost nothing when nobody waits (parking_lot's).
+    /// std's mutex, without poisoning: a panic under the lock leaves the data as it was left.
     #[derive(Default)]
-    pub(crate) struct Condvar(parking_lot::Condvar);
+    pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
+
+    /// Its guard; the `Option` lets [`Condvar`] hand the inner guard to std and back.
+    pub(crate) struct MutexGuard<'a, T>(Option<std::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
+        }
+    }
+
+    impl<T> std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_deref().unwrap_or_else(|| unreachable!("a guard is empty only inside Condvar::wait"))
+        }
+    }
+
+    impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0
+                .as_deref_mut()
+                .unwrap_or_else(|| unreachable!("a guard is empty only inside Condvar::wait"))
+        }
+    }
+
+    /// std's reader-writer lock, without poisoning.
+    pub(crate) struct RwLock<T>(std::sync::RwLock<T>);
+
+    impl<T> RwLock<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::sync::RwLock::new(value))
+        }
+
+        pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    /// std's condition variable, for [`MutexGuard`].
+    #[derive(Default)]
+    pub(crate) struct Condvar(std::sync::Condvar);
 
     impl Condvar {
+        #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // the process pool's
+        pub(crate) const fn new() -> Self {
+            Self(std::sync::Condvar::new())
+        }
+
+        #[cfg_attr(loom, allow(dead_code))] // loom's own is used there
         pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-            self.0.wait(guard);
+            if let Some(inner) = guard.0.take() {
+                guard.0 = Some(self.0.wait(inner).unwrap_or_else(PoisonError::into_inner));
+            }
         }
 
         /// Returns true when the deadline passed.
         pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
-            self.0.wait_until(guard, deadline).timed_out()
+            let Some(inner) = guard.0.take() else { return false };
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let (inner, result) = self.0.wait_timeout(inner, timeout).unwrap_or_else(PoisonError::into_inner);
+            guard.0 = Some(inner);
+            result.timed_out()
         }
 
+        #[cfg_attr(loom, allow(dead_code))] // loom's own is used there
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
         }
+
+        #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // the process pool's
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
     }
+}
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use super::plain::{Condvar, Mutex};
+    pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::Instant;
 
     /// An `UnsafeCell` with loom's closure-based access API.
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
@@ -81,7 +151,7 @@ mod imp {
     pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
     use std::time::Instant;
 
-    /// loom's mutex behind parking_lot's API (no poisoning).
+    /// loom's mutex behind the API of [`super::plain::Mutex`] (no poisoning).
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
     /// Its guard; the `Option` lets `Condvar::wait` hand the inner guard to loom and back.

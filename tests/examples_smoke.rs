@@ -86,7 +86,7 @@ fn url_loader_refuses_bad_options_clearly() {
 }
 
 #[test]
-#[cfg(feature = "progress")]
+#[cfg(all(feature = "process", feature = "progress"))]
 fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
     let svg = std::env::temp_dir().join(format!("compare_{}.svg", std::process::id()));
     let output = Command::new(example("compare_executors"))
@@ -110,6 +110,7 @@ fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
 }
 
 #[test]
+#[cfg(feature = "process")]
 fn async_service_kills_runaways_at_the_deadline_and_keeps_serving() {
     let output = Command::new(example("async_service"))
         .args(["--requests", "60", "--deadline-ms", "150", "--gap-ms", "4"])

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{PATIENCE, eventually};
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError, ThreadPoolExecutor};
+#[cfg(feature = "process")]
+use concurrent_futures::ProcessPoolExecutor;
+use concurrent_futures::{Executor, TaskError, ThreadPoolExecutor};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -104,6 +106,7 @@ fn cancelled_chunks_are_not_reported() {
 }
 
 #[test]
+#[cfg(feature = "process")]
 fn a_process_pool_map_reports_progress_in_the_parent() {
     concurrent_futures::init();
     let pool = ProcessPoolExecutor::new(2);

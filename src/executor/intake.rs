@@ -5,8 +5,8 @@
 //! one [`Intake`], so the two pools shut down, break and refuse work the same way.
 
 use crate::error::TaskError;
+use crate::sync::plain::{Mutex, RwLock};
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Mutex, RwLock};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;

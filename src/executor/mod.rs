@@ -153,3 +153,8 @@ pub trait Executor {
         self.submit(move |items: Vec<A>| run_chunk(&f, items), items)
     }
 }
+
+/// The CPUs this process may use (at least 1): what sizes the default pools.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}

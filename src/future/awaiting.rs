@@ -125,7 +125,8 @@ impl<T> Future<T> {
     ///
     /// A per-request deadline with tokio: the task is stopped when the deadline passes.
     ///
-    /// ```
+    #[cfg_attr(all(feature = "process", unix), doc = "```")]
+    #[cfg_attr(not(all(feature = "process", unix)), doc = "```ignore")]
     /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
     /// use std::time::Duration;
     ///

@@ -210,6 +210,7 @@ impl<T> Core<T> {
         }
     }
 
+    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // used by the process pool
     /// Moves a pending future to running, with the killer that can stop it there. False when
     /// it was cancelled (or completed) first, in which case the task must not run.
     pub(super) fn set_running_killable(&self, killer: Killer) -> bool {
@@ -221,6 +222,7 @@ impl<T> Core<T> {
         true
     }
 
+    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // used by the process pool
     /// Replaces the killer of a running future (its task moved to another worker).
     pub(super) fn set_killer(&self, killer: Killer) {
         let mut listeners = self.listeners.lock();

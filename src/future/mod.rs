@@ -15,6 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(all(feature = "process", unix))]
 pub(crate) use self::core::Killer;
 pub(crate) use self::promise::Promise;
 
@@ -206,7 +207,8 @@ impl<T> Future<T> {
     ///
     /// # Examples
     ///
-    /// ```
+    #[cfg_attr(all(feature = "process", unix), doc = "```")]
+    #[cfg_attr(not(all(feature = "process", unix)), doc = "```ignore")]
     /// use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
     ///
     /// fn spin(_: ()) {

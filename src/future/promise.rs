@@ -18,6 +18,7 @@ pub(crate) fn pending<T: Send + 'static>() -> (Handle<T>, Promise<T>) {
     (Handle::new(Arc::clone(&cell)), Promise { cell })
 }
 
+#[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // used by the process pool
 impl<T> Promise<T> {
     /// See [`Core::set_running_killable`].
     pub(crate) fn set_running_killable(&self, killer: Killer) -> bool {

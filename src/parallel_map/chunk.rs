@@ -14,6 +14,7 @@ pub(crate) struct ChunkOutput<R> {
     failures: Vec<(usize, TaskError)>,
 }
 
+#[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // used by the process pool
 impl<R> ChunkOutput<R> {
     pub(crate) fn with_capacity(len: usize) -> Self {
         ChunkOutput { values: Vec::with_capacity(len), failures: Vec::new() }

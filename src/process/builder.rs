@@ -186,7 +186,7 @@ impl ProcessPoolBuilder {
     /// ```
     pub fn build(self) -> Result<ProcessPoolExecutor, BuildError> {
         refuse_pool_in_uninitialised_worker();
-        let max_workers = self.max_workers.unwrap_or_else(num_cpus::get);
+        let max_workers = self.max_workers.unwrap_or_else(crate::executor::cpus);
         if max_workers == 0 {
             return Err(BuildError::ZeroWorkers);
         }

@@ -61,7 +61,12 @@ pub fn init() {
     if INIT_RAN.swap(true, Ordering::AcqRel) {
         return;
     }
-    let Some(server) = std::env::var_os(WORKER_ENV) else { return };
+    let Some(server) = std::env::var_os(WORKER_ENV) else {
+        // Look at this program's file now, before it can be replaced (an error shows at the
+        // first pool, which asks again).
+        let _ = super::protocol::Identity::of_this_process();
+        return;
+    };
     let parent = std::env::var(PARENT_PID_ENV).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
     // SAFETY: this is a worker process that has just started, in `init()`, which must be the
     // first line of `main`: the program has started no thread of its own that could read the

@@ -5,8 +5,8 @@ use super::os::{self, Signal};
 use super::protocol::{Control, encode};
 use super::service::Grants;
 use crate::future::Killer;
+use crate::sync::plain::{Condvar, Mutex};
 use ipc_channel::ipc::IpcBytesSender;
-use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ impl WorkerHandle {
         let mut alive = self.alive.lock();
         let deadline = std::time::Instant::now() + patience;
         while *alive {
-            if self.reaped.wait_until(&mut alive, deadline).timed_out() {
+            if self.reaped.wait_until(&mut alive, deadline) {
                 return !*alive;
             }
         }

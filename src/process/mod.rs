@@ -210,7 +210,7 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
 impl Default for ProcessPoolExecutor {
     /// One worker per CPU.
     fn default() -> Self {
-        Self::new(num_cpus::get())
+        Self::new(crate::executor::cpus())
     }
 }
 

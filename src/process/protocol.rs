@@ -7,6 +7,7 @@
 //! worker is replaced), never a stream out of step.
 
 pub(crate) use super::batch::{Batch, ByteBuf};
+use super::os;
 use crate::error::TaskError;
 use ipc_channel::ipc::IpcBytesSender;
 use serde::{Deserialize, Serialize};
@@ -140,18 +141,20 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// The executable this process runs (`/proc/self/exe`, which still names the file that was
-    /// started even if it has been replaced on disk since).
+    /// The executable this process runs, as it was when first asked (`init()` asks): on Linux
+    /// `/proc/self/exe` names the file that was started even after it is replaced; elsewhere
+    /// the path std finds is looked at once, so a file replaced later gets refused at the
+    /// handshake instead of taken for this program.
     pub(crate) fn of_this_process() -> std::io::Result<Identity> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata("/proc/self/exe")?;
-        Ok(Identity {
-            device: meta.dev(),
-            inode: meta.ino(),
-            size: meta.size(),
-            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            crate_version: env!("CARGO_PKG_VERSION").to_owned(),
-        })
+        static FIRST: std::sync::OnceLock<(u64, u64, u64, i128)> = std::sync::OnceLock::new();
+        let (device, inode, size, modified_ns) = match FIRST.get() {
+            Some(first) => *first,
+            None => {
+                let found = os::file_identity(&os::executable()?)?;
+                *FIRST.get_or_init(|| found)
+            }
+        };
+        Ok(Identity { device, inode, size, modified_ns, crate_version: env!("CARGO_PKG_VERSION").to_owned() })
     }
 }
 
@@ -187,11 +190,10 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Ta
         .map_err(|e| TaskError::Serialization(format!("could not decode a frame: {e}")))
 }
 
-/// 32 random bytes from the kernel.
+/// 32 random bytes from the operating system.
 pub(crate) fn random_secret() -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
     let mut secret = vec![0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
+    os::fill_random(&mut secret)?;
     Ok(secret)
 }
 

@@ -9,8 +9,8 @@
 //! other id is a forgery: no service is called, and the worker is killed.
 
 use super::protocol::ByteBuf;
+use crate::sync::plain::Mutex;
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -6,9 +6,9 @@ use super::handle::WorkerHandle;
 use super::os::{self, Exit, Signal};
 use super::protocol::{FromWorker, Hello, Identity, Setup, ToWorkerRef, encode, random_secret};
 use super::service;
+use crate::sync::plain::Mutex;
 use crossbeam_channel::{Receiver, bounded, select};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender};
-use parking_lot::Mutex;
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -54,7 +54,7 @@ impl Worker {
     }
 
     /// A worker made of these channels, with no process behind it (for the slot's tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn fake(
         handle: Arc<WorkerHandle>,
         tasks: IpcBytesSender,
@@ -132,10 +132,11 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
     let io = |what: &str, e: std::io::Error| StartError::Retry(format!("{what}: {e}"));
     let (server, name) =
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
-    let secret = random_secret().map_err(|e| io("cannot read /dev/urandom", e))?;
-    let identity = Identity::of_this_process().map_err(|e| io("cannot read /proc/self/exe", e))?;
+    let secret = random_secret().map_err(|e| io("cannot get random bytes for the handshake", e))?;
+    let identity = Identity::of_this_process().map_err(|e| io("cannot identify this program's file", e))?;
+    let executable = os::executable().map_err(|e| io("cannot find this program's file", e))?;
 
-    let mut command = Command::new("/proc/self/exe");
+    let mut command = Command::new(executable);
     command
         .args(&launch.args)
         .env(WORKER_ENV, &name)
@@ -353,7 +354,7 @@ mod tests {
         let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
         let secret = random_secret().unwrap();
         let identity = Identity::of_this_process().unwrap();
-        let mut foreign = Command::new("/proc/self/exe")
+        let mut foreign = Command::new(os::executable().unwrap())
             .args(["process::spawn::tests::foreign_process_helper", "--exact", "--nocapture"])
             .env(FOREIGN_ENV, &name)
             .spawn()

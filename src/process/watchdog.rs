@@ -4,8 +4,8 @@
 
 use super::os;
 use super::protocol::{Control, KILLED_EXIT_CODE, decode};
+use crate::sync::plain::Mutex;
 use ipc_channel::ipc::IpcBytesReceiver;
-use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
 

@@ -46,7 +46,7 @@ pub(crate) fn in_task<T>(f: impl FnOnce() -> T) -> T {
 
 /// Runs the worker and exits the process.
 pub(crate) fn run(server: &str, parent: u32) -> ! {
-    if !os::die_with_parent(parent) {
+    if !os::tie_to_parent(parent) {
         std::process::exit(0);
     }
     os::leave_interrupts_to_the_parent();
@@ -76,7 +76,8 @@ fn serve(server: &str) -> Result<(), String> {
     let mut secret = vec![0u8; SECRET_LEN];
     std::io::stdin().read_exact(&mut secret).map_err(|e| format!("no handshake secret on stdin: {e}"))?;
     os::detach_stdin().map_err(|e| format!("cannot detach stdin: {e}"))?;
-    let identity = Identity::of_this_process().map_err(|e| format!("cannot read /proc/self/exe: {e}"))?;
+    let identity =
+        Identity::of_this_process().map_err(|e| format!("cannot identify this program's file: {e}"))?;
     let no_channel = |e: std::io::Error| format!("cannot make a channel: {e}");
     let (tasks_tx, tasks) = bytes_channel().map_err(no_channel)?;
     let (control_tx, control) = bytes_channel().map_err(no_channel)?;

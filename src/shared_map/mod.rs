@@ -5,16 +5,18 @@
 //! Deserialised in the same process, the id finds the map again; deserialised in a worker process
 //! of the map's owner, it becomes a proxy whose every call runs in the owner (see [`remote`]).
 
+#[cfg(all(feature = "process", unix))]
 mod remote;
+mod wire;
 
+#[cfg(all(feature = "process", unix))]
 use self::remote::Op;
 use crate::executor::Payload;
-use parking_lot::Mutex;
+use crate::sync::plain::Mutex;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, Weak};
 
 type Registry = Mutex<HashMap<u64, Weak<dyn Any + Send + Sync>>>;
@@ -100,14 +102,16 @@ enum Backend<K, V> {
     /// The map itself, in this process.
     Local(Arc<Inner<K, V>>),
     /// A proxy in a worker process: the id of the map in the parent's registry.
-    Remote(u64, PhantomData<fn() -> (K, V)>),
+    #[cfg(all(feature = "process", unix))]
+    Remote(u64, std::marker::PhantomData<fn() -> (K, V)>),
 }
 
 impl<K, V> Clone for SharedMap<K, V> {
     fn clone(&self) -> Self {
         let backend = match &self.backend {
             Backend::Local(inner) => Backend::Local(Arc::clone(inner)),
-            Backend::Remote(id, _) => Backend::Remote(*id, PhantomData),
+            #[cfg(all(feature = "process", unix))]
+            Backend::Remote(id, _) => Backend::Remote(*id, std::marker::PhantomData),
         };
         SharedMap { backend }
     }
@@ -150,6 +154,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     pub fn insert(&self, k: K, v: V) -> Option<V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().insert(k, v),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::call(*id, Op::Insert, &(k, v)),
         }
     }
@@ -168,6 +173,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().extend(pairs),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => {
                 let pairs: Vec<(K, V)> = pairs.into_iter().collect();
                 remote::call::<()>(*id, Op::Extend, &pairs);
@@ -193,6 +199,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().get(k).cloned(),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::call(*id, Op::Get, k),
         }
     }
@@ -212,6 +219,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     pub fn remove(&self, k: &K) -> Option<V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().remove(k),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::call(*id, Op::Remove, k),
         }
     }
@@ -230,6 +238,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     pub fn contains_key(&self, k: &K) -> bool {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().contains_key(k),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::call(*id, Op::ContainsKey, k),
         }
     }
@@ -248,6 +257,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     pub fn len(&self) -> usize {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().len(),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::call(*id, Op::Len, &()),
         }
     }
@@ -293,6 +303,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     {
         match &self.backend {
             Backend::Local(inner) => update(&mut inner.map.lock(), k, f),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::update(*id, k, f),
         }
     }
@@ -316,6 +327,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
     {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().clone(),
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => remote::call(*id, Op::Snapshot, &()),
         }
     }
@@ -327,6 +339,7 @@ impl<K, V> fmt::Debug for SharedMap<K, V> {
             Backend::Local(inner) => {
                 f.debug_struct("SharedMap").field("len", &inner.map.lock().len()).finish()
             }
+            #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => f.debug_struct("SharedMap").field("proxy_of", id).finish(),
         }
     }
@@ -356,8 +369,11 @@ mod tests {
     fn dropped_map_is_removed_from_the_registry_and_cannot_be_revived() {
         let map: SharedMap<u32, u32> = SharedMap::new();
         let bytes = postcard::to_allocvec(&map).unwrap();
-        let Backend::Local(inner) = &map.backend else { unreachable!() };
-        let id = *inner.id.get().unwrap();
+        let id = match &map.backend {
+            Backend::Local(inner) => *inner.id.get().unwrap(),
+            #[cfg(all(feature = "process", unix))]
+            Backend::Remote(..) => unreachable!("a new map is local"),
+        };
         drop(map);
         assert!(!registry().lock().contains_key(&id));
         let err = postcard::from_bytes::<SharedMap<u32, u32>>(&bytes).unwrap_err();

@@ -1,5 +1,5 @@
-//! A `SharedMap` across processes: the map as a parent service, the proxy a worker's handle
-//! becomes, and the wire form of a handle.
+//! A `SharedMap` across processes (feature `process`): the map as a parent service, and the
+//! proxy a worker's handle becomes. Depends on `process::service` only.
 //!
 //! The parent's map answers a fixed set of operations ([`Op`]) with code the parent compiled
 //! for the map's own key and value types; a worker names only the map (by the id the parent
@@ -8,16 +8,13 @@
 //! old value, retried when another write came first: atomic, and no code of the worker's
 //! choosing ever runs in the parent.
 
-use super::{Backend, Inner, SharedMap, lookup, registry};
+use super::Inner;
 use crate::executor::Payload;
 use crate::process::service::{self, Service};
-use serde::de::{DeserializeOwned, Error as _};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::any::{Any, type_name};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::hash::Hash;
-use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 /// What a worker may ask of a map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,69 +159,25 @@ where
     }
 }
 
-/// The wire form of a handle: the map's id in the process that owns it.
-#[derive(Serialize, Deserialize)]
-struct Wire {
-    owner_pid: u32,
-    id: u64,
+/// Offers the map `inner`, registered as `id`, to the worker the task being sent goes to.
+pub(super) fn expose<K: Payload + Eq + Hash, V: Payload>(id: u64, inner: &Arc<Inner<K, V>>) {
+    service::expose(id, Arc::clone(inner) as Arc<dyn Service>);
 }
 
-impl<K: Payload + Eq + Hash, V: Payload> Serialize for SharedMap<K, V> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let wire = match &self.backend {
-            Backend::Local(inner) => {
-                let id = *inner.id.get_or_init(|| {
-                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-                    let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(inner) as Weak<_>;
-                    registry().lock().insert(id, weak);
-                    id
-                });
-                // Sent to a worker as a task argument: the task keeps the map alive, and the
-                // worker may call it.
-                service::expose(id, Arc::clone(inner) as Arc<dyn Service>);
-                Wire { owner_pid: std::process::id(), id }
-            }
-            Backend::Remote(id, _) => Wire { owner_pid: service::parent().unwrap_or_default(), id: *id },
-        };
-        wire.serialize(serializer)
-    }
+/// In a worker: the pid of the parent whose maps it may call.
+pub(super) fn parent() -> Option<u32> {
+    service::parent()
 }
 
-impl<'de, K: Payload + Eq + Hash, V: Payload> Deserialize<'de> for SharedMap<K, V> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = Wire::deserialize(deserializer)?;
-        if wire.owner_pid != std::process::id() && service::can_reach(wire.owner_pid) {
-            return Ok(SharedMap { backend: Backend::Remote(wire.id, PhantomData) });
-        }
-        if wire.owner_pid != std::process::id() {
-            return Err(D::Error::custom(format!(
-                "SharedMap {} belongs to process {}: a map reaches other processes only as a task \
-                 argument of that process's ProcessPoolExecutor",
-                wire.id, wire.owner_pid
-            )));
-        }
-        let Some(found) = lookup(wire.id) else {
-            return Err(D::Error::custom(format!(
-                "SharedMap {} no longer exists: every handle to it was dropped",
-                wire.id
-            )));
-        };
-        match found.downcast::<Inner<K, V>>() {
-            Ok(inner) => Ok(SharedMap { backend: Backend::Local(inner) }),
-            Err(_) => Err(D::Error::custom(format!(
-                "SharedMap {} has other key or value types than SharedMap<{}, {}>",
-                wire.id,
-                type_name::<K>(),
-                type_name::<V>()
-            ))),
-        }
-    }
+/// True if this process is a worker of `owner`, which can call its maps.
+pub(super) fn can_reach(owner: u32) -> bool {
+    service::can_reach(owner)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared_map::{Backend, SharedMap};
 
     #[test]
     fn the_parent_answers_each_operation_for_the_map_s_own_types() {

@@ -126,5 +126,5 @@ impl fmt::Debug for ThreadPoolBuilder {
 
 /// Python's default: `min(32, os.cpu_count() + 4)`.
 pub(crate) fn default_max_workers() -> usize {
-    (num_cpus::get() + 4).min(32)
+    (crate::executor::cpus() + 4).min(32)
 }

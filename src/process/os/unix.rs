@@ -1,19 +1,38 @@
-//! The operating-system calls the process pool needs that std does not offer. Every `libc`
-//! call of the crate is here.
+//! What every Unix offers (POSIX, plus `dladdr`): signals, reaping without reaping, exit
+//! statuses, resource limits, file identities, randomness, and the portable versions of what
+//! `linux.rs` does better there. Depends on nothing of the crate.
 
 use std::io;
 use std::process::Command;
 
-/// Asks the kernel to SIGKILL this process when the thread that started it exits: a worker never
-/// outlives a parent that was killed. Returns false if the parent is already gone (it died
-/// between starting this process and this call), in which case the worker must exit.
-pub(crate) fn die_with_parent(expected_parent: u32) -> bool {
-    // SAFETY: prctl(PR_SET_PDEATHSIG, signal) only sets a flag of this process; getppid has no
-    // preconditions.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        u32::try_from(libc::getppid()).is_ok_and(|ppid| ppid == expected_parent)
-    }
+/// Checks that the process that started this one is still `expected_parent`; false if it is
+/// already gone (it died between starting this process and this call), in which case the
+/// worker must exit. The lifeline afterwards is the control channel: when the parent dies, the
+/// kernel closes its end, and the worker's watchdog ends the process (see `watchdog`).
+pub(crate) fn parent_is(expected_parent: u32) -> bool {
+    // SAFETY: getppid has no preconditions.
+    u32::try_from(unsafe { libc::getppid() }).is_ok_and(|ppid| ppid == expected_parent)
+}
+
+/// The path to start this program again with: what std finds for this process.
+#[cfg_attr(all(target_os = "linux", not(cf_portable_unix)), allow(dead_code))]
+pub(crate) fn executable() -> io::Result<std::path::PathBuf> {
+    std::env::current_exe()
+}
+
+/// Device, inode, size and modification time (ns) of the file at `path`: what tells one build
+/// of a program from another on every Unix.
+pub(crate) fn file_identity(path: &std::path::Path) -> io::Result<(u64, u64, u64, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    let modified = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    Ok((meta.dev(), meta.ino(), meta.size(), modified))
+}
+
+/// Fills `bytes` from the operating system's random source (the `getrandom` crate, which
+/// knows each Unix's best call).
+pub(crate) fn fill_random(bytes: &mut [u8]) -> io::Result<()> {
+    getrandom::fill(bytes).map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// A signal the pool sends its workers.
@@ -177,44 +196,24 @@ pub(crate) fn detach_stdin() -> io::Result<()> {
     Ok(())
 }
 
-/// The address range of the main program's loaded code, found once.
-fn main_program() -> Option<(usize, usize)> {
-    static RANGE: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
-    *RANGE.get_or_init(|| {
-        extern "C" fn first_object(
-            info: *mut libc::dl_phdr_info,
-            _size: libc::size_t,
-            data: *mut libc::c_void,
-        ) -> libc::c_int {
-            // SAFETY: the loader passes a valid `info` for the duration of the call, with
-            // `dlpi_phnum` program headers at `dlpi_phdr`; `data` is the `Option` below.
-            unsafe {
-                let info = &*info;
-                let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
-                let base = info.dlpi_addr as usize;
-                let mut range: Option<(usize, usize)> = None;
-                for header in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
-                    let start = base.wrapping_add(header.p_vaddr as usize);
-                    let end = start.wrapping_add(header.p_memsz as usize);
-                    range = Some(range.map_or((start, end), |(s, e)| (s.min(start), e.max(end))));
-                }
-                *data.cast::<Option<(usize, usize)>>() = range;
-            }
-            1 // the first object is the main program: stop there
-        }
-        let mut range: Option<(usize, usize)> = None;
-        // SAFETY: the callback matches dl_iterate_phdr's contract and writes only `range`.
-        unsafe {
-            libc::dl_iterate_phdr(Some(first_object), (&raw mut range).cast());
-        }
-        range
-    })
+/// The base address of the loaded object (the executable or a shared library) that holds
+/// `address`, if any.
+fn object_base(address: usize) -> Option<usize> {
+    // SAFETY: `info` is a valid, writable Dl_info; dladdr only writes into it, and only reads
+    // the loader's tables for `address`, which it does not dereference.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        (libc::dladdr(address as *const libc::c_void, &mut info) != 0).then_some(info.dli_fbase as usize)
+    }
 }
 
-/// True if `address` is in the main program (not in a shared library): only there is a
-/// function at the same offset from another in every process that runs the same executable.
+/// True if `address` is in the same loaded object as this crate's code, where a function sits
+/// at the same offset from another in every process that loads the same file. (`linux.rs`
+/// checks for the main program itself.)
+#[cfg_attr(all(target_os = "linux", not(cf_portable_unix)), allow(dead_code))]
 pub(crate) fn in_main_program(address: usize) -> bool {
-    main_program().is_some_and(|(start, end)| (start..end).contains(&address))
+    let this_crate = object_base(in_main_program as fn(usize) -> bool as usize);
+    this_crate.is_some() && object_base(address) == this_crate
 }
 
 #[cfg(test)]
@@ -230,6 +229,17 @@ pub(crate) mod tests {
     fn the_main_program_holds_this_code_and_not_the_c_library() {
         assert!(in_main_program(in_main_program as fn(usize) -> bool as usize));
         assert!(!in_main_program(address_in_a_shared_library()));
+    }
+
+    #[test]
+    fn a_file_identity_tells_files_apart_and_randomness_varies() {
+        let me = file_identity(&executable().unwrap()).unwrap();
+        assert_eq!(me, file_identity(&executable().unwrap()).unwrap());
+        assert_ne!(me, file_identity(std::path::Path::new("/")).unwrap());
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        fill_random(&mut a).unwrap();
+        fill_random(&mut b).unwrap();
+        assert_ne!(a, b);
     }
 
     #[test]
