@@ -49,7 +49,6 @@ mod error;
 mod executor;
 mod future;
 mod merge;
-mod parallel_map;
 #[cfg(all(feature = "process", unix))]
 mod process;
 mod shared_map;
@@ -71,7 +70,7 @@ pub mod fuzzing {
     pub fn decode_everything(data: &[u8]) {
         #[cfg(all(feature = "process", unix))]
         crate::process::fuzz_decode(data);
-        crate::parallel_map::fuzz_decode(data);
+        crate::executor::map::fuzz_decode(data);
     }
 }
 
@@ -83,10 +82,10 @@ pub mod fuzzing {
 struct DocumentationExamples;
 
 pub use crate::error::{BuildError, TaskError};
+pub use crate::executor::map::Map;
 pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Awaiting, Future, KillOnDrop};
 pub use crate::merge::{IntoPairs, merge_results};
-pub use crate::parallel_map::Map;
 #[cfg(all(feature = "process", unix))]
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;

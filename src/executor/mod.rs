@@ -1,9 +1,10 @@
 //! The [`Executor`] trait shared by the thread and process pools, and the [`Payload`] bound.
 
 pub(crate) mod intake;
+pub(crate) mod map;
 
+use self::map::{ChunkOutput, Map, run_chunk};
 use crate::future::Future;
-use crate::parallel_map::{ChunkOutput, Map, run_chunk};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -24,9 +24,9 @@ use self::pool::Pool;
 use self::protocol::Batch;
 use self::task::{Chunk, Pending, Remote, Single, Typed};
 use crate::error::TaskError;
+use crate::executor::map::ChunkOutput;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
-use crate::parallel_map::ChunkOutput;
 use std::fmt;
 use std::sync::Arc;
 

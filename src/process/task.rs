@@ -4,8 +4,8 @@
 use super::protocol::Batch;
 use crate::error::TaskError;
 use crate::executor::intake::Refuse;
+use crate::executor::map::ChunkOutput;
 use crate::future::{Killer, Promise};
-use crate::parallel_map::ChunkOutput;
 use serde::de::DeserializeOwned;
 
 /// A task's future, with the decoding of its items' results, its type erased.
