@@ -1,5 +1,7 @@
 //! The error values of the crate: [`TaskError`] for what happens to a task, [`BuildError`] for
 //! builder misuse.
+//!
+//! Depends on nothing of the crate; everything else may use it.
 
 use serde::{Deserialize, Serialize};
 use std::any::Any;

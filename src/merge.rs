@@ -1,4 +1,5 @@
-//! [`merge_results`]: the lock-free alternative to a shared map.
+//! [`merge_results`]: the lock-free alternative to a shared map. Depends on `future` and
+//! `error` only.
 
 use crate::error::TaskError;
 use crate::future::Future;

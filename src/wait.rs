@@ -1,4 +1,4 @@
-//! Waiting on many futures: [`as_completed`] and [`wait`].
+//! Waiting on many futures: [`as_completed`] and [`wait`]. Depends on `future` and `error` only.
 //!
 //! Both register one [`Waiter`] on every pending future, as CPython does, and unregister it when
 //! they are done with the futures: n futures cost O(n) in all, with no polling and no scans.

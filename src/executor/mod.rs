@@ -1,4 +1,6 @@
-//! The [`Executor`] trait shared by the thread and process pools, and the [`Payload`] bound.
+//! The [`Executor`] trait shared by the thread and process pools, the [`Payload`] bound, the
+//! lazy `map` every executor returns, and the `intake` every pool takes its work from.
+//! Depends on `future`, `wait`, `error` and `sync`; no pool, so every pool can depend on it.
 
 pub(crate) mod intake;
 pub(crate) mod map;

@@ -1,4 +1,6 @@
-//! [`Future<T>`]: the handle to one task's eventual result.
+//! [`Future<T>`]: the handle to one task's eventual result, with its state machine (`core`), the
+//! completing side of remote tasks (`promise`), `.await` (`awaiting`) and the `waiter` it wakes.
+//! Depends only on `error` and `sync`: no executor, no map, no process.
 
 mod awaiting;
 pub(crate) mod core;

@@ -1,4 +1,6 @@
-//! [`ProcessPoolExecutor`]: worker processes, Python's `ProcessPoolExecutor` for Rust.
+//! [`ProcessPoolExecutor`]: worker processes, Python's `ProcessPoolExecutor` for Rust (feature
+//! `process`, Unix). Every OS call is in `os/`. Depends on `executor`, `future`, `error` and
+//! `sync`; never on `shared_map` (which plugs in through `service`) or `thread_pool`.
 
 mod batch;
 mod builder;
@@ -39,6 +41,8 @@ use std::sync::Arc;
 /// task's function must capture nothing (a fn item or a closure without captures).
 ///
 /// Call [`init`](crate::init) as the first line of `main` in any program that uses one.
+///
+/// Unix only, with the cargo feature `process` (on by default).
 ///
 /// # Examples
 ///

@@ -1,4 +1,5 @@
-//! [`SharedMap`]: one locked map shared by every worker, Python's `Manager().dict()`.
+//! [`SharedMap`]: one locked map shared by every worker, Python's `Manager().dict()`. Depends on
+//! `executor` (for `Payload`) and `sync`, and, for its proxy only, on `process::service`.
 //!
 //! A handle is an `Arc` to the map. Serialised (as a task argument), a handle becomes an id in a
 //! process-wide registry of live maps (weak references, removed when the map is dropped).

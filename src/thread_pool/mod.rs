@@ -1,4 +1,6 @@
-//! [`ThreadPoolExecutor`]: a pool of threads, Python's `ThreadPoolExecutor` for Rust.
+//! [`ThreadPoolExecutor`]: a pool of threads, Python's `ThreadPoolExecutor` for Rust, with its
+//! builder, its `job` (a closure and its future in one allocation) and its `worker` threads.
+//! Depends on `executor`, `future`, `error` and `sync`; never on `process` or `shared_map`.
 
 mod builder;
 pub(crate) mod job;
