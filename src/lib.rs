@@ -49,6 +49,8 @@ mod error;
 mod executor;
 mod future;
 mod merge;
+#[cfg(all(feature = "mpi", unix))]
+mod mpi;
 #[cfg(all(feature = "process", unix))]
 mod process;
 mod shared_map;
@@ -86,6 +88,8 @@ pub use crate::executor::map::Map;
 pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Awaiting, Future, KillOnDrop};
 pub use crate::merge::{IntoPairs, merge_results};
+#[cfg(all(feature = "mpi", unix))]
+pub use crate::mpi::MpiPoolExecutor;
 #[cfg(all(feature = "process", unix))]
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;

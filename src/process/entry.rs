@@ -65,6 +65,9 @@ pub fn init() {
         // Look at this program's file now, before it can be replaced (an error shows at the
         // first pool, which asks again).
         let _ = super::protocol::Identity::of_this_process();
+        // Under `mpirun`: start MPI; a worker rank serves rank 0 here and exits.
+        #[cfg(feature = "mpi")]
+        crate::mpi::on_init();
         return;
     };
     let parent = std::env::var(PARENT_PID_ENV).ok().and_then(|p| p.parse().ok()).unwrap_or(0);

@@ -5,27 +5,25 @@
 mod batch;
 mod builder;
 mod codec;
-mod entry;
+pub(crate) mod entry;
 mod handle;
-mod os;
+pub(crate) mod os;
 mod pool;
-mod protocol;
+pub(crate) mod prepare;
+pub(crate) mod protocol;
 pub(crate) mod service;
 mod slot;
 mod spawn;
-mod task;
-mod trampoline;
+pub(crate) mod task;
+pub(crate) mod trampoline;
 mod watchdog;
-mod worker;
+pub(crate) mod worker;
 
 pub use self::builder::ProcessPoolBuilder;
 pub use self::entry::init;
 
 use self::os::Signal;
 use self::pool::Pool;
-use self::protocol::Batch;
-use self::task::{Chunk, Pending, Remote, Single, Typed};
-use crate::error::TaskError;
 use crate::executor::map::ChunkOutput;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
@@ -36,7 +34,7 @@ use std::sync::Arc;
 /// `ipc-channel`.
 ///
 /// Use it for isolation: a task that crashes, aborts or leaks takes down only its own worker
-/// process; its future fails with [`TaskError::WorkerDied`] and the pool starts a replacement.
+/// process; its future fails with [`TaskError::WorkerDied`](crate::TaskError::WorkerDied) and the pool starts a replacement.
 /// Arguments and results travel encoded with postcard, so they must be [`Payload`]s, and a
 /// task's function must capture nothing (a fn item or a closure without captures).
 ///
@@ -127,8 +125,8 @@ impl ProcessPoolExecutor {
 
     /// Python 3.14's `terminate_workers`: sends SIGTERM to every worker now and shuts the pool
     /// down. Tasks still waiting in the pool are cancelled; tasks already handed to a worker
-    /// (`is_running()`) fail with [`TaskError::Killed`]; later submits get
-    /// [`TaskError::Shutdown`]. Returns once every
+    /// (`is_running()`) fail with [`TaskError::Killed`](crate::TaskError::Killed); later submits get
+    /// [`TaskError::Shutdown`](crate::TaskError::Shutdown). Returns once every
     /// worker has exited and been reaped (a worker that ignores SIGTERM for 5 s is killed).
     ///
     /// # Examples
@@ -180,23 +178,6 @@ impl ProcessPoolExecutor {
     pub fn kill_workers(&self) {
         self.pool.terminate(Signal::Kill, "stopped by ProcessPoolExecutor::kill_workers".into());
     }
-
-    /// Queues a task, or completes it at once when there is nothing to send.
-    fn send(&self, call: trampoline::Call, args: Batch, services: service::Exposed, task: Box<dyn Remote>) {
-        if args.is_empty() {
-            return task.finish();
-        }
-        match trampoline::offset_of(call) {
-            Ok(call) => {
-                self.pool.submit(Pending { id: self.pool.next_id(), call, args, done: 0, task, services })
-            }
-            Err(error) => task.reject(error),
-        }
-    }
-}
-
-fn encode_error(error: codec::Error) -> TaskError {
-    TaskError::Serialization(format!("could not encode the task's argument: {error}"))
 }
 
 /// Decodes `data` as each kind of frame (for the fuzz target).
@@ -232,13 +213,9 @@ impl Executor for ProcessPoolExecutor {
                  item or a closure without captures, and send data through the argument"
             )
         };
-        let (future, promise) = Future::pending();
-        let (args, services) = service::collecting(|| Batch::single_owned(arg));
-        match args {
-            Ok(args) => {
-                self.send(trampoline::call_for(&f), args, services, Typed::new(promise, Single::new()))
-            }
-            Err(e) => promise.complete(Err(encode_error(e))),
+        let (future, prepared) = prepare::single(&f, arg);
+        if let Some(prepared) = prepared {
+            self.pool.submit(prepared.into_pending(self.pool.next_id()));
         }
         future
     }
@@ -252,21 +229,10 @@ impl Executor for ProcessPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        let (future, promise) = Future::pending();
-        let len = items.len();
-        let mut unsent = Vec::new();
-        let (args, services) = service::collecting(|| {
-            // Room for a chunk of plain values without growing (a guess for other types).
-            let mut args = Batch::with_capacity(len * size_of::<A>());
-            for (position, item) in items.iter().enumerate() {
-                if let Err(e) = args.push(item) {
-                    unsent.push((position, encode_error(e)));
-                }
-            }
-            args
-        });
-        let task = Typed::new(promise, Chunk::new(unsent, len));
-        self.send(trampoline::call_for(&f), args, services, task);
+        let (future, prepared) = prepare::chunk(&f, items);
+        if let Some(prepared) = prepared {
+            self.pool.submit(prepared.into_pending(self.pool.next_id()));
+        }
         future
     }
 

@@ -44,24 +44,29 @@ pub(crate) fn in_task<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// Runs the worker and exits the process.
-pub(crate) fn run(server: &str, parent: u32) -> ! {
-    if !os::tie_to_parent(parent) {
-        std::process::exit(0);
-    }
-    os::leave_interrupts_to_the_parent();
+/// Installs the panic hook of a process that runs tasks for another: it records where a panic
+/// happened (for [`with_panic_location`]), and prints only panics outside a task's own code,
+/// since a task's panic travels to its future with its message and location.
+pub(crate) fn report_task_panics_through_futures() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if let Some(location) = info.location() {
             let location = format!("{}:{}:{}", location.file(), location.line(), location.column());
             PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(location));
         }
-        // A task's panic travels to its future with message and location; anything else is
-        // the worker's own trouble and is printed as usual.
         if !IN_TASK.with(Cell::get) {
             default_hook(info);
         }
     }));
+}
+
+/// Runs the worker and exits the process.
+pub(crate) fn run(server: &str, parent: u32) -> ! {
+    if !os::tie_to_parent(parent) {
+        std::process::exit(0);
+    }
+    os::leave_interrupts_to_the_parent();
+    report_task_panics_through_futures();
     match serve(server) {
         Ok(()) => std::process::exit(0),
         Err(why) => {

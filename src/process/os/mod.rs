@@ -11,6 +11,8 @@ pub(crate) mod unix;
 
 #[cfg(all(target_os = "linux", not(cf_portable_unix)))]
 pub(crate) use self::linux::{executable, in_main_program, tie_to_parent};
+#[cfg(feature = "mpi")]
+pub(crate) use self::unix::at_exit;
 pub(crate) use self::unix::{
     Exit, Signal, describe, detach_stdin, exit_now, file_identity, fill_random,
     leave_interrupts_to_the_parent, limit_memory, set_arg0, signal, wait_for_exit_unreaped,

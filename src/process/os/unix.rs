@@ -176,6 +176,15 @@ pub(crate) fn limit_memory(bytes: u64, exit_code: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `f` when the process exits normally (`main` returns, or `std::process::exit`), before
+/// the C library's own exit work; false if it could not be registered.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // the MPI ranks' exit
+pub(crate) fn at_exit(f: extern "C" fn()) -> bool {
+    // SAFETY: atexit only records the function pointer, which stays valid for the process's
+    // life (it is a plain `extern "C" fn`).
+    unsafe { libc::atexit(f) == 0 }
+}
+
 /// Ends this process at once with `code`: no destructors, no atexit handlers, no flushing,
 /// whatever other threads are doing.
 pub(crate) fn exit_now(code: i32) -> ! {

@@ -1,0 +1,191 @@
+//! [`MpiPoolExecutor`] (feature `mpi`): the same [`Executor`] over the ranks of an MPI job,
+//! like mpi4py.futures. `init()` starts MPI on every rank (`launch`); rank 0's communication
+//! thread (`comm`) feeds the worker ranks (`rank`) over the frames of `wire`. Depends on
+//! `executor`, `future`, `error`, `sync` and the process pool's tasks and trampolines.
+
+mod comm;
+mod launch;
+mod rank;
+mod wire;
+
+pub(crate) use self::launch::on_init;
+
+use self::comm::Command;
+use self::launch::Link;
+use crate::error::{BuildError, TaskError};
+use crate::executor::intake::Intake;
+use crate::executor::map::ChunkOutput;
+use crate::executor::{Executor, Payload};
+use crate::future::Future;
+use crate::process::prepare::{self, Prepared};
+use crate::process::task::Pending;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A pool whose workers are the other ranks of an MPI job: the program started by
+/// `mpirun -n N` on every rank, ranks 1..N serving rank 0.
+///
+/// The same program runs on every rank. [`init`](crate::init), the first line of `main`,
+/// starts MPI: on ranks 1..N it serves tasks and exits (with status 0) when rank 0 finishes,
+/// and on rank 0 it returns, so `main` runs there only. Before any task, every rank proves it
+/// runs the same build as rank 0 (the executable's size and a hash of its bytes); a rank that
+/// does not is sent away, and the pool's futures fail with
+/// [`TaskError::BrokenPool`] saying so.
+///
+/// Tasks are the process pool's: a function that captures nothing, arguments and results that
+/// are [`Payload`]s, a panic that fails its own future with its message and location, an
+/// argument or result that cannot be encoded failing only its own future. Every MPI call of a
+/// rank is made on one thread (MPI_THREAD_FUNNELED is enough).
+///
+/// What differs from a process pool:
+/// - a rank that crashes ends the whole MPI job: MPI (Open MPI 4 included) has no fault
+///   tolerance, so there is no replacement;
+/// - [`Future::kill`] fails the future at once, but the rank finishes the task (its answer is
+///   dropped): a rank cannot be stopped alone;
+/// - a [`SharedMap`](crate::SharedMap) cannot travel to a rank: such a submit fails at once with
+///   [`TaskError::Serialization`]; return pairs and use [`merge_results`](crate::merge_results).
+///
+/// # Errors
+///
+/// [`new`](Self::new) fails with [`BuildError::MpiUnavailable`] outside an MPI job of two or
+/// more ranks, or if `init()` was not called first.
+///
+/// # Examples
+///
+/// ```no_run
+/// use concurrent_futures::{Executor, MpiPoolExecutor};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn main() {
+///     concurrent_futures::init(); // ranks 1..N serve here and never return
+///     // Run with `mpirun -n 3 target/release/examples/...`; alone, `new()` says so.
+///     let pool = MpiPoolExecutor::new().expect("started with mpirun -n N");
+///     let squares: Vec<u64> = pool.map(square, 1..=5).map(Result::unwrap).collect();
+///     assert_eq!(squares, [1, 4, 9, 16, 25]);
+/// }
+/// ```
+pub struct MpiPoolExecutor {
+    link: &'static Link,
+    intake: Arc<Intake<Pending>>,
+    next_id: AtomicU64,
+}
+
+impl MpiPoolExecutor {
+    /// A pool over the worker ranks of this MPI job (`max_workers()` is the world size less
+    /// one). Pools may follow one another; the ranks stay until rank 0 exits.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::MpiUnavailable`] outside `mpirun -n N` with N ≥ 2 (the message says to
+    /// start the program that way), or when `init()` did not run first in `main`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{BuildError, MpiPoolExecutor};
+    ///
+    /// // Not started by mpirun here: a clear error, not a hang.
+    /// match MpiPoolExecutor::new() {
+    ///     Err(BuildError::MpiUnavailable(why)) => assert!(why.contains("mpirun")),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn new() -> Result<Self, BuildError> {
+        let link = launch::link().map_err(BuildError::MpiUnavailable)?;
+        Ok(MpiPoolExecutor { link, intake: Arc::new(Intake::new(1)), next_id: AtomicU64::new(0) })
+    }
+
+    fn queue(&self, prepared: Option<Prepared>) {
+        let Some(prepared) = prepared else { return };
+        if !prepared.services.is_empty() {
+            return prepared.reject(TaskError::Serialization(
+                "a SharedMap cannot be sent to an MPI rank; return the pairs from the task and \
+                 combine them with merge_results"
+                    .into(),
+            ));
+        }
+        let pending = prepared.into_pending(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.intake.submit(pending, || self.start_serving());
+    }
+
+    /// On the first submit: asks the communication thread to serve this pool, from a thread
+    /// that lives until the pool is drained (what `shutdown(wait)` joins).
+    fn start_serving(&self) -> Option<String> {
+        if !self.intake.can_start_thread() {
+            return None;
+        }
+        let intake = Arc::clone(&self.intake);
+        let commands = self.link.commands.clone();
+        self.intake.start_thread(
+            |_| "concurrent-futures-mpi-pool".to_owned(),
+            move || {
+                let (done, finished) = crossbeam_channel::bounded::<()>(0);
+                if commands.send(Command::Serve { intake: Arc::clone(&intake), done }).is_err() {
+                    intake.break_with("rank 0's MPI communication thread has ended".into(), Vec::new());
+                    return;
+                }
+                // Disconnected once the communication thread is done with this pool.
+                let _ = finished.recv();
+            },
+        )
+    }
+}
+
+impl Executor for MpiPoolExecutor {
+    fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "MpiPoolExecutor: the task's function must not capture anything; pass a fn item or \
+                 a closure without captures, and send data through the argument"
+            )
+        };
+        let (future, prepared) = prepare::single(&f, arg);
+        self.queue(prepared);
+        future
+    }
+
+    #[allow(private_interfaces)]
+    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        let (future, prepared) = prepare::chunk(&f, items);
+        self.queue(prepared);
+        future
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.intake.shutdown(wait, cancel_futures);
+    }
+
+    fn max_workers(&self) -> usize {
+        self.link.workers
+    }
+}
+
+impl Drop for MpiPoolExecutor {
+    fn drop(&mut self) {
+        self.intake.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for MpiPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiPoolExecutor")
+            .field("max_workers", &self.link.workers)
+            .field("shutdown", &self.intake.is_shutdown())
+            .finish()
+    }
+}

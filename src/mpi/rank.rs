@@ -1,0 +1,119 @@
+//! A worker rank (1..N): prove its build to rank 0, then run the tasks rank 0 sends, one after
+//! another, until rank 0 says stop. Every MPI call of the rank is on the thread that runs this.
+
+use super::wire::{
+    Answer, Fingerprint, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskIn, Verdict,
+};
+use crate::error::TaskError;
+use crate::process::protocol::Batch;
+use crate::process::trampoline::{self, Around};
+use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::topology::{Communicator, SimpleCommunicator};
+
+/// Serves rank 0 until it says stop (or refuses this rank's build).
+pub(crate) fn serve(world: &SimpleCommunicator) {
+    crate::process::worker::report_task_panics_through_futures();
+    let root = world.process_at_rank(0);
+    let hello: Result<Fingerprint, String> = Fingerprint::of_this_program().map_err(|e| e.to_string());
+    match postcard::to_allocvec(&hello) {
+        Ok(bytes) => root.send_with_tag(&bytes[..], TAG_HELLO),
+        Err(e) => return eprintln!("concurrent_futures: rank {} cannot say hello: {e}", world.rank()),
+    }
+    let (verdict, _) = root.matched_probe_with_tag(TAG_VERDICT).matched_receive_vec::<u8>();
+    let verdict: Verdict =
+        postcard::from_bytes(&verdict).unwrap_or_else(|e| Some(format!("unreadable verdict: {e}")));
+    if let Some(why) = verdict {
+        return eprintln!("concurrent_futures: rank {} exits: {why}", world.rank());
+    }
+    loop {
+        let (message, status) = root.matched_probe();
+        let (bytes, _) = (message, status).matched_receive_vec::<u8>();
+        match status.tag() {
+            TAG_STOP => return,
+            TAG_TASK => {
+                let answer = run(&bytes);
+                match postcard::to_allocvec(&answer) {
+                    Ok(bytes) if bytes.len() <= super::wire::MAX_MESSAGE => {
+                        root.send_with_tag(&bytes[..], TAG_ANSWER)
+                    }
+                    Ok(_) => root.send_with_tag(&too_big(answer.id)[..], TAG_ANSWER),
+                    Err(e) => {
+                        eprintln!("concurrent_futures: rank {} cannot encode an answer: {e}", world.rank());
+                        return;
+                    }
+                }
+            }
+            // Only rank 0 writes to a worker rank; a tag it does not use is ignored.
+            _ => {}
+        }
+    }
+}
+
+/// The answer for a task whose results would not fit one MPI message.
+fn too_big(id: u64) -> Vec<u8> {
+    let error = TaskError::Serialization(format!(
+        "the task's results take more than {} bytes, the most one MPI message holds; return less per task",
+        super::wire::MAX_MESSAGE
+    ));
+    postcard::to_allocvec(&Answer { id, values: Batch::default(), failures: vec![(0, error)] })
+        .unwrap_or_default()
+}
+
+/// Runs one task's items and gathers their outcomes.
+fn run(bytes: &[u8]) -> Answer {
+    let task: TaskIn = match postcard::from_bytes(bytes) {
+        Ok(task) => task,
+        // Rank 0 cannot match an answer without the id: it treats this as a broken rank.
+        Err(_) => return Answer { id: u64::MAX, values: Batch::default(), failures: Vec::new() },
+    };
+    let total = task.args.len();
+    // SAFETY: the offset comes from rank 0, which computed it with `offset_of` and sends tasks
+    // only to ranks whose build fingerprint (executable size and hash) matched its own, so the
+    // same function is at the same offset from the anchor here.
+    let call = unsafe { trampoline::call_at(task.call) };
+    let mut outcomes =
+        Outcomes { values: Batch::with_capacity(total * 8), failures: Vec::new(), answered: 0 };
+    if let Err(why) = call(task.args, &mut outcomes) {
+        eprintln!("concurrent_futures: a task stopped early: {why}");
+    }
+    while (outcomes.answered as usize) < total {
+        let malformed = TaskError::Serialization("rank 0 sent a malformed task".into());
+        outcomes.failures.push((outcomes.answered, malformed));
+        outcomes.answered += 1;
+    }
+    Answer { id: task.id, values: outcomes.values, failures: outcomes.failures }
+}
+
+/// A task's outcomes as the trampoline reports them: all together, at the end.
+struct Outcomes {
+    values: Batch,
+    failures: Vec<(u32, TaskError)>,
+    answered: u32,
+}
+
+impl Around for Outcomes {
+    fn before(&mut self, _index: usize) -> bool {
+        true
+    }
+
+    fn out(&mut self) -> &mut Batch {
+        &mut self.values
+    }
+
+    fn after(&mut self, _index: usize, outcome: Result<(), TaskError>) -> Result<(), String> {
+        if let Err(error) = outcome {
+            self.failures.push((self.answered, error));
+        }
+        self.answered += 1;
+        Ok(())
+    }
+
+    fn item_by_item(&self) -> bool {
+        false
+    }
+
+    fn succeeded(&mut self, _first: usize, count: usize) -> Result<(), String> {
+        self.answered += count as u32;
+        Ok(())
+    }
+}

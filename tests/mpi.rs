@@ -1,0 +1,197 @@
+//! `MpiPoolExecutor` under a real `mpirun -n 3 --oversubscribe` (feature `mpi`). This binary is
+//! both the test runner and the MPI program: the runner starts `mpirun` on itself with a
+//! scenario name, always under a timeout (an MPI failure shows as a hang), and checks what rank
+//! 0 printed and that every rank exited 0.
+
+mod common;
+
+use concurrent_futures::{BuildError, Executor, MpiPoolExecutor, SharedMap, TaskError, merge_results};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn main() {
+    concurrent_futures::init(); // ranks 1..N serve here
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(scenario) = args.iter().find_map(|a| a.strip_prefix("scenario=")) {
+        return run_scenario(scenario);
+    }
+    common::run_checks(&[
+        ("outside_mpirun_new_is_an_error_naming_mpirun", outside_mpirun_new_is_an_error_naming_mpirun),
+        ("results_match_sequential_and_tasks_run_on_every_worker_rank", || expect_ok("spread")),
+        ("panics_and_encoding_errors_stay_on_their_futures", || expect_ok("failures")),
+        ("map_options_work_over_ranks", || expect_ok("map_options")),
+        ("shutdown_and_pools_one_after_another", || expect_ok("shutdown")),
+        ("a_rank_running_another_build_is_refused", a_rank_running_another_build_is_refused),
+    ]);
+}
+
+fn outside_mpirun_new_is_an_error_naming_mpirun() {
+    match MpiPoolExecutor::new() {
+        Err(BuildError::MpiUnavailable(why)) => assert!(why.contains("mpirun -n"), "{why}"),
+        other => panic!("expected MpiUnavailable, got {other:?}"),
+    }
+}
+
+/// Where cargo put the example `name` (built by `cargo test --features mpi`).
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().expect("own path");
+    deps.parent().and_then(|d| d.parent()).expect("target/<profile>").join("examples").join(name)
+}
+
+/// Runs `mpirun` with `ranks` (each `-n k program args...`), under a timeout; returns rank 0's
+/// output and whether every rank exited 0.
+fn mpirun(ranks: &[(u32, PathBuf, &str)]) -> (String, bool) {
+    let mut command = Command::new("timeout");
+    command.args(["--kill-after=10", "120", "mpirun", "--oversubscribe", "--allow-run-as-root"]);
+    for (i, (n, program, arg)) in ranks.iter().enumerate() {
+        if i > 0 {
+            command.arg(":");
+        }
+        command.arg("-n").arg(n.to_string()).arg(program).arg(arg);
+    }
+    let output = command
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .output()
+        .expect("timeout and mpirun are installed (see the README)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        eprintln!("mpirun: {}\n{stdout}\n{stderr}", output.status);
+    }
+    (stdout, output.status.success())
+}
+
+fn expect_ok(scenario: &str) {
+    let me = std::env::current_exe().expect("own path");
+    let arg = format!("scenario={scenario}");
+    let (stdout, success) = mpirun(&[(3, me, &arg)]);
+    assert!(success, "mpirun failed or timed out");
+    assert!(stdout.contains(&format!("{scenario}: ok")), "rank 0 did not finish the scenario: {stdout}");
+}
+
+fn a_rank_running_another_build_is_refused() {
+    let me = std::env::current_exe().expect("own path");
+    let other = example("mpi_primes");
+    assert!(other.exists(), "{} is built by `cargo test --features mpi`", other.display());
+    let (stdout, success) = mpirun(&[(1, me, "scenario=mismatch"), (2, other, "--as-worker")]);
+    assert!(success, "every rank exits 0, the refused ones too");
+    assert!(stdout.contains("mismatch: ok"), "{stdout}");
+}
+
+// ---- what rank 0 runs ----
+
+fn run_scenario(name: &str) {
+    let pool = MpiPoolExecutor::new().expect("started by mpirun");
+    assert_eq!(pool.max_workers(), 2);
+    match name {
+        "spread" => spread(&pool),
+        "failures" => failures(&pool),
+        "map_options" => map_options(&pool),
+        "shutdown" => shutdown(pool),
+        "mismatch" => mismatch(&pool),
+        other => panic!("no scenario {other}"),
+    }
+    println!("{name}: ok");
+}
+
+fn prime_or_zero(n: u64) -> u64 {
+    let prime = n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0);
+    if prime { n } else { 0 }
+}
+
+fn pid_after_a_nap(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+fn spread(pool: &MpiPoolExecutor) {
+    let over_ranks: Vec<u64> = pool.map(prime_or_zero, 0..5000).chunksize(100).map(Result::unwrap).collect();
+    let sequential: Vec<u64> = (0..5000).map(prime_or_zero).collect();
+    assert_eq!(over_ranks, sequential);
+    assert_eq!(pool.submit(|s: String| s.len(), "four".to_owned()).result(), Ok(4));
+    let futures: Vec<_> = (0..20).map(|_| pool.submit(pid_after_a_nap, 20)).collect();
+    let pids: HashSet<u32> = futures.into_iter().map(|f| f.result().unwrap()).collect();
+    assert_eq!(pids.len(), 2, "tasks ran on both worker ranks: {pids:?}");
+    assert!(!pids.contains(&std::process::id()), "no task ran on rank 0");
+    let pairs = (0..10u32).map(|k| pool.submit(|k: u32| (k, k * k), k));
+    let merged: std::collections::HashMap<u32, u32> = merge_results(pairs).unwrap();
+    assert_eq!(merged[&9], 81);
+}
+
+/// Cannot be encoded: its `Serialize` fails.
+#[derive(Debug)]
+struct Unsendable;
+
+impl serde::Serialize for Unsendable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("Unsendable cannot be sent"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unsendable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unsendable)
+    }
+}
+
+fn panics_on_three(x: u32) -> u32 {
+    assert!(x != 3, "three is not welcome");
+    x
+}
+
+fn failures(pool: &MpiPoolExecutor) {
+    match pool.submit(panics_on_three, 3).result() {
+        Err(TaskError::Panicked(message)) => {
+            assert!(message.contains("three is not welcome") && message.contains("mpi.rs"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let items: Vec<_> = pool.map(panics_on_three, 0..6).chunksize(4).collect();
+    assert!(matches!(items[3], Err(TaskError::Panicked(_))));
+    assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 5, "the other items of the chunk ran");
+    assert!(matches!(
+        pool.submit(|_: Unsendable| 1u8, Unsendable).result(),
+        Err(TaskError::Serialization(_))
+    ));
+    assert!(matches!(pool.submit(|_: u8| Unsendable, 1).result(), Err(TaskError::Serialization(_))));
+    let map: SharedMap<u32, u32> = SharedMap::new();
+    match pool.submit(|m: SharedMap<u32, u32>| m.len(), map).result() {
+        Err(TaskError::Serialization(why)) => assert!(why.contains("merge_results"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2), "the pool goes on");
+}
+
+fn map_options(pool: &MpiPoolExecutor) {
+    let mut unordered: Vec<u64> =
+        pool.map(prime_or_zero, 0..300).chunksize(7).unordered().map(Result::unwrap).collect();
+    unordered.sort_unstable();
+    let mut sequential: Vec<u64> = (0..300).map(prime_or_zero).collect();
+    sequential.sort_unstable();
+    assert_eq!(unordered, sequential);
+    let first: Vec<u64> = pool.map(|x: u64| x * 2, 0..).buffered(4).take(50).map(Result::unwrap).collect();
+    assert_eq!(first, (0..50).map(|x| x * 2).collect::<Vec<_>>());
+    let timed: Vec<_> = pool.map(pid_after_a_nap, [0, 3000, 0]).timeout(Duration::from_millis(300)).collect();
+    assert_eq!(timed.last(), Some(&Err(TaskError::Timeout)));
+}
+
+fn shutdown(pool: MpiPoolExecutor) {
+    let late = pool.submit(pid_after_a_nap, 50);
+    pool.shutdown(true, false);
+    assert!(late.result().is_ok(), "shutdown(wait) let the running task finish");
+    assert_eq!(pool.submit(|x: u8| x, 1).result(), Err(TaskError::Shutdown));
+    drop(pool);
+    let again = MpiPoolExecutor::new().expect("a second pool after the first");
+    assert_eq!(again.submit(|x: u8| x + 1, 1).result(), Ok(2));
+}
+
+fn mismatch(pool: &MpiPoolExecutor) {
+    match pool.submit(|x: u8| x, 1).result() {
+        Err(TaskError::BrokenPool(why)) => assert!(why.contains("another build"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
