@@ -24,6 +24,10 @@ fn main() {
         ("map_options_work_over_ranks", || expect_ok("map_options")),
         ("shutdown_and_pools_one_after_another", || expect_ok("shutdown")),
         ("a_rank_running_another_build_is_refused", a_rank_running_another_build_is_refused),
+        (
+            "a_crashing_rank_ends_the_job_instead_of_hanging_it",
+            a_crashing_rank_ends_the_job_instead_of_hanging_it,
+        ),
     ]);
 }
 
@@ -40,9 +44,9 @@ fn example(name: &str) -> PathBuf {
     deps.parent().and_then(|d| d.parent()).expect("target/<profile>").join("examples").join(name)
 }
 
-/// Runs `mpirun` with `ranks` (each `-n k program args...`), under a timeout; returns rank 0's
-/// output and whether every rank exited 0.
-fn mpirun(ranks: &[(u32, PathBuf, &str)]) -> (String, bool) {
+/// Runs `mpirun` with `ranks` (each `-n k program args...`), under a timeout; returns what the
+/// job printed on stdout and on stderr, and whether every rank exited 0.
+fn mpirun(ranks: &[(u32, PathBuf, &str)]) -> (String, String, bool) {
     let mut command = Command::new("timeout");
     command.args(["--kill-after=10", "120", "mpirun", "--oversubscribe", "--allow-run-as-root"]);
     for (i, (n, program, arg)) in ranks.iter().enumerate() {
@@ -58,18 +62,15 @@ fn mpirun(ranks: &[(u32, PathBuf, &str)]) -> (String, bool) {
         .output()
         .expect("timeout and mpirun are installed (see the README)");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        eprintln!("mpirun: {}\n{stdout}\n{stderr}", output.status);
-    }
-    (stdout, output.status.success())
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (stdout, stderr, output.status.success())
 }
 
 fn expect_ok(scenario: &str) {
     let me = std::env::current_exe().expect("own path");
     let arg = format!("scenario={scenario}");
-    let (stdout, success) = mpirun(&[(3, me, &arg)]);
-    assert!(success, "mpirun failed or timed out");
+    let (stdout, stderr, success) = mpirun(&[(3, me, &arg)]);
+    assert!(success, "mpirun failed or timed out:\n{stdout}\n{stderr}");
     assert!(stdout.contains(&format!("{scenario}: ok")), "rank 0 did not finish the scenario: {stdout}");
 }
 
@@ -77,9 +78,20 @@ fn a_rank_running_another_build_is_refused() {
     let me = std::env::current_exe().expect("own path");
     let other = example("mpi_primes");
     assert!(other.exists(), "{} is built by `cargo test --features mpi`", other.display());
-    let (stdout, success) = mpirun(&[(1, me, "scenario=mismatch"), (2, other, "--as-worker")]);
-    assert!(success, "every rank exits 0, the refused ones too");
+    let (stdout, stderr, success) = mpirun(&[(1, me, "scenario=mismatch"), (2, other, "--as-worker")]);
+    assert!(success, "every rank exits 0, the refused ones too:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("runs another build"), "the refused ranks say why: {stderr}");
     assert!(stdout.contains("mismatch: ok"), "{stdout}");
+}
+
+fn a_crashing_rank_ends_the_job_instead_of_hanging_it() {
+    let me = std::env::current_exe().expect("own path");
+    // Its output (the aborting rank's report, mpirun's notice) is expected, and not shown.
+    let (stdout, stderr, success) = mpirun(&[(3, me, "scenario=crash")]);
+    assert!(!success, "mpirun reports the crash: {stdout}");
+    assert!(stderr.contains("rank 1") || stderr.contains("rank 2"), "mpirun names the rank: {stderr}");
+    assert!(!stdout.contains("crash: ok"), "rank 0 did not go on as if nothing happened");
+    assert!(stdout.contains("crash: submitted"), "rank 0 got as far as the crash: {stdout}");
 }
 
 // ---- what rank 0 runs ----
@@ -93,6 +105,7 @@ fn run_scenario(name: &str) {
         "map_options" => map_options(&pool),
         "shutdown" => shutdown(pool),
         "mismatch" => mismatch(&pool),
+        "crash" => crash(&pool),
         other => panic!("no scenario {other}"),
     }
     println!("{name}: ok");
@@ -175,6 +188,16 @@ fn map_options(pool: &MpiPoolExecutor) {
     assert_eq!(unordered, sequential);
     let first: Vec<u64> = pool.map(|x: u64| x * 2, 0..).buffered(4).take(50).map(Result::unwrap).collect();
     assert_eq!(first, (0..50).map(|x| x * 2).collect::<Vec<_>>());
+    let reported = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&reported);
+    let count = pool
+        .map(prime_or_zero, 0..100)
+        .chunksize(10)
+        .on_progress(move |n| {
+            counter.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        })
+        .count();
+    assert_eq!((count, reported.load(std::sync::atomic::Ordering::SeqCst)), (100, 100));
     let timed: Vec<_> = pool.map(pid_after_a_nap, [0, 3000, 0]).timeout(Duration::from_millis(300)).collect();
     assert_eq!(timed.last(), Some(&Err(TaskError::Timeout)));
 }
@@ -194,4 +217,20 @@ fn mismatch(pool: &MpiPoolExecutor) {
         Err(TaskError::BrokenPool(why)) => assert!(why.contains("another build"), "{why}"),
         other => panic!("{other:?}"),
     }
+}
+
+fn abort_the_rank(_: ()) {
+    std::process::abort();
+}
+
+/// A task that aborts its rank: MPI has no fault tolerance, so mpirun ends the job (and this
+/// rank 0 with it) rather than leave it waiting; the runner checks that it ended, with a failure.
+fn crash(pool: &MpiPoolExecutor) {
+    let doomed = pool.submit(abort_the_rank, ());
+    println!("crash: submitted");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = doomed.result();
+    // Reaching here means the job outlived its crashed rank long enough for rank 0 to see an
+    // answer, which MPI does not give: the runner treats "crash: ok" as a failure.
 }
