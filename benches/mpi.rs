@@ -54,7 +54,9 @@ fn inc(x: u64) -> u64 {
 fn latency(c: &mut Criterion, ranks: &MpiPoolExecutor, processes: &ProcessPoolExecutor) {
     let mut group = c.benchmark_group("mpi_latency");
     group.bench_function("mpi_2_ranks", |b| b.iter(|| ranks.submit(inc, black_box(1)).result()));
-    group.bench_function("process_pool_2_workers", |b| b.iter(|| processes.submit(inc, black_box(1)).result()));
+    group.bench_function("process_pool_2_workers", |b| {
+        b.iter(|| processes.submit(inc, black_box(1)).result())
+    });
     group.finish();
 }
 
