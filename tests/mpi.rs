@@ -130,6 +130,11 @@ fn spread(pool: &MpiPoolExecutor) {
     let pids: HashSet<u32> = futures.into_iter().map(|f| f.result().unwrap()).collect();
     assert_eq!(pids.len(), 2, "tasks ran on both worker ranks: {pids:?}");
     assert!(!pids.contains(&std::process::id()), "no task ran on rank 0");
+    // Large messages both ways at once (sent without waiting on each other: no deadlock).
+    let echoes: Vec<_> = (0..12u8).map(|i| pool.submit(|v: Vec<u8>| v, vec![i; 1 << 20])).collect();
+    for (i, echo) in echoes.into_iter().enumerate() {
+        assert_eq!(echo.result().unwrap(), vec![i as u8; 1 << 20]);
+    }
     let pairs = (0..10u32).map(|k| pool.submit(|k: u32| (k, k * k), k));
     let merged: std::collections::HashMap<u32, u32> = merge_results(pairs).unwrap();
     assert_eq!(merged[&9], 81);

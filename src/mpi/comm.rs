@@ -21,6 +21,9 @@ use std::time::Duration;
 
 /// Tasks sent to one rank and not answered yet.
 const IN_FLIGHT: usize = 2;
+/// The largest task message lined up behind another on a busy rank (about what MPI sends
+/// eagerly, without waiting for the receiver).
+const EAGER: usize = 4096;
 /// Rounds of yielding before an idle wait for answers sleeps.
 const YIELDS: u32 = 200;
 /// The sleep between looks for answers once yielding gave nothing.
@@ -56,8 +59,12 @@ pub(crate) fn run(commands: &Receiver<Command>, started: &Sender<Started>) {
         return;
     }
     let _ = started.send(Started::Root { workers });
-    let mut root =
-        Root { world: &world, in_flight: (0..workers).map(|_| VecDeque::new()).collect(), broken: None };
+    let mut root = Root {
+        world: &world,
+        in_flight: (0..workers).map(|_| VecDeque::new()).collect(),
+        broken: None,
+        held: None,
+    };
     let refused = root.check_builds();
     root.serve(commands);
     for rank in 1..=workers {
@@ -73,6 +80,8 @@ struct Root<'a> {
     in_flight: Vec<VecDeque<Pending>>,
     /// Why no task can run any more, once that is so.
     broken: Option<String>,
+    /// A task taken from the queue and encoded, waiting for a rank with room for it.
+    held: Option<(Pending, Vec<u8>)>,
 }
 
 impl Root<'_> {
@@ -151,8 +160,9 @@ impl Root<'_> {
                             Ok(Command::Serve { intake, done }) => pools.push_back((intake, done)),
                             Ok(Command::Exit) | Err(_) => return self.abandon(pools),
                         },
-                        recv(queue) -> pending => if let Ok(pending) = pending {
-                            self.send(0, pending);
+                        recv(queue) -> pending => if let Some(encoded) = pending.ok().and_then(|p| self.encode(p)) {
+                            // Nothing is in flight: every rank is idle.
+                            self.transmit(0, encoded);
                         },
                     },
                     None => match commands.recv() {
@@ -171,50 +181,78 @@ impl Root<'_> {
 
     /// Sends queued tasks to ranks with room; true once the pool is shut down and drained.
     fn send_from(&mut self, intake: &Intake<Pending>, progressed: &mut bool) -> bool {
-        for rank in 0..self.in_flight.len() {
-            while self.in_flight[rank].len() < IN_FLIGHT {
-                match intake.receiver().try_recv() {
-                    Ok(pending) => {
-                        self.send(rank, pending);
-                        *progressed = true;
-                    }
+        loop {
+            let next = match self.held.take() {
+                Some(held) => held,
+                None => match intake.receiver().try_recv() {
+                    Ok(pending) => match self.encode(pending) {
+                        Some(encoded) => encoded,
+                        None => {
+                            *progressed = true;
+                            continue;
+                        }
+                    },
                     Err(TryRecvError::Empty) => return false,
                     Err(TryRecvError::Disconnected) => return true,
+                },
+            };
+            match self.rank_for(next.1.len()) {
+                Some(rank) => {
+                    self.transmit(rank, next);
+                    *progressed = true;
+                }
+                None => {
+                    self.held = Some(next);
+                    return false;
                 }
             }
         }
-        false
     }
 
-    /// Sends `pending` to the worker rank at index `rank` (or the least busy one if that one is
-    /// full), unless it was cancelled.
-    fn send(&mut self, rank: usize, pending: Pending) {
-        let rank = if self.in_flight.get(rank).is_some_and(|q| q.len() < IN_FLIGHT) {
-            rank
-        } else {
-            (0..self.in_flight.len()).min_by_key(|r| self.in_flight[*r].len()).unwrap_or(0)
-        };
+    /// A task as its message; `None` when it fails here instead (too big, or the pool is
+    /// broken).
+    fn encode(&mut self, pending: Pending) -> Option<(Pending, Vec<u8>)> {
         if let Some(why) = &self.broken {
-            return pending.fail_rest(&TaskError::BrokenPool(why.clone()));
+            pending.fail_rest(&TaskError::BrokenPool(why.clone()));
+            return None;
         }
+        let frame = TaskOut { id: pending.id, call: pending.call, args: &pending.args };
+        match postcard::to_allocvec(&frame) {
+            Ok(bytes) if bytes.len() <= MAX_MESSAGE => Some((pending, bytes)),
+            Ok(bytes) => {
+                pending.fail_rest(&TaskError::Serialization(format!(
+                    "the task's arguments take {} bytes, more than the {MAX_MESSAGE} one MPI message \
+                     holds; send less per task",
+                    bytes.len()
+                )));
+                None
+            }
+            Err(e) => {
+                pending.fail_rest(&TaskError::Serialization(format!("could not encode the task: {e}")));
+                None
+            }
+        }
+    }
+
+    /// The worker rank (by index) to send a message of `len` bytes to: an idle one, or, for a
+    /// small message, one with room in its line. A large message never waits in a busy rank's
+    /// line: MPI may hold a large send until the rank takes it, and this thread has every
+    /// other rank to serve meanwhile.
+    fn rank_for(&self, len: usize) -> Option<usize> {
+        let lines = self.in_flight.iter().map(VecDeque::len).enumerate();
+        let (rank, busy) = lines.min_by_key(|(_, busy)| *busy)?;
+        (busy == 0 || (len <= EAGER && busy < IN_FLIGHT)).then_some(rank)
+    }
+
+    /// Sends an encoded task to the worker rank at index `rank`, unless it was cancelled.
+    fn transmit(&mut self, rank: usize, (pending, bytes): (Pending, Vec<u8>)) {
         // An MPI rank cannot be stopped from here: `Future::kill` fails the future at once and
         // the rank's answer is dropped when it comes.
         if !pending.task.set_running(Box::new(|| {})) {
             return;
         }
-        let frame = TaskOut { id: pending.id, call: pending.call, args: &pending.args };
-        match postcard::to_allocvec(&frame) {
-            Ok(bytes) if bytes.len() <= MAX_MESSAGE => {
-                self.world.process_at_rank(rank as i32 + 1).send_with_tag(&bytes[..], TAG_TASK);
-                self.in_flight[rank].push_back(pending);
-            }
-            Ok(bytes) => pending.fail_rest(&TaskError::Serialization(format!(
-                "the task's arguments take {} bytes, more than the {MAX_MESSAGE} one MPI message holds; \
-                 send less per task",
-                bytes.len()
-            ))),
-            Err(e) => pending.fail_rest(&TaskError::Serialization(format!("could not encode the task: {e}"))),
-        }
+        self.world.process_at_rank(rank as i32 + 1).send_with_tag(&bytes[..], TAG_TASK);
+        self.in_flight[rank].push_back(pending);
     }
 
     /// Completes the task that worker rank `rank` answered.
@@ -247,7 +285,8 @@ impl Root<'_> {
 
     /// Nothing more can run: fails what is in flight and every pool from now on.
     fn break_all(&mut self, why: String) {
-        for pending in self.in_flight.iter_mut().flat_map(std::mem::take) {
+        let held = self.held.take().map(|(pending, _)| pending);
+        for pending in self.in_flight.iter_mut().flat_map(std::mem::take).chain(held) {
             pending.fail_rest(&TaskError::BrokenPool(why.clone()));
         }
         self.broken.get_or_insert(why);

@@ -8,7 +8,8 @@ use crate::error::TaskError;
 use crate::process::protocol::Batch;
 use crate::process::trampoline::{self, Around};
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
-use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::topology::{Communicator, Process, SimpleCommunicator};
+use std::collections::VecDeque;
 
 /// Serves rank 0 until it says stop (or refuses this rank's build).
 pub(crate) fn serve(world: &SimpleCommunicator) {
@@ -25,28 +26,54 @@ pub(crate) fn serve(world: &SimpleCommunicator) {
     if let Some(why) = verdict {
         return eprintln!("concurrent_futures: rank {} exits: {why}", world.rank());
     }
+    // Messages that came while an answer was being sent, in order.
+    let mut early: VecDeque<(Vec<u8>, i32)> = VecDeque::new();
     loop {
-        let (message, status) = root.matched_probe();
-        let (bytes, _) = (message, status).matched_receive_vec::<u8>();
-        match status.tag() {
+        let (bytes, tag) = early.pop_front().unwrap_or_else(|| {
+            let (message, status) = root.matched_probe();
+            let (bytes, status) = (message, status).matched_receive_vec::<u8>();
+            (bytes, status.tag())
+        });
+        match tag {
             TAG_STOP => return,
             TAG_TASK => {
                 let answer = run(&bytes);
-                match postcard::to_allocvec(&answer) {
-                    Ok(bytes) if bytes.len() <= super::wire::MAX_MESSAGE => {
-                        root.send_with_tag(&bytes[..], TAG_ANSWER)
-                    }
-                    Ok(_) => root.send_with_tag(&too_big(answer.id)[..], TAG_ANSWER),
+                let bytes = match postcard::to_allocvec(&answer) {
+                    Ok(bytes) if bytes.len() <= super::wire::MAX_MESSAGE => bytes,
+                    Ok(_) => too_big(answer.id),
                     Err(e) => {
                         eprintln!("concurrent_futures: rank {} cannot encode an answer: {e}", world.rank());
                         return;
                     }
-                }
+                };
+                send_answer(&root, &bytes, &mut early);
             }
             // Only rank 0 writes to a worker rank; a tag it does not use is ignored.
             _ => {}
         }
     }
+}
+
+/// Sends an answer to rank 0 without blocking on it: while a large answer waits for rank 0 to
+/// take it, this rank keeps taking what rank 0 sends (a large next task, say), so neither can
+/// wait forever for the other.
+fn send_answer(root: &Process<'_>, bytes: &[u8], early: &mut VecDeque<(Vec<u8>, i32)>) {
+    mpi::request::scope(|scope| {
+        let mut request = root.immediate_send_with_tag(scope, bytes, TAG_ANSWER);
+        loop {
+            match request.test() {
+                Ok(_) => return,
+                Err(pending) => request = pending,
+            }
+            match root.immediate_matched_probe() {
+                Some(found) => {
+                    let (bytes, status) = found.matched_receive_vec::<u8>();
+                    early.push_back((bytes, status.tag()));
+                }
+                None => std::thread::yield_now(),
+            }
+        }
+    });
 }
 
 /// The answer for a task whose results would not fit one MPI message.
