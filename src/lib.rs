@@ -5,6 +5,8 @@
 //!   for CPU-bound work too.
 //! - `ProcessPoolExecutor`: a pool of worker processes (this program, re-executed), for
 //!   isolation from crashes, leaks and runaway tasks; its `main` starts with [`init()`].
+//! - `MpiPoolExecutor` (cargo feature `mpi`): the same [`Executor`] over the ranks of an MPI
+//!   job (`mpirun -n N program`), for work that outgrows one machine.
 //! - [`Future`]: the handle a submit returns: [`result`](Future::result) (with a timeout),
 //!   [`cancel`](Future::cancel), [`add_done_callback`](Future::add_done_callback).
 //! - [`as_completed`] and [`wait`]: wait on many futures at once, from any mix of executors.
