@@ -135,8 +135,7 @@ impl Root<'_> {
                 }
             }
             if let Some((intake, _)) = pools.front() {
-                let intake = Arc::clone(intake);
-                let drained = self.send_from(&intake, &mut progressed);
+                let drained = self.send_from(intake, &mut progressed);
                 if drained && self.in_flight.iter().all(VecDeque::is_empty) {
                     pools.pop_front();
                     progressed = true;
