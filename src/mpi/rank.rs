@@ -5,8 +5,9 @@ use super::wire::{
     Answer, Fingerprint, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskIn, Verdict,
 };
 use crate::error::TaskError;
+use crate::process::outcomes::Outcomes;
 use crate::process::protocol::Batch;
-use crate::process::trampoline::{self, Around};
+use crate::process::trampoline;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use std::collections::VecDeque;
@@ -98,49 +99,13 @@ fn run(bytes: &[u8]) -> Answer {
     // only to ranks whose build fingerprint (executable size and hash) matched its own, so the
     // same function is at the same offset from the anchor here.
     let call = unsafe { trampoline::call_at(task.call) };
-    let mut outcomes =
-        Outcomes { values: Batch::with_capacity(total * 8), failures: Vec::new(), answered: 0 };
+    let mut outcomes = Outcomes::with_capacity(total * 8);
     if let Err(why) = call(task.args, &mut outcomes) {
         eprintln!("concurrent_futures: a task stopped early: {why}");
     }
-    while (outcomes.answered as usize) < total {
-        let malformed = TaskError::Serialization("rank 0 sent a malformed task".into());
-        outcomes.failures.push((outcomes.answered, malformed));
-        outcomes.answered += 1;
+    while outcomes.answered() < total {
+        outcomes.record(Err(TaskError::Serialization("rank 0 sent a malformed task".into())));
     }
-    Answer { id: task.id, values: outcomes.values, failures: outcomes.failures }
-}
-
-/// A task's outcomes as the trampoline reports them: all together, at the end.
-struct Outcomes {
-    values: Batch,
-    failures: Vec<(u32, TaskError)>,
-    answered: u32,
-}
-
-impl Around for Outcomes {
-    fn before(&mut self, _index: usize) -> bool {
-        true
-    }
-
-    fn out(&mut self) -> &mut Batch {
-        &mut self.values
-    }
-
-    fn after(&mut self, _index: usize, outcome: Result<(), TaskError>) -> Result<(), String> {
-        if let Err(error) = outcome {
-            self.failures.push((self.answered, error));
-        }
-        self.answered += 1;
-        Ok(())
-    }
-
-    fn item_by_item(&self) -> bool {
-        false
-    }
-
-    fn succeeded(&mut self, _first: usize, count: usize) -> Result<(), String> {
-        self.answered += count as u32;
-        Ok(())
-    }
+    let (values, failures) = outcomes.take();
+    Answer { id: task.id, values, failures }
 }

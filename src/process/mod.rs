@@ -8,6 +8,7 @@ mod codec;
 pub(crate) mod entry;
 mod handle;
 pub(crate) mod os;
+pub(crate) mod outcomes;
 mod pool;
 pub(crate) mod prepare;
 pub(crate) mod protocol;

@@ -3,6 +3,7 @@
 
 use super::entry::SECRET_LEN;
 use super::os;
+use super::outcomes::Outcomes;
 use super::protocol::{
     Batch, DETACH_AT, FromWorker, Hello, Identity, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
@@ -180,9 +181,7 @@ fn run_task(frame: TaskFrame, out: Out<'_>, item_by_item: bool, running: &Runnin
         running,
         item_by_item,
         started,
-        values: Batch::with_capacity(frame.args.len() * 8),
-        failures: Vec::new(),
-        answered: 0,
+        outcomes: Outcomes::with_capacity(frame.args.len() * 8),
         seen: 0,
     };
     let total = frame.args.len();
@@ -209,10 +208,8 @@ struct Reporter<'a> {
     item_by_item: bool,
     /// False if the task was killed before it started (all its items are skipped).
     started: bool,
-    values: Batch,
-    failures: Vec<(u32, TaskError)>,
-    /// Items in the outcomes not reported yet.
-    answered: u32,
+    /// The outcomes not reported yet.
+    outcomes: Outcomes,
     /// Items the trampoline has answered.
     seen: usize,
 }
@@ -220,15 +217,13 @@ struct Reporter<'a> {
 impl Reporter<'_> {
     /// Sends the outcomes gathered so far, if any.
     fn report(&mut self) -> Result<(), String> {
-        if self.answered == 0 {
+        if self.outcomes.answered() == 0 {
             return Ok(());
         }
-        self.answered = 0;
-        let mut values = std::mem::take(&mut self.values);
+        let (mut values, failures) = self.outcomes.take();
         let detached = values.data_len() >= DETACH_AT;
         let data = if detached { values.take_data() } else { Vec::new() };
-        let frame =
-            FromWorker::Items { id: self.id, values, failures: std::mem::take(&mut self.failures), detached };
+        let frame = FromWorker::Items { id: self.id, values, failures, detached };
         send(self.out.results, frame)?;
         // The bytes go after the frame: a large message is written only as fast as it is read,
         // and the parent reads it once the frame has told it to.
@@ -248,7 +243,7 @@ impl trampoline::Around for Reporter<'_> {
         if self.item_by_item {
             return (first..first + count).try_for_each(|index| self.after(index, Ok(())));
         }
-        self.answered += count as u32;
+        self.outcomes.succeeded(count);
         self.seen += count;
         Ok(())
     }
@@ -258,14 +253,11 @@ impl trampoline::Around for Reporter<'_> {
     }
 
     fn out(&mut self) -> &mut Batch {
-        &mut self.values
+        self.outcomes.values()
     }
 
     fn after(&mut self, _index: usize, outcome: Result<(), TaskError>) -> Result<(), String> {
-        if let Err(error) = outcome {
-            self.failures.push((self.answered, error));
-        }
-        self.answered += 1;
+        self.outcomes.record(outcome);
         self.seen += 1;
         if self.item_by_item {
             self.running.stop();
