@@ -281,12 +281,26 @@ fn start_a_program(_: ()) -> (String, String) {
     (env.unwrap_or_default(), stdin.unwrap_or_default())
 }
 
+/// The descriptors a program started from here has open (its own listing's included).
+fn open_descriptors_of_a_program(_: ()) -> String {
+    std::process::Command::new("ls")
+        .arg("/proc/self/fd")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 fn nothing_leaks_to_grandchildren() {
     let pool = ProcessPoolExecutor::new(1);
     let (env, stdin) = pool.submit(start_a_program, ()).result().unwrap();
     assert!(env.contains("PATH="), "the program ran: {env}");
     assert!(!env.contains("CONCURRENT_FUTURES"), "a worker variable leaked: {env}");
     assert_eq!(stdin, "", "the program's stdin is empty, not the worker's secret pipe");
+    // The worker's channels and pipes stay with it: a program a task starts has the
+    // descriptors one started by the parent has, and no more.
+    let from_task = pool.submit(open_descriptors_of_a_program, ()).result().unwrap();
+    assert_eq!(from_task, open_descriptors_of_a_program(()), "a descriptor leaked");
 }
 
 fn my_arguments(_: ()) -> Vec<String> {
