@@ -43,6 +43,11 @@ use std::sync::Arc;
 ///
 /// Unix only, with the cargo feature `process` (on by default).
 ///
+/// Dropping the pool is `shutdown(true, false)`: it waits until every task submitted has run,
+/// queued ones included. A task that never ends keeps `drop` waiting, unless the pool has a
+/// [`task_timeout`](ProcessPoolBuilder::task_timeout); stop it first with
+/// [`Future::kill`](crate::Future::kill) or [`kill_workers`](Self::kill_workers).
+///
 /// # Examples
 ///
 /// ```
