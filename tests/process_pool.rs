@@ -26,6 +26,7 @@ fn main() {
         ("kill_9_of_a_busy_worker", kill_9_of_a_busy_worker),
         ("serialization_failures_fail_one_future", serialization_failures_fail_one_future),
         ("a_failing_initializer_breaks_the_pool", a_failing_initializer_breaks_the_pool),
+        ("an_initializer_that_exits_breaks_the_pool_saying_how", an_initializer_that_exits),
         ("max_tasks_per_child_replaces_workers_and_loses_nothing", max_tasks_per_child),
         ("shutdown_semantics", shutdown_semantics),
         ("payloads_of_64_mib_both_ways", payloads_of_64_mib_both_ways),
@@ -220,6 +221,21 @@ fn serialization_failures_fail_one_future() {
 
 fn failing_initializer() {
     panic!("no database in the worker");
+}
+
+fn exiting_initializer() {
+    std::process::exit(3);
+}
+
+fn an_initializer_that_exits() {
+    let pool =
+        ProcessPoolExecutor::builder().max_workers(1).initializer(exiting_initializer).build().unwrap();
+    match pool.submit(square, 1).result() {
+        Err(TaskError::BrokenPool(m)) => {
+            assert!(m.contains("exited with code 3 while it started"), "{m}")
+        }
+        other => panic!("expected BrokenPool, got {other:?}"),
+    }
 }
 
 fn a_failing_initializer_breaks_the_pool() {

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 /// How long a started worker may take to connect and set up before the start counts as failed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a worker that could not be reached while it started may take to show it exited.
+const GONE_PATIENCE: Duration = Duration::from_secs(5);
 
 /// What the parent keeps of a running worker.
 pub(crate) struct Worker {
@@ -174,6 +176,11 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
         why
     };
     if let Some(Err(e)) = handed {
+        // A worker that ends at once (it never called `init()`, say) may be gone before its
+        // secret is written: then its exit, not the broken pipe, says what went wrong.
+        if let Ok(exit) = exited.recv_timeout(GONE_PATIENCE) {
+            return Err(StartError::Broken(exited_before_handshake(&exit.text)));
+        }
         return Err(fail(io("cannot hand the worker its secret", e)));
     }
 
@@ -276,17 +283,21 @@ fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<
 /// Sends the setup frame and waits for the worker to be ready (its initializer has run).
 fn setup(worker: &Worker, setup: &Setup) -> Result<(), StartError> {
     let frame = encode(&ToWorkerRef::Setup(setup)).map_err(|e| StartError::Broken(e.to_string()))?;
-    worker.send(&frame).map_err(|e| StartError::Retry(format!("the worker is gone: {e}")))?;
+    // A worker that is gone says how through its exit.
+    let gone = || {
+        let exit = worker.reap(GONE_PATIENCE);
+        StartError::Broken(format!("a worker process {} while it started", exit.text))
+    };
+    if worker.send(&frame).is_err() {
+        return Err(gone());
+    }
     match worker.results.recv() {
         Ok(FromWorker::Ready) => Ok(()),
         Ok(FromWorker::InitFailed(message)) => {
             Err(StartError::Broken(format!("a worker's initializer panicked: {message}")))
         }
         Ok(other) => Err(StartError::Retry(format!("a worker answered its setup with {other:?}"))),
-        Err(ipc_channel::IpcError::Disconnected) => {
-            let exit = worker.reap(Duration::from_secs(5));
-            Err(StartError::Broken(format!("a worker process {} while it started", exit.text)))
-        }
+        Err(ipc_channel::IpcError::Disconnected) => Err(gone()),
         Err(e) => Err(StartError::Retry(format!("a worker answered its setup with garbage: {e:?}"))),
     }
 }
