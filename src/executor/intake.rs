@@ -9,7 +9,7 @@ use crate::sync::plain::{Mutex, RwLock};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 
 /// Work that can be refused: its future is then completed with the error.
 pub(crate) trait Refuse: Send + 'static {
@@ -31,6 +31,12 @@ pub(crate) struct Intake<J> {
     /// Why the pool is broken, once it is.
     broken: OnceLock<String>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The ids of every worker thread started (a thread of the pool that shuts it down must not
+    /// wait for itself).
+    thread_ids: Mutex<Vec<ThreadId>>,
+    /// Held while the threads are joined, so that a second `shutdown(true, _)` waits for the
+    /// first one's joins instead of returning early.
+    joining: Mutex<()>,
     /// The most worker threads (`max_workers`), and how many have started.
     max_threads: usize,
     started: AtomicUsize,
@@ -44,6 +50,8 @@ impl<J: Refuse> Intake<J> {
             receiver,
             broken: OnceLock::new(),
             threads: Mutex::new(Vec::new()),
+            thread_ids: Mutex::new(Vec::new()),
+            joining: Mutex::new(()),
             max_threads,
             started: AtomicUsize::new(0),
         }
@@ -135,6 +143,7 @@ impl<J: Refuse> Intake<J> {
         }
         match std::thread::Builder::new().name(name(index)).spawn(body) {
             Ok(handle) => {
+                self.thread_ids.lock().push(handle.thread().id());
                 threads.push(handle);
                 self.started.store(index + 1, Ordering::Relaxed);
                 None
@@ -144,7 +153,10 @@ impl<J: Refuse> Intake<J> {
         }
     }
 
-    /// Python's `shutdown(wait, cancel_futures)`; idempotent.
+    /// Python's `shutdown(wait, cancel_futures)`; idempotent. With `wait`, returns once every
+    /// worker thread has ended, also when another thread is shutting the pool down at the same
+    /// time; except on a thread of the pool itself, which cannot wait for itself (the others end
+    /// by themselves once the queue is empty).
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         drop(self.sender.0.write().take());
         if cancel_futures {
@@ -153,14 +165,14 @@ impl<J: Refuse> Intake<J> {
             }
         }
         if wait {
-            let threads = std::mem::take(&mut *self.threads.lock());
             let me = std::thread::current().id();
+            if self.thread_ids.lock().contains(&me) {
+                return;
+            }
+            let _joining = self.joining.lock();
+            let threads = std::mem::take(&mut *self.threads.lock());
             for handle in threads {
-                // A pool dropped from one of its own threads cannot join that thread; it ends by
-                // itself once the queue is empty.
-                if handle.thread().id() != me {
-                    let _ = handle.join();
-                }
+                let _ = handle.join();
             }
         }
     }

@@ -1,17 +1,14 @@
 //! The parent's handle on one live worker process: signals that can never reach another
-//! process, requests to stop a task, and the record of why the parent killed it.
+//! process, and the record of why the parent killed it.
 
 use super::os::{self, Signal};
-use super::protocol::{Control, encode};
 use super::service::Grants;
-use crate::future::Killer;
 use crate::sync::plain::{Condvar, Mutex};
-use ipc_channel::ipc::IpcBytesSender;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Shared by the worker's slot, its monitor thread, its service thread, the pool (for
-/// `kill_workers`) and the killers of its tasks.
+/// Shared by the worker's slot, its monitor thread, its service thread and the pool (for
+/// `kill_workers`).
 pub(crate) struct WorkerHandle {
     pub(crate) pid: u32,
     /// False once the monitor thread has reaped the process: from then on its pid may belong
@@ -19,8 +16,6 @@ pub(crate) struct WorkerHandle {
     alive: Mutex<bool>,
     /// Notified when `alive` turns false.
     reaped: Condvar,
-    /// The worker's control channel, once its handshake is accepted.
-    control: Mutex<Option<IpcBytesSender>>,
     /// Why the parent killed the worker, if it did (it broke the protocol).
     condemned: Mutex<Option<String>>,
     /// The parent services the worker may call.
@@ -33,15 +28,9 @@ impl WorkerHandle {
             pid,
             alive: Mutex::new(true),
             reaped: Condvar::new(),
-            control: Mutex::new(None),
             condemned: Mutex::new(None),
             grants: Grants::default(),
         })
-    }
-
-    /// Connects the worker's control channel (at its handshake).
-    pub(crate) fn set_control(&self, control: IpcBytesSender) {
-        *self.control.lock() = Some(control);
     }
 
     /// Sends `signal`, unless the worker has been reaped.
@@ -53,11 +42,9 @@ impl WorkerHandle {
     }
 
     /// Runs `reap` (which reaps the process) with signals shut out, once the process has exited.
-    /// The control channel closes with it: a dead worker has nothing left to stop.
     pub(crate) fn reaped<T>(&self, reap: impl FnOnce() -> T) -> T {
         let mut alive = self.alive.lock();
         *alive = false;
-        drop(self.control.lock().take());
         let reaped = reap();
         self.reaped.notify_all();
         reaped
@@ -73,23 +60,6 @@ impl WorkerHandle {
             }
         }
         true
-    }
-
-    /// Asks the worker to stop task `id` if it is running `item` of it (any item for `None`).
-    /// The worker decides, so a worker that has moved on to another task is left alone.
-    pub(crate) fn request_kill(&self, id: u64, item: Option<u32>) {
-        if let Ok(frame) = encode(&Control::Kill { id, item }) {
-            // A worker that is gone has nothing left to stop.
-            if let Some(control) = self.control.lock().as_ref() {
-                let _ = control.send(&frame);
-            }
-        }
-    }
-
-    /// What stops task `id` on this worker, for its future.
-    pub(crate) fn killer(self: &Arc<Self>, id: u64) -> Killer {
-        let handle = Arc::clone(self);
-        Box::new(move || handle.request_kill(id, None))
     }
 
     /// Kills the worker because it broke the rules; `why` goes into its task's error.

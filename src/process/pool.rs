@@ -8,7 +8,7 @@ use super::spawn::Launch;
 use super::task::Pending;
 use crate::executor::intake::Intake;
 use crate::sync::plain::Mutex;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -27,6 +27,9 @@ pub(crate) struct Pool {
     workers: Mutex<Vec<Arc<WorkerHandle>>>,
     /// Why every worker was stopped, once `terminate_workers`/`kill_workers` ran.
     terminated: OnceLock<String>,
+    /// Dropped at shutdown, so that `closed` disconnects: what a starting worker watches.
+    closing: Mutex<Option<Sender<()>>>,
+    closed: Receiver<()>,
 }
 
 impl Pool {
@@ -36,7 +39,10 @@ impl Pool {
         task_timeout: Option<Duration>,
         memory_limit: Option<u64>,
     ) -> Arc<Pool> {
+        let (closing, closed) = crossbeam_channel::bounded(0);
         Arc::new(Pool {
+            closing: Mutex::new(Some(closing)),
+            closed,
             intake: Intake::new(max_workers),
             launch,
             task_timeout,
@@ -87,8 +93,19 @@ impl Pool {
         self.intake.break_with(why, held);
     }
 
+    /// Python's `shutdown(wait, cancel_futures)`. A worker still starting when nothing is left
+    /// for it to do (`cancel_futures`, or an empty queue) is stopped rather than waited for.
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.intake.shutdown(wait, cancel_futures);
+        self.intake.shutdown(false, cancel_futures);
+        drop(self.closing.lock().take());
+        if wait {
+            self.intake.shutdown(true, false);
+        }
+    }
+
+    /// Disconnects once the pool is shut down.
+    pub(crate) fn closed(&self) -> &Receiver<()> {
+        &self.closed
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -103,7 +120,8 @@ impl Pool {
         self.intake.max_threads()
     }
 
-    /// Records a worker as alive; false (and not recorded) once the pool is terminated.
+    /// Records a worker as alive, from the moment its process exists; false (and not
+    /// recorded) once the pool is terminated.
     pub(crate) fn register(&self, worker: &Arc<WorkerHandle>) -> bool {
         let mut workers = self.workers.lock();
         if self.terminated.get().is_some() {
@@ -123,14 +141,15 @@ impl Pool {
     }
 
     /// Python 3.14's `terminate_workers`/`kill_workers`: shuts the pool down, cancels what
-    /// waits, signals every worker (killing any that outlives [`EXIT_PATIENCE`]), and returns
-    /// once every worker is reaped. Running tasks fail with `Killed(reason)`.
+    /// waits, signals every worker, started or starting (killing any that outlives
+    /// [`EXIT_PATIENCE`]), and returns once every worker is reaped. Running tasks fail with
+    /// `Killed(reason)`.
     pub(crate) fn terminate(&self, signal: Signal, reason: String) {
         {
             let _workers = self.workers.lock();
             let _ = self.terminated.set(reason);
         }
-        self.intake.shutdown(false, true);
+        self.shutdown(false, true);
         let workers: Vec<Arc<WorkerHandle>> = self.workers.lock().clone();
         for worker in &workers {
             worker.signal(signal);

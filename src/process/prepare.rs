@@ -23,7 +23,8 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn into_pending(self, id: u64) -> Pending {
-        Pending { id, call: self.call, args: self.args, done: 0, task: self.task, services: self.services }
+        let args = std::sync::Arc::new(self.args);
+        Pending { id, call: self.call, args, done: 0, task: self.task, services: self.services }
     }
 
     /// Fails the task without running it.

@@ -1,112 +1,94 @@
 //! One worker slot: a thread of the parent that keeps one worker process busy, and replaces it
 //! when it dies, retires or is killed.
 //!
-//! The slot sends its worker up to [`IN_FLIGHT`] tasks at a time (in one frame when several are
-//! waiting) and reads the outcomes in order. It lines up more than one task only while every
-//! other slot is busy and its worker's tasks are short: a long task queued behind another
-//! would wait while an idle worker could run it.
+//! The slot starts its worker (`spawn`), opens its [`Link`], sends it its setup and waits for it
+//! to be ready, then serves it (`serve`). When a worker dies only the oldest unanswered item was
+//! running: it fails (`WorkerDied`, or `Killed` when the parent stopped it), and the items and
+//! tasks after it, which never started, go to the replacement. Without a task timeout a worker
+//! reports a task's items together, so the whole of that task fails.
 //!
-//! A worker runs its tasks one after another, item after item, so when it dies only the oldest
-//! unanswered item was running: it fails (`WorkerDied`, or `Killed` when the parent stopped it),
-//! and the items and tasks after it, which never started, go to the replacement. Without a
-//! task timeout a worker reports a task's items together, so the whole of that task fails.
-//!
-//! With a task timeout the slot waits for each item with a deadline. When it passes, it asks the
-//! worker to stop that item (the worker decides, so an item that just finished is never
-//! mistaken for the next), and kills the worker outright if it has not stopped after
-//! [`KILL_GRACE`].
+//! No wait of the slot is unbounded: a starting worker gives up when the pool is terminated or
+//! has nothing left for it, a running one is killed past its deadlines, and an exiting one is
+//! killed after [`EXIT_PATIENCE`].
 
-use super::os::{Exit, Signal};
+use super::link::{Channels, Event, Link, Outgoing};
+use super::os::{self, Exit, Signal};
 use super::pool::{Idle, Pool};
-use super::protocol::{FromWorker, KILLED_EXIT_CODE, MEMORY_EXIT_CODE, TaskFrameRef, ToWorkerRef, encode};
-use super::spawn::{StartError, Worker, start_worker};
+use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
+use super::serve::{Asked, Ended, Sent, Serving};
+use super::spawn::{StartError, Starter, Worker, start_watch, start_worker};
 use super::task::Pending;
 use crate::error::TaskError;
-use ipc_channel::IpcError;
-use ipc_channel::TryRecvError;
+use crossbeam_channel::{Receiver, select};
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Tasks sent to one worker and not answered yet: enough to hide the round trip, few enough
-/// that queued tasks stay cancellable.
-const IN_FLIGHT: usize = 4;
-/// A result that took longer than this to come means tasks are long next to the round trip
-/// (about 10 µs): lining them up would gain nothing and could keep one waiting, so the slot
-/// sends one at a time until results come quickly again.
-const LONG_TASK: Duration = Duration::from_millis(1);
 /// Attempts to start a worker before the pool counts as broken.
 const START_ATTEMPTS: usize = 3;
 /// How long an exiting worker may take before it is killed.
 pub(crate) const EXIT_PATIENCE: Duration = Duration::from_secs(5);
-/// How long a worker asked to stop an item may take before it is killed outright.
-const KILL_GRACE: Duration = Duration::from_millis(500);
-
-/// An item the slot asked the worker to stop, because it ran past the task timeout.
-struct Asked {
-    id: u64,
-    item: usize,
-    /// When the worker was asked; `None` once it was killed outright.
-    at: Option<Instant>,
-}
-
-/// How serving one worker ended.
-enum Ended {
-    /// The pool shut down and the queue is empty: the worker was told to exit.
-    QueueClosed,
-    /// The worker ran its `max_tasks_per_child`.
-    Retired,
-    /// The worker's channel closed: it died (perhaps because it was asked to stop an item).
-    Died(Option<Asked>),
-    /// The worker broke the protocol; it must be killed.
-    Misbehaved(String),
-}
+/// How long the writer of a dead worker may take to notice (its sends fail at once).
+const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The slot thread: workers, one after another, until the pool shuts down or breaks.
 pub(crate) fn run(pool: &Pool) {
+    // Every write to a worker happens on this thread or one it starts: none may raise a SIGPIPE
+    // that ends the program (see `os`).
+    os::hold_back_sigpipe_on_this_thread();
     let mut idle = Idle::starting(pool);
     // Tasks that were sent to a worker that never started them, for the next worker.
     let mut retry: VecDeque<Pending> = VecDeque::new();
     loop {
         if let Some(reason) = pool.terminated() {
-            // Handed to a worker already (running, as their futures say): killed with it.
-            let killed = TaskError::Killed(reason.clone());
-            for pending in retry {
-                pending.fail_rest(&killed);
+            return fail_all(retry, &TaskError::Killed(reason.clone()));
+        }
+        let (mut worker, mut link) = match start(pool, &retry) {
+            Ok(started) => started,
+            Err(StartError::GivenUp) => {
+                let error = match pool.terminated() {
+                    Some(reason) => TaskError::Killed(reason.clone()),
+                    None => TaskError::Cancelled,
+                };
+                return fail_all(retry, &error);
             }
-            return;
-        }
-        let worker = match start(pool) {
-            Ok(worker) => worker,
-            Err(why) => return pool.break_pool(why, retry.into_iter().collect()),
+            Err(StartError::Broken(why) | StartError::Retry(why)) => {
+                if let Some(reason) = pool.terminated() {
+                    return fail_all(retry, &TaskError::Killed(reason.clone()));
+                }
+                return pool.break_pool(why, retry.into_iter().collect());
+            }
         };
-        if !pool.register(&worker.handle) {
-            // Terminated while it started.
-            worker.handle.signal(Signal::Kill);
-            worker.reap(EXIT_PATIENCE);
-            continue;
-        }
-        let mut in_flight: VecDeque<Pending> = VecDeque::new();
-        let ended = serve(pool, &worker, &mut idle, &mut retry, &mut in_flight);
-        pool.unregister(&worker.handle);
+        let mut serving = Serving::new(pool, &mut worker, &mut link);
+        let ended = serving.serve(&mut idle, &mut retry);
+        let in_flight = std::mem::take(&mut serving.in_flight);
+        drop(serving);
         match ended {
             Ended::QueueClosed => {
-                worker.close(EXIT_PATIENCE);
+                link.close(WRITER_PATIENCE);
+                worker.reap(EXIT_PATIENCE);
+                pool.unregister(&worker.handle);
                 return;
             }
             Ended::Retired => {
                 worker.reap(EXIT_PATIENCE);
+                link.close(WRITER_PATIENCE);
                 requeue(&mut retry, in_flight);
             }
             Ended::Died(asked) => {
                 let exit = worker.reap(EXIT_PATIENCE);
-                bury(pool, &worker, &exit, asked, in_flight, &mut retry);
+                let delivered = if link.close(WRITER_PATIENCE) { link.delivered() } else { u64::MAX };
+                bury(pool, &worker, &exit, asked, in_flight, delivered, &mut retry);
             }
             Ended::Misbehaved(why) => {
                 worker.handle.condemn(why);
                 let exit = worker.reap(EXIT_PATIENCE);
-                bury(pool, &worker, &exit, None, in_flight, &mut retry);
+                let delivered = if link.close(WRITER_PATIENCE) { link.delivered() } else { u64::MAX };
+                bury(pool, &worker, &exit, None, in_flight, delivered, &mut retry);
             }
         }
+        pool.unregister(&worker.handle);
         if let Some(why) = pool.is_broken() {
             let why = why.clone();
             return pool.break_pool(why, retry.into_iter().collect());
@@ -114,31 +96,40 @@ pub(crate) fn run(pool: &Pool) {
     }
 }
 
-/// Puts never-started tasks back at the front of the line, in their order.
-fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Pending>) {
-    for pending in in_flight.into_iter().rev() {
-        retry.push_front(pending);
+fn fail_all(tasks: impl IntoIterator<Item = Pending>, error: &TaskError) {
+    for pending in tasks {
+        pending.fail_rest(error);
     }
 }
 
-/// After a worker died: fails the item it was running, says why, and keeps the rest.
+/// Puts never-started tasks back at the front of the line, in their order.
+fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Sent>) {
+    for sent in in_flight.into_iter().rev() {
+        retry.push_front(sent.pending);
+    }
+}
+
+/// After a worker died: fails the item it was running, says why, and keeps the rest. Only
+/// tasks whose message reached the worker whole (`delivered`) can have run.
 fn bury(
     pool: &Pool,
     worker: &Worker,
     exit: &Exit,
     asked: Option<Asked>,
-    mut in_flight: VecDeque<Pending>,
+    mut in_flight: VecDeque<Sent>,
+    delivered: u64,
     retry: &mut VecDeque<Pending>,
 ) {
-    let Some(mut front) = in_flight.pop_front() else { return };
     if let Some(reason) = pool.terminated() {
         // `terminate_workers`/`kill_workers`: every task handed to this worker (running, as
         // their futures say) is killed with it; nothing more runs.
-        let killed = TaskError::Killed(reason.clone());
-        for pending in std::iter::once(front).chain(in_flight) {
-            pending.fail_rest(&killed);
-        }
-        return;
+        return fail_all(in_flight.into_iter().map(|sent| sent.pending), &TaskError::Killed(reason.clone()));
+    }
+    let Some(Sent { pending: mut front, message }) = in_flight.pop_front() else { return };
+    if message > delivered {
+        // The worker never had it: nothing of it ran.
+        in_flight.push_front(Sent { pending: front, message });
+        return requeue(retry, in_flight);
     }
     let error = if let Some(why) = worker.handle.condemned() {
         TaskError::WorkerDied(format!("the worker process {why}; it was killed"))
@@ -151,8 +142,9 @@ fn bury(
         TaskError::Killed(format!(
             "its worker process went past the memory limit of {limit} bytes (max_memory_per_worker)"
         ))
-    } else if exit.code == Some(KILLED_EXIT_CODE) && front.task.is_done() {
-        // Stopped by `Future::kill`, which already failed the future.
+    } else if front.task.is_done() {
+        // Stopped by `Future::kill` (by the worker itself, with `KILLED_EXIT_CODE`, or outright
+        // by the slot), which already failed the future.
         TaskError::Killed("stopped by Future::kill".into())
     } else {
         TaskError::WorkerDied(format!("the worker process {}", exit.text))
@@ -162,7 +154,7 @@ fn bury(
         if front.answer(Err(error)) {
             front.task.finish();
         } else {
-            in_flight.push_front(front.rest());
+            in_flight.push_front(Sent { pending: front.rest(), message });
         }
     } else {
         front.fail_rest(&error);
@@ -170,176 +162,115 @@ fn bury(
     requeue(retry, in_flight);
 }
 
-fn start(pool: &Pool) -> Result<Worker, String> {
-    let mut last = String::new();
-    for _ in 0..START_ATTEMPTS {
-        match start_worker(&pool.launch) {
-            Ok(worker) => return Ok(worker),
-            Err(StartError::Broken(why)) => return Err(why),
-            Err(StartError::Retry(why)) => last = why,
-        }
-    }
-    Err(format!("could not start a worker process ({START_ATTEMPTS} attempts): {last}"))
+/// What a slot's starting worker needs from the pool: `has_work` when the slot holds tasks a
+/// previous worker never started.
+struct SlotStarter<'a> {
+    pool: &'a Pool,
+    has_work: bool,
+    registered: RefCell<Option<Arc<super::handle::WorkerHandle>>>,
 }
 
-/// Feeds one worker and reads its results until it stops.
-fn serve(
+impl Starter for SlotStarter<'_> {
+    fn register(&self, handle: &Arc<super::handle::WorkerHandle>) -> bool {
+        let registered = self.pool.register(handle);
+        if registered {
+            *self.registered.borrow_mut() = Some(Arc::clone(handle));
+        }
+        registered
+    }
+
+    fn closed(&self) -> &Receiver<()> {
+        self.pool.closed()
+    }
+
+    fn pointless(&self) -> bool {
+        self.pool.terminated().is_some()
+            || (!self.has_work && self.pool.is_shutdown() && self.pool.queue().is_empty())
+    }
+}
+
+/// Starts a worker and sets it up, trying again after a transient failure.
+fn start(pool: &Pool, retry: &VecDeque<Pending>) -> Result<(Worker, Link), StartError> {
+    let mut last = String::new();
+    for _ in 0..START_ATTEMPTS {
+        let starter = SlotStarter { pool, has_work: !retry.is_empty(), registered: RefCell::new(None) };
+        let started = start_worker(&pool.launch, &starter)
+            .and_then(|(worker, channels)| set_up(pool, worker, channels, &starter));
+        if let Some(handle) = starter.registered.take()
+            && started.is_err()
+        {
+            pool.unregister(&handle);
+        }
+        match started {
+            Ok(started) => return Ok(started),
+            Err(StartError::Retry(why)) => last = why,
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StartError::Broken(format!("could not start a worker process ({START_ATTEMPTS} attempts): {last}")))
+}
+
+/// Opens the worker's link, sends its setup and waits until it is ready (its initializer ran).
+/// The initializer may take as long as it takes, but the wait ends when the worker exits, or
+/// the start becomes pointless (the pool was terminated, or shut down with nothing left to do):
+/// then the worker is killed.
+fn set_up(
     pool: &Pool,
-    worker: &Worker,
-    idle: &mut Idle<'_>,
-    retry: &mut VecDeque<Pending>,
-    in_flight: &mut VecDeque<Pending>,
-) -> Ended {
-    // Set when a send fails: the worker is exiting, but what it said before still counts
-    // (a retiring worker's `Retiring`, its last results), so keep reading until the end.
-    let mut unreachable = false;
-    // How many tasks to line up: 1 while tasks are long.
-    let mut limit = IN_FLIGHT;
-    // When the oldest unanswered item started (as near as the parent can tell).
-    let mut front_since = Instant::now();
-    let mut asked: Option<Asked> = None;
+    mut worker: Worker,
+    channels: Channels,
+    starter: &SlotStarter<'_>,
+) -> Result<(Worker, Link), StartError> {
+    let given_up = |worker: &mut Worker, why: StartError| {
+        worker.handle.signal(Signal::Kill);
+        worker.reap(EXIT_PATIENCE);
+        why
+    };
+    let mut link = match Link::open(channels, worker.handle.pid) {
+        Ok(link) => link,
+        Err(e) => {
+            return Err(given_up(
+                &mut worker,
+                StartError::Retry(format!("cannot start a worker's I/O threads: {e}")),
+            ));
+        }
+    };
+    let frame = match encode(&ToWorkerRef::Setup(&pool.launch.setup)) {
+        Ok(frame) => frame,
+        Err(e) => return Err(given_up(&mut worker, StartError::Broken(e.to_string()))),
+    };
+    link.send(Outgoing { frame, detached: Vec::new() });
+    let never = crossbeam_channel::never();
     loop {
-        let mut batch: Vec<Pending> = Vec::new();
-        while !unreachable && in_flight.len() + batch.len() < limit {
-            let next = if let Some(pending) = retry.pop_front() {
-                // Already running; it may have been killed while it waited.
-                if pending.task.is_done() {
-                    pending.task.finish();
-                } else {
-                    pending.task.set_killer(worker.handle.killer(pending.id));
-                    batch.push(pending);
-                }
-                continue;
-            } else if in_flight.is_empty() && batch.is_empty() {
-                idle.set(true);
-                let next = pool.queue().recv();
-                idle.set(false);
-                match next {
-                    Ok(pending) => pending,
-                    Err(_) => return Ended::QueueClosed,
-                }
-            } else if pool.has_idle_slot() {
-                break;
-            } else {
-                match pool.queue().try_recv() {
-                    Ok(pending) => pending,
-                    Err(_) => break,
-                }
-            };
-            if next.task.set_running(worker.handle.killer(next.id)) {
-                batch.push(next);
-            }
+        if starter.pointless() {
+            return Err(given_up(&mut worker, StartError::GivenUp));
         }
-        if !batch.is_empty() {
-            if in_flight.is_empty() {
-                front_since = Instant::now();
-            }
-            for pending in &batch {
-                worker.handle.grants.grant(&pending.services);
-            }
-            let frames: Vec<TaskFrameRef<'_>> =
-                batch.iter().map(|p| TaskFrameRef { id: p.id, call: p.call, args: &p.args }).collect();
-            // Detached arguments follow their frame, from their own buffers: no copy.
-            let sent = encode(&ToWorkerRef::Tasks(&frames)).map(|bytes| {
-                worker.send(&bytes)?;
-                frames
-                    .iter()
-                    .filter(|frame| frame.detached())
-                    .try_for_each(|frame| worker.send(frame.args.data()))
-            });
-            drop(frames);
-            match sent {
-                Ok(Ok(())) => in_flight.extend(batch),
-                Ok(Err(_)) => {
-                    // These never reached the worker.
-                    requeue(retry, batch.into());
-                    unreachable = true;
-                }
-                Err(error) => {
-                    for pending in batch {
-                        pending.fail_rest(&error);
-                    }
-                }
-            }
-            if in_flight.is_empty() && !unreachable {
-                continue;
-            }
-        }
-        let deadline = match (&asked, pool.task_timeout) {
-            (Some(Asked { at: Some(at), .. }), _) => Some(*at + KILL_GRACE),
-            (Some(Asked { at: None, .. }), _) => None,
-            (None, Some(timeout)) if !in_flight.is_empty() => Some(front_since + timeout),
-            (None, _) => None,
+        let (closed, look_again) = start_watch(starter, &never);
+        let event = select! {
+            recv(link.events()) -> event => event.unwrap_or(Event::Gone),
+            recv(closed) -> _ => continue,
+            default(look_again) => continue,
         };
-        let waiting_since = Instant::now();
-        let received = match deadline {
-            None => worker.results.recv().map_err(TryRecvError::IpcError),
-            Some(deadline) => {
-                worker.results.try_recv_timeout(deadline.saturating_duration_since(waiting_since))
+        return match event {
+            Event::Frame(FromWorker::Ready) => Ok((worker, link)),
+            Event::Frame(FromWorker::InitFailed(message)) => Err(given_up(
+                &mut worker,
+                StartError::Broken(format!("a worker's initializer panicked: {message}")),
+            )),
+            Event::Gone => {
+                // A worker that is gone says how through its exit.
+                let exit = worker.reap(EXIT_PATIENCE);
+                Err(StartError::Broken(format!("a worker process {} while it started", exit.text)))
             }
+            Event::Frame(other) => Err(given_up(
+                &mut worker,
+                StartError::Retry(format!("a worker answered its setup with {other:?}")),
+            )),
+            Event::Garbage(why) => {
+                Err(given_up(&mut worker, StartError::Retry(format!("a starting worker {why}"))))
+            }
+            // No task has been sent to it yet.
+            Event::Kill(_) => continue,
         };
-        let frame = match received {
-            Ok(frame) => frame,
-            Err(TryRecvError::Empty) => {
-                match &mut asked {
-                    None => {
-                        if let Some(front) = in_flight.front() {
-                            worker.handle.request_kill(front.id, Some(front.done as u32));
-                            asked = Some(Asked { id: front.id, item: front.done, at: Some(Instant::now()) });
-                        }
-                    }
-                    Some(asked) => {
-                        // It did not stop when asked: stop it.
-                        worker.handle.signal(Signal::Kill);
-                        asked.at = None;
-                    }
-                }
-                continue;
-            }
-            // A closed or reset channel: the worker is gone.
-            Err(TryRecvError::IpcError(IpcError::Disconnected | IpcError::Io(_))) => {
-                return Ended::Died(asked);
-            }
-            Err(TryRecvError::IpcError(IpcError::SerializationError(error))) => {
-                return Ended::Misbehaved(format!("sent an unreadable frame ({error})"));
-            }
-        };
-        limit = if waiting_since.elapsed() > LONG_TASK { 1 } else { IN_FLIGHT };
-        match frame {
-            FromWorker::Items { id, mut values, failures, detached } => {
-                if detached {
-                    match worker.payloads.recv() {
-                        Ok(data) => {
-                            if !values.attach(data) {
-                                let why = format!("sent detached results for task {id} that do not fit");
-                                return Ended::Misbehaved(why);
-                            }
-                        }
-                        // It died before it had sent them: the item was not answered.
-                        Err(_) => return Ended::Died(asked),
-                    }
-                }
-                let Some(front) = in_flight.front_mut().filter(|front| front.id == id) else {
-                    return Ended::Misbehaved(format!("answered task {id}, which it was not running"));
-                };
-                let count = FromWorker::items_answered(&values, &failures)
-                    .filter(|count| *count <= front.args.len() - front.done);
-                let Some(count) = count else {
-                    return Ended::Misbehaved(format!("answered task {id} with outcomes that do not add up"));
-                };
-                let last = front.answer_all(values, failures, count);
-                if asked.as_ref().is_some_and(|a| a.id == id && a.item < front.done) {
-                    // It finished before the worker could stop it.
-                    asked = None;
-                }
-                if last && let Some(done) = in_flight.pop_front() {
-                    done.task.finish();
-                }
-                front_since = Instant::now();
-            }
-            FromWorker::Retiring => return Ended::Retired,
-            other => return Ended::Misbehaved(format!("sent {other:?} out of turn")),
-        }
     }
 }
 
@@ -361,7 +292,9 @@ mod tests {
         // No more tasks will come: once the fake's answer is read, serving ends.
         pool.shutdown(false, false);
         let (tasks, tasks_rx) = bytes_channel().unwrap();
+        let (control, _control_rx) = bytes_channel().unwrap();
         let (results_tx, results) = channel().unwrap();
+        let (_payloads_tx, payloads) = bytes_channel().unwrap();
         let (_exited_tx, exited) = crossbeam_channel::bounded(1);
         let fake = std::thread::spawn(move || {
             let _frame = tasks_rx.recv().unwrap();
@@ -370,26 +303,25 @@ mod tests {
                 None => drop(results_tx),
             }
         });
-        let (_payloads_tx, payloads) = bytes_channel().unwrap();
-        let worker = Worker::fake(WorkerHandle::new(0), tasks, results, payloads, exited);
+        let mut link = Link::open(Channels { tasks, control, results, payloads }, 0).unwrap();
+        let mut worker = Worker::fake(WorkerHandle::new(0), exited);
         let (future, promise) = Future::pending();
         let task = Typed::new(promise, Single::new());
         assert!(task.set_running(Box::new(|| {})));
         let pending = Pending {
             id: 7,
             call: 0,
-            args: Batch::single(&1u8).unwrap(),
+            args: Arc::new(Batch::single(&1u8).unwrap()),
             done: 0,
             task,
             services: Vec::new(),
         };
         let mut retry = VecDeque::from([pending]);
-        let mut in_flight = VecDeque::new();
-        let ended = serve(&pool, &worker, &mut Idle::starting(&pool), &mut retry, &mut in_flight);
+        let mut serving = Serving::new(&pool, &mut worker, &mut link);
+        let ended = serving.serve(&mut Idle::starting(&pool), &mut retry);
+        let in_flight = std::mem::take(&mut serving.in_flight);
         fake.join().unwrap();
-        for pending in in_flight {
-            pending.fail_rest(&TaskError::WorkerDied("test".into()));
-        }
+        fail_all(in_flight.into_iter().map(|sent| sent.pending), &TaskError::WorkerDied("test".into()));
         (ended, future)
     }
 

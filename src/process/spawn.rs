@@ -1,90 +1,107 @@
 //! Starting a worker process: re-execute this program, hand it a secret privately, and accept
-//! its authenticated handshake, all without polling and without waiting forever.
+//! its authenticated handshake, never waiting forever.
 
 use super::entry::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, SECRET_LEN, WORKER_ENV};
 use super::handle::WorkerHandle;
+use super::link::Channels;
 use super::os::{self, Exit, Signal};
-use super::protocol::{FromWorker, Hello, Identity, Setup, ToWorkerRef, encode, random_secret};
+use super::protocol::{Hello, Identity, Setup, random_secret};
 use super::service;
-use crate::sync::plain::Mutex;
 use crossbeam_channel::{Receiver, bounded, select};
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a started worker may take to connect and set up before the start counts as failed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a worker that could not be reached while it started may take to show it exited.
 const GONE_PATIENCE: Duration = Duration::from_secs(5);
+/// How often a start that waits looks whether it is still worth it, once the pool shut down.
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
 
-/// What the parent keeps of a running worker.
+/// What the parent keeps of a running worker, besides its [`Link`](super::link::Link).
 pub(crate) struct Worker {
     pub(crate) handle: Arc<WorkerHandle>,
-    /// `None` once closed.
-    pub(crate) tasks: Option<IpcBytesSender>,
-    pub(crate) results: IpcReceiver<FromWorker>,
-    /// The bytes of detached results, each right after its `Items` frame.
-    pub(crate) payloads: IpcBytesReceiver,
     /// The worker's exit, once it has exited and been reaped.
-    pub(crate) exited: Receiver<Exit>,
+    exited: Receiver<Exit>,
+    /// The exit, once taken from `exited`.
+    exit: Option<Exit>,
     /// The thread that answers the worker's service calls; it ends when the worker does.
-    services: Mutex<Option<JoinHandle<()>>>,
+    services: Option<JoinHandle<()>>,
 }
 
 impl Worker {
-    /// Sends a frame on the task channel.
-    pub(crate) fn send(&self, frame: &[u8]) -> std::io::Result<()> {
-        match &self.tasks {
-            Some(tasks) => tasks.send(frame),
-            None => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
-        }
+    /// Where the worker's exit is reported, once it has exited and been reaped.
+    pub(crate) fn exited(&self) -> &Receiver<Exit> {
+        &self.exited
     }
 
-    /// Waits for the worker's exit (killing it if it does not exit in time) and describes it.
-    /// After it, nothing of the worker is left in the parent but this value: its control and
-    /// service channels are closed and its threads have ended.
-    pub(crate) fn reap(&self, patience: Duration) -> Exit {
-        let exit = wait_for_exit(&self.handle, &self.exited, patience);
-        if let Some(services) = self.services.lock().take() {
+    /// Keeps the exit that was taken from [`Worker::exited`].
+    pub(crate) fn saw_exit(&mut self, exit: Exit) {
+        self.exit = Some(exit);
+    }
+
+    /// Waits for the worker's exit (killing it if it does not exit within `patience`) and
+    /// describes it. After it, nothing of the worker is left in the parent but this value and
+    /// its link: its service thread has ended.
+    pub(crate) fn reap(&mut self, patience: Duration) -> Exit {
+        let exit = match self.exit.take() {
+            Some(exit) => exit,
+            None => wait_for_exit(&self.handle, &self.exited, patience),
+        };
+        self.exit = Some(exit.clone());
+        if let Some(services) = self.services.take() {
             let _ = services.join();
         }
         exit
     }
 
-    /// A worker made of these channels, with no process behind it (for the slot's tests).
+    /// A worker with no process behind it (for the slot's tests).
     #[cfg(all(test, not(loom)))]
-    pub(crate) fn fake(
-        handle: Arc<WorkerHandle>,
-        tasks: IpcBytesSender,
-        results: IpcReceiver<FromWorker>,
-        payloads: IpcBytesReceiver,
-        exited: Receiver<Exit>,
-    ) -> Worker {
-        Worker { handle, tasks: Some(tasks), results, payloads, exited, services: Mutex::new(None) }
-    }
-
-    /// Closes the worker's task channel (it exits when it sees that), then reaps it.
-    pub(crate) fn close(mut self, patience: Duration) -> Exit {
-        drop(self.tasks.take());
-        self.reap(patience)
+    pub(crate) fn fake(handle: Arc<WorkerHandle>, exited: Receiver<Exit>) -> Worker {
+        Worker { handle, exited, exit: None, services: None }
     }
 }
 
-/// Waits for a worker's exit as its monitor thread reports it, killing it after `patience`.
+/// Waits for a worker's exit as its monitor thread reports it, killing it after `patience`
+/// (and giving up on it as lost after as long again: a killed process is reaped at once).
 fn wait_for_exit(handle: &WorkerHandle, exited: &Receiver<Exit>, patience: Duration) -> Exit {
     match exited.recv_timeout(patience) {
         Ok(exit) => exit,
         Err(_) => {
             handle.signal(Signal::Kill);
-            exited.recv().unwrap_or_else(|_| Exit {
-                code: None,
-                text: "was lost (its monitor thread ended)".to_owned(),
-            })
+            exited
+                .recv_timeout(patience)
+                .unwrap_or_else(|_| Exit { code: None, text: "was lost (it could not be reaped)".to_owned() })
         }
+    }
+}
+
+/// What a starting worker needs from its pool.
+pub(crate) trait Starter {
+    /// Records the process as soon as it exists, so that `kill_workers` reaches it while it
+    /// starts; false (and the start is given up) once the pool was terminated.
+    fn register(&self, handle: &Arc<WorkerHandle>) -> bool;
+    /// Disconnects when the pool shuts down.
+    fn closed(&self) -> &Receiver<()>;
+    /// True once the pool is shut down and no task is left for this worker: then a start that
+    /// waits (on a handshake, on an initializer) is given up.
+    fn pointless(&self) -> bool;
+}
+
+/// While a start waits: how long until it looks again whether it is [`Starter::pointless`]
+/// (once the pool is shut down), or the channel that says the pool shut down.
+pub(crate) fn start_watch<'a>(
+    starter: &'a dyn Starter,
+    never: &'a Receiver<()>,
+) -> (&'a Receiver<()>, Duration) {
+    match starter.closed().try_recv() {
+        Err(crossbeam_channel::TryRecvError::Disconnected) => (never, LOOK_AGAIN),
+        _ => (starter.closed(), Duration::MAX),
     }
 }
 
@@ -92,6 +109,9 @@ fn wait_for_exit(handle: &WorkerHandle, exited: &Receiver<Exit>, patience: Durat
 pub(crate) enum StartError {
     /// Worth another try (a foreign process took the handshake, a transient OS error).
     Retry(String),
+    /// The pool shut down with nothing left for this worker, or was terminated: no worker is
+    /// needed any more (the process was killed).
+    GivenUp,
     /// The pool cannot work: the message says why and what to do.
     Broken(String),
 }
@@ -129,8 +149,13 @@ impl Launch {
     }
 }
 
-/// Starts one worker and sets it up.
-pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
+/// Starts one worker process and accepts its handshake; the caller then opens its link and
+/// sends it its setup.
+///
+/// Every wait here is bounded: the worker must connect within [`HANDSHAKE_TIMEOUT`]; the start
+/// is given up as soon as the process exits, or the pool is terminated, or shut down with
+/// nothing left for this worker (see [`Starter`]).
+pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Worker, Channels), StartError> {
     let io = |what: &str, e: std::io::Error| StartError::Retry(format!("{what}: {e}"));
     let (server, name) =
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
@@ -148,9 +173,7 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
     let mut child = command.spawn().map_err(|e| io("cannot start a worker process", e))?;
     let pid = child.id();
     let handle = WorkerHandle::new(pid);
-    // The secret goes through the child's stdin: no other process can read it there.
-    let handed = child.stdin.take().map(|mut stdin| stdin.write_all(&secret));
-    debug_assert_eq!(secret.len(), SECRET_LEN);
+    let stdin = child.stdin.take();
 
     let (exited_tx, exited) = bounded(1);
     let monitored = Arc::clone(&handle);
@@ -170,11 +193,17 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
             handle.signal(Signal::Kill);
             io("cannot start a monitor thread", e)
         })?;
-
     let fail = |why: StartError| {
         handle.signal(Signal::Kill);
         why
     };
+    if !starter.register(&handle) {
+        return Err(fail(StartError::GivenUp));
+    }
+
+    // The secret goes through the child's stdin: no other process can read it there.
+    let handed = stdin.map(|mut stdin| stdin.write_all(&secret));
+    debug_assert_eq!(secret.len(), SECRET_LEN);
     if let Some(Err(e)) = handed {
         // A worker that ends at once (it never called `init()`, say) may be gone before its
         // secret is written: then its exit, not the broken pipe, says what went wrong.
@@ -192,66 +221,62 @@ pub(crate) fn start_worker(launch: &Launch) -> Result<Worker, StartError> {
         })
         .map_err(|e| fail(io("cannot start a handshake thread", e)))?;
 
-    let hello = select! {
-        recv(accepted) -> hello => match hello {
-            Ok(Ok(hello)) => hello,
-            Ok(Err(e)) => return Err(fail(StartError::Retry(format!("the worker's handshake failed: {e:?}")))),
-            Err(_) => return Err(fail(StartError::Retry("the handshake thread ended".to_owned()))),
-        },
-        recv(exited) -> exit => {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let never = crossbeam_channel::never();
+    let hello = loop {
+        if starter.pointless() {
             abandon(&name);
-            let how = exit.map(|e| e.text).unwrap_or_else(|_| "exited".to_owned());
-            return Err(StartError::Broken(exited_before_handshake(&how)));
-        },
-        default(HANDSHAKE_TIMEOUT) => {
-            abandon(&name);
-            return Err(fail(StartError::Broken(format!(
-                "a worker process did not connect within {HANDSHAKE_TIMEOUT:?}; call \
-                 concurrent_futures::init() as the first line of main()"
-            ))));
-        },
+            return Err(fail(StartError::GivenUp));
+        }
+        let (closed, look_again) = start_watch(starter, &never);
+        let wait = deadline.saturating_duration_since(Instant::now()).min(look_again);
+        select! {
+            recv(accepted) -> hello => break match hello {
+                Ok(Ok(hello)) => hello,
+                Ok(Err(e)) => return Err(fail(StartError::Retry(format!("the worker's handshake failed: {e:?}")))),
+                Err(_) => return Err(fail(StartError::Retry("the handshake thread ended".to_owned()))),
+            },
+            recv(exited) -> exit => {
+                abandon(&name);
+                let how = exit.map(|e| e.text).unwrap_or_else(|_| "exited".to_owned());
+                return Err(StartError::Broken(exited_before_handshake(&how)));
+            },
+            recv(closed) -> _ => continue,
+            default(wait) => {
+                if Instant::now() < deadline {
+                    continue;
+                }
+                abandon(&name);
+                return Err(fail(StartError::Broken(format!(
+                    "a worker process did not connect within {HANDSHAKE_TIMEOUT:?}; call \
+                     concurrent_futures::init() as the first line of main()"
+                ))));
+            },
+        }
     };
-    let channels = verify(hello, &secret, &identity, pid).map_err(fail)?;
-    handle.set_control(channels.control);
+    let (channels, service_requests, service_replies) =
+        verify(hello, &secret, &identity, pid).map_err(fail)?;
     // The worker's calls to parent services are answered here, in the parent, until it exits.
     let served = Arc::clone(&handle);
-    let (requests, replies) = (channels.service_requests, channels.service_replies);
     let services = std::thread::Builder::new()
         .name(format!("concurrent-futures-services-{pid}"))
         .spawn(move || {
-            if let Some(why) = service::serve(&requests, &replies, &served.grants) {
+            if let Some(why) = service::serve(&service_requests, &service_replies, &served.grants) {
                 served.condemn(why);
             }
         })
         .map_err(|e| fail(io("cannot start a service thread", e)))?;
-    let worker = Worker {
-        handle,
-        tasks: Some(channels.tasks),
-        results: channels.results,
-        payloads: channels.payloads,
-        exited,
-        services: Mutex::new(Some(services)),
-    };
-    if let Err(why) = setup(&worker, &launch.setup) {
-        worker.handle.signal(Signal::Kill);
-        return Err(why);
-    }
-    Ok(worker)
-}
-
-/// The channels of a worker whose handshake was accepted.
-struct Channels {
-    tasks: IpcBytesSender,
-    control: IpcBytesSender,
-    results: IpcReceiver<FromWorker>,
-    payloads: IpcBytesReceiver,
-    service_requests: IpcBytesReceiver,
-    service_replies: IpcBytesSender,
+    Ok((Worker { handle, exited, exit: None, services: Some(services) }, channels))
 }
 
 /// Accepts a handshake only from the worker that was started: it must present the secret that
 /// only it was given, its own pid, and the identity of this very executable.
-fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<Channels, StartError> {
+fn verify(
+    hello: Hello,
+    secret: &[u8],
+    identity: &Identity,
+    pid: u32,
+) -> Result<(Channels, IpcBytesReceiver, IpcBytesSender), StartError> {
     match hello {
         Hello::Worker {
             secret: presented,
@@ -274,31 +299,9 @@ fn verify(hello: Hello, secret: &[u8], identity: &Identity, pid: u32) -> Result<
                     "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
                 )));
             }
-            Ok(Channels { tasks, control, results, payloads, service_requests, service_replies })
+            Ok((Channels { tasks, control, results, payloads }, service_requests, service_replies))
         }
         Hello::Abandon => Err(StartError::Retry("the handshake was abandoned".to_owned())),
-    }
-}
-
-/// Sends the setup frame and waits for the worker to be ready (its initializer has run).
-fn setup(worker: &Worker, setup: &Setup) -> Result<(), StartError> {
-    let frame = encode(&ToWorkerRef::Setup(setup)).map_err(|e| StartError::Broken(e.to_string()))?;
-    // A worker that is gone says how through its exit.
-    let gone = || {
-        let exit = worker.reap(GONE_PATIENCE);
-        StartError::Broken(format!("a worker process {} while it started", exit.text))
-    };
-    if worker.send(&frame).is_err() {
-        return Err(gone());
-    }
-    match worker.results.recv() {
-        Ok(FromWorker::Ready) => Ok(()),
-        Ok(FromWorker::InitFailed(message)) => {
-            Err(StartError::Broken(format!("a worker's initializer panicked: {message}")))
-        }
-        Ok(other) => Err(StartError::Retry(format!("a worker answered its setup with {other:?}"))),
-        Err(ipc_channel::IpcError::Disconnected) => Err(gone()),
-        Err(e) => Err(StartError::Retry(format!("a worker answered its setup with garbage: {e:?}"))),
     }
 }
 

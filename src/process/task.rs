@@ -7,6 +7,7 @@ use crate::executor::intake::Refuse;
 use crate::executor::map::ChunkOutput;
 use crate::future::{Killer, Promise};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// A task's future, with the decoding of its items' results, its type erased.
 pub(crate) trait Remote: Send {
@@ -234,8 +235,9 @@ pub(crate) struct Pending {
     pub(crate) id: u64,
     /// The trampoline's offset.
     pub(crate) call: isize,
-    /// The items still to run (after a resend, only those).
-    pub(crate) args: Batch,
+    /// The items still to run (after a resend, only those); shared with the writer thread that
+    /// sends their bytes.
+    pub(crate) args: Arc<Batch>,
     /// How many of `args` have their outcome already.
     pub(crate) done: usize,
     pub(crate) task: Box<dyn Remote>,
@@ -277,7 +279,7 @@ impl Pending {
     /// have no outcome yet go.
     pub(crate) fn rest(mut self) -> Pending {
         if self.done > 0 {
-            self.args = self.args.tail(self.done);
+            self.args = Arc::new(self.args.tail(self.done));
             self.done = 0;
         }
         self

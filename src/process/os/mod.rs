@@ -15,7 +15,8 @@ pub(crate) use self::linux::{executable, in_main_program, tie_to_parent};
 pub(crate) use self::unix::at_exit;
 pub(crate) use self::unix::{
     Exit, Signal, describe, detach_stdin, exit_now, file_identity, fill_random,
-    leave_interrupts_to_the_parent, limit_memory, set_arg0, signal, wait_for_exit_unreaped,
+    hold_back_sigpipe_on_this_thread, leave_interrupts_to_the_parent, limit_memory, set_arg0, signal,
+    wait_for_exit_unreaped,
 };
 #[cfg(not(all(target_os = "linux", not(cf_portable_unix))))]
 pub(crate) use self::unix::{executable, in_main_program, parent_is as tie_to_parent};

@@ -117,6 +117,23 @@ pub(crate) fn describe(status: std::process::ExitStatus) -> Exit {
     Exit { code: None, text }
 }
 
+/// Blocks SIGPIPE for the calling thread (and the threads it starts from now on), for threads
+/// that write to worker processes: a write to a worker that died then fails with `EPIPE`
+/// instead of raising a SIGPIPE that would end a program which restored SIGPIPE's default
+/// action. The program's own disposition is left alone; a SIGPIPE a write raises stays pending
+/// on this thread and is discarded when the thread ends.
+pub(crate) fn hold_back_sigpipe_on_this_thread() {
+    // SAFETY: `set` is a valid, initialised signal set on this stack; `pthread_sigmask` only
+    // changes the calling thread's mask and reports failure through its return value, which is
+    // ignored since the only failure (an invalid `how`) cannot happen with SIG_BLOCK.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Sets the `argv[0]` a started program sees (std would use the executable's path).
 pub(crate) fn set_arg0(command: &mut Command, arg0: &std::ffi::OsStr) {
     use std::os::unix::process::CommandExt;

@@ -1,0 +1,193 @@
+//! The parent's connection to one worker process: a reader thread and a writer thread that only
+//! move bytes, so that the slot thread, which decides, never waits on the worker's I/O.
+//!
+//! # Why parent and worker never both block writing
+//!
+//! The worker runs one task at a time: it reads its task channel only between tasks, and
+//! writes each answer with a blocking send. The parent does its blocking I/O on two threads of
+//! its own and nowhere else:
+//!
+//! - the **reader** does nothing but receive: every frame (and the detached bytes after it) is
+//!   handed to the slot through an unbounded in-memory channel, so it never waits for the slot.
+//!   Hence every answer the worker writes is read, and the worker's sends always complete;
+//! - the **writer** sends tasks (frames, then their detached arguments) and waits for nothing
+//!   but the worker reading them. Since the worker's sends always complete, it always comes
+//!   back to read between tasks, so the writer's sends complete too.
+//!
+//! No wait depends on another in a cycle, whatever the sizes in flight. The slot thread waits
+//! only on in-memory channels, each with a deadline where one applies, so a worker that stops
+//! reading or writing (stopped with SIGSTOP, hung in a task) is still killed on time, and its
+//! death ends both threads' waits (its sockets close).
+//!
+//! The control channel is written by the slot thread itself: it carries a few bytes per kill
+//! request, at most one per task in flight plus one per overrun item before the worker is
+//! killed outright, far below a socket's buffer, so that send never blocks either.
+
+use super::os;
+use super::protocol::{Batch, Control, FromWorker, encode};
+use crate::future::Killer;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use ipc_channel::IpcError;
+use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcReceiver};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the slot hears about its worker.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A frame from the worker, its detached bytes (if any) attached.
+    Frame(FromWorker),
+    /// The worker's results channel closed: the worker is gone (its last frames came before).
+    Gone,
+    /// The worker sent something unreadable; nothing more is read from it.
+    Garbage(String),
+    /// The future of task `id` was killed (`Future::kill`): stop the task.
+    Kill(u64),
+}
+
+/// One message for the writer: a frame, then the bytes of each detached batch, in order.
+pub(crate) struct Outgoing {
+    pub(crate) frame: Vec<u8>,
+    pub(crate) detached: Vec<Arc<Batch>>,
+}
+
+/// The channels of a worker whose handshake was accepted.
+pub(crate) struct Channels {
+    pub(crate) tasks: IpcBytesSender,
+    pub(crate) control: IpcBytesSender,
+    pub(crate) results: IpcReceiver<FromWorker>,
+    pub(crate) payloads: IpcBytesReceiver,
+}
+
+/// The slot's side of the connection.
+pub(crate) struct Link {
+    events: Receiver<Event>,
+    /// For killers and the reader; the slot keeps one so `events` never disconnects.
+    notify: Sender<Event>,
+    /// `None` once closed: the writer then sends what it has and closes the task channel.
+    outgoing: Option<Sender<Outgoing>>,
+    /// How many [`Outgoing`] messages the slot handed over, and the writer sent whole.
+    sent: u64,
+    delivered: Arc<AtomicU64>,
+    /// Disconnects when the writer thread ends.
+    writer_ended: Receiver<()>,
+    control: IpcBytesSender,
+}
+
+impl Link {
+    /// Starts the reader and writer threads of a worker named `pid` (for thread names).
+    pub(crate) fn open(channels: Channels, pid: u32) -> std::io::Result<Link> {
+        let Channels { tasks, control, results, payloads } = channels;
+        let (notify, events) = unbounded();
+        let (outgoing, to_write) = unbounded::<Outgoing>();
+        let delivered = Arc::new(AtomicU64::new(0));
+        let (writer_alive, writer_ended) = crossbeam_channel::bounded::<()>(0);
+        let reader_notify = notify.clone();
+        std::thread::Builder::new()
+            .name(format!("concurrent-futures-reader-{pid}"))
+            .spawn(move || read(&results, &payloads, &reader_notify))?;
+        let counter = Arc::clone(&delivered);
+        std::thread::Builder::new().name(format!("concurrent-futures-writer-{pid}")).spawn(move || {
+            let _alive = writer_alive;
+            write(tasks, &to_write, &counter);
+        })?;
+        Ok(Link { events, notify, outgoing: Some(outgoing), sent: 0, delivered, writer_ended, control })
+    }
+
+    /// Where the slot waits for its worker.
+    pub(crate) fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Hands a message to the writer; its number (from 1), to compare with [`Link::delivered`].
+    pub(crate) fn send(&mut self, message: Outgoing) -> u64 {
+        self.sent += 1;
+        if let Some(outgoing) = &self.outgoing {
+            // A writer that ended (the worker is gone) drops it; the reader reports the death.
+            let _ = outgoing.send(message);
+        }
+        self.sent
+    }
+
+    /// How many messages reached the worker whole. Exact once [`Link::close`] returned true.
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Acquire)
+    }
+
+    /// Asks the worker to stop task `id` if it runs it (at `item`, or at any item for `None`).
+    /// The worker decides, so one that has moved on to another task is left alone.
+    pub(crate) fn ask_to_stop(&self, id: u64, item: Option<u32>) {
+        if let Ok(frame) = encode(&Control::Kill { id, item }) {
+            // A worker that is gone has nothing left to stop (see the module docs for why this
+            // never blocks).
+            let _ = self.control.send(&frame);
+        }
+    }
+
+    /// What stops task `id` on this worker, for its future: a word to the slot, which asks the
+    /// worker and kills it if it does not stop in time.
+    pub(crate) fn killer(&self, id: u64) -> Killer {
+        let notify = self.notify.clone();
+        Box::new(move || {
+            let _ = notify.send(Event::Kill(id));
+        })
+    }
+
+    /// Closes the task channel once the writer has sent what it has (a worker with nothing
+    /// left to do exits when it sees that), and waits up to `patience` for the writer to end;
+    /// true if it did.
+    pub(crate) fn close(&mut self, patience: Duration) -> bool {
+        drop(self.outgoing.take());
+        matches!(
+            self.writer_ended.recv_timeout(patience),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
+    }
+}
+
+/// The reader thread: every frame to the slot, until the worker is gone or breaks the protocol.
+fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: &Sender<Event>) {
+    loop {
+        let event = match results.recv() {
+            Ok(FromWorker::Items { id, mut values, failures, detached: true }) => match payloads.recv() {
+                Ok(data) => {
+                    if values.attach(data) {
+                        Event::Frame(FromWorker::Items { id, values, failures, detached: false })
+                    } else {
+                        Event::Garbage(format!("sent detached results for task {id} that do not fit"))
+                    }
+                }
+                // It died before it had sent them.
+                Err(_) => Event::Gone,
+            },
+            Ok(frame) => Event::Frame(frame),
+            Err(IpcError::SerializationError(error)) => {
+                Event::Garbage(format!("sent an unreadable frame ({error})"))
+            }
+            // A closed or reset channel: the worker is gone.
+            Err(IpcError::Disconnected | IpcError::Io(_)) => Event::Gone,
+        };
+        let last = !matches!(event, Event::Frame(_));
+        if notify.send(event).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The writer thread: sends each message whole, in order, until the slot closes the link or
+/// the worker is gone. Dropping `tasks` at the end tells the worker to exit.
+fn write(tasks: IpcBytesSender, to_write: &Receiver<Outgoing>, delivered: &AtomicU64) {
+    // A send to a worker that died raises SIGPIPE on this thread: held back here, so that it
+    // cannot end a program that restored SIGPIPE's default action; the send fails instead.
+    os::hold_back_sigpipe_on_this_thread();
+    for message in to_write {
+        let sent = tasks
+            .send(&message.frame)
+            .and_then(|()| message.detached.iter().try_for_each(|batch| tasks.send(batch.data())));
+        if sent.is_err() {
+            return;
+        }
+        delivered.fetch_add(1, Ordering::Release);
+    }
+}

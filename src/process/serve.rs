@@ -1,0 +1,378 @@
+//! Serving one started worker: the slot thread's loop that lines tasks up for it, reads its
+//! answers and enforces every deadline (the task timeout, the escalation of a kill).
+//!
+//! The loop waits only on in-memory channels (the pool's queue, the worker's [`Link`], its
+//! exit), each wait bounded by the next deadline, never on the worker's I/O: a worker that stops
+//! reading or answering is still killed on time (see `link` for why no write blocks for ever).
+//!
+//! It lines up more than one task (up to [`IN_FLIGHT`]) only while every other slot is busy and
+//! its worker's tasks are short: a long task queued behind another would wait while an idle
+//! worker could run it. A worker runs its tasks one after another, item after item, so the
+//! oldest unanswered item is the one running.
+//!
+//! With a task timeout the slot waits for each item with a deadline. When it passes, it asks the
+//! worker to stop that item (the worker decides, so an item that just finished is never mistaken
+//! for the next) and kills the worker outright if it has not stopped after [`KILL_GRACE`]. A
+//! `Future::kill` escalates the same way once its task is the one running: asked first, killed
+//! outright after [`KILL_GRACE`] without an answer (a worker stopped with SIGSTOP, say).
+
+use super::link::{Event, Link, Outgoing};
+use super::os::Signal;
+use super::pool::{Idle, Pool};
+use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
+use super::spawn::Worker;
+use super::task::Pending;
+use crate::error::TaskError;
+use crossbeam_channel::{Receiver, select};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Tasks sent to one worker and not answered yet: enough to hide the round trip, few enough
+/// that queued tasks stay cancellable.
+const IN_FLIGHT: usize = 4;
+/// A result that took longer than this to come means tasks are long next to the round trip
+/// (about 10 µs): lining them up would gain nothing and could keep one waiting, so the slot
+/// sends one at a time until results come quickly again.
+const LONG_TASK: Duration = Duration::from_millis(1);
+/// How long a worker asked to stop a task (or an item) may take before it is killed outright.
+pub(crate) const KILL_GRACE: Duration = Duration::from_millis(500);
+/// How long the last frames of a worker that exited may take to be read before it counts as
+/// gone (they are already in the socket: this bound only matters if something else, a process
+/// the task forked, keeps the socket open).
+const EXIT_DRAIN: Duration = Duration::from_secs(1);
+
+/// A task handed to the writer, with the number of the message that carries it.
+pub(crate) struct Sent {
+    pub(crate) pending: Pending,
+    pub(crate) message: u64,
+}
+
+/// An item the slot asked the worker to stop, because it ran past the task timeout.
+pub(crate) struct Asked {
+    pub(crate) id: u64,
+    pub(crate) item: usize,
+    /// When the worker was asked; `None` once it was killed outright.
+    at: Option<Instant>,
+}
+
+/// How serving one worker ended.
+pub(crate) enum Ended {
+    /// The pool shut down and the queue is empty: the worker has nothing left to do.
+    QueueClosed,
+    /// The worker ran its `max_tasks_per_child`.
+    Retired,
+    /// The worker is gone (perhaps because it was asked to stop an item).
+    Died(Option<Asked>),
+    /// The worker broke the protocol; it must be killed.
+    Misbehaved(String),
+}
+
+/// One worker being served.
+pub(crate) struct Serving<'a> {
+    pool: &'a Pool,
+    worker: &'a mut Worker,
+    link: &'a mut Link,
+    /// Sent and not wholly answered, oldest first.
+    pub(crate) in_flight: VecDeque<Sent>,
+    /// How many tasks to line up: 1 while tasks are long.
+    limit: usize,
+    /// When the oldest unanswered item started (as near as the parent can tell).
+    front_since: Instant,
+    asked: Option<Asked>,
+    /// Tasks whose futures were killed, and when the worker was asked to stop each.
+    kills: Vec<(u64, Instant)>,
+    /// The worker was killed outright: only its end is awaited now.
+    killed_outright: bool,
+    /// When the worker's exit was seen (its last frames may still be on their way).
+    exited_at: Option<Instant>,
+    never: Receiver<crate::process::os::Exit>,
+}
+
+impl<'a> Serving<'a> {
+    pub(crate) fn new(pool: &'a Pool, worker: &'a mut Worker, link: &'a mut Link) -> Self {
+        Serving {
+            pool,
+            worker,
+            link,
+            in_flight: VecDeque::new(),
+            limit: IN_FLIGHT,
+            front_since: Instant::now(),
+            asked: None,
+            kills: Vec::new(),
+            killed_outright: false,
+            exited_at: None,
+            never: crossbeam_channel::never(),
+        }
+    }
+
+    /// Feeds the worker and reads its answers until it stops. `retry` holds tasks that a
+    /// previous worker never started: they go first.
+    pub(crate) fn serve(&mut self, idle: &mut Idle<'_>, retry: &mut VecDeque<Pending>) -> Ended {
+        loop {
+            if let Err(ended) = self.fill(idle, retry) {
+                return ended;
+            }
+            if self.in_flight.is_empty() {
+                continue;
+            }
+            let waiting_since = Instant::now();
+            let event = self.next_event(self.deadline());
+            let result = match event {
+                Some(Ok(event)) => {
+                    if matches!(event, Event::Frame(FromWorker::Items { .. })) {
+                        self.limit = if waiting_since.elapsed() > LONG_TASK { 1 } else { IN_FLIGHT };
+                    }
+                    self.on_event(event)
+                }
+                Some(Err(ended)) => Err(ended),
+                None => self.on_deadline(),
+            };
+            if let Err(ended) = result {
+                return ended;
+            }
+        }
+    }
+
+    /// Lines up tasks for the worker and hands them to the writer. While nothing is in flight
+    /// it waits for a task, also hearing the worker (it may die or misbehave while idle).
+    fn fill(&mut self, idle: &mut Idle<'_>, retry: &mut VecDeque<Pending>) -> Result<(), Ended> {
+        let mut batch: Vec<Pending> = Vec::new();
+        while self.in_flight.len() + batch.len() < self.limit {
+            let next = if let Some(pending) = retry.pop_front() {
+                // Already running; it may have been killed while it waited.
+                if pending.task.is_done() {
+                    pending.task.finish();
+                } else {
+                    pending.task.set_killer(self.link.killer(pending.id));
+                    batch.push(pending);
+                }
+                continue;
+            } else if self.in_flight.is_empty() && batch.is_empty() {
+                idle.set(true);
+                let next = self.wait_idle();
+                idle.set(false);
+                match next? {
+                    Some(pending) => pending,
+                    None => continue,
+                }
+            } else if self.pool.has_idle_slot() {
+                break;
+            } else {
+                match self.pool.queue().try_recv() {
+                    Ok(pending) => pending,
+                    Err(_) => break,
+                }
+            };
+            if next.task.set_running(self.link.killer(next.id)) {
+                batch.push(next);
+            }
+        }
+        self.send(batch);
+        Ok(())
+    }
+
+    /// Waits for a task, hearing the worker meanwhile; `None` after an event that changed
+    /// nothing.
+    fn wait_idle(&mut self) -> Result<Option<Pending>, Ended> {
+        let exited = if self.exited_at.is_some() { &self.never } else { self.worker.exited() };
+        let deadline = self.exited_at.map(|at| at + EXIT_DRAIN);
+        let wait = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+        select! {
+            recv(self.pool.queue()) -> next => next.map(Some).map_err(|_| Ended::QueueClosed),
+            recv(self.link.events()) -> event => match event {
+                Ok(event) => self.on_event(event).map(|()| None),
+                Err(_) => Err(Ended::Died(None)),
+            },
+            recv(exited) -> exit => {
+                self.saw_exit(exit.ok());
+                Ok(None)
+            },
+            default(wait) => Err(Ended::Died(None)),
+        }
+    }
+
+    /// Hands `batch` to the writer as one frame (their large arguments follow it uncopied).
+    fn send(&mut self, batch: Vec<Pending>) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.in_flight.is_empty() {
+            self.front_since = Instant::now();
+        }
+        for pending in &batch {
+            self.worker.handle.grants.grant(&pending.services);
+        }
+        let frames: Vec<TaskFrameRef<'_>> =
+            batch.iter().map(|p| TaskFrameRef { id: p.id, call: p.call, args: &p.args }).collect();
+        let encoded = encode(&ToWorkerRef::Tasks(&frames));
+        let detached: Vec<_> = batch
+            .iter()
+            .zip(&frames)
+            .filter(|(_, f)| f.detached())
+            .map(|(p, _)| Arc::clone(&p.args))
+            .collect();
+        drop(frames);
+        match encoded {
+            Ok(frame) => {
+                let message = self.link.send(Outgoing { frame, detached });
+                self.in_flight.extend(batch.into_iter().map(|pending| Sent { pending, message }));
+            }
+            Err(error) => {
+                for pending in batch {
+                    pending.fail_rest(&error);
+                }
+            }
+        }
+    }
+
+    /// The next event, or `None` once `deadline` passed; `Err` when the worker is gone.
+    fn next_event(&mut self, deadline: Option<Instant>) -> Option<Result<Event, Ended>> {
+        let exited = if self.exited_at.is_some() { &self.never } else { self.worker.exited() };
+        let wait = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+        select! {
+            recv(self.link.events()) -> event => Some(event.map_err(|_| Ended::Died(self.asked.take()))),
+            recv(exited) -> exit => {
+                self.saw_exit(exit.ok());
+                // Nothing happened yet: the deadline now includes the drain of the last frames.
+                self.next_event(self.deadline())
+            },
+            default(wait) => None,
+        }
+    }
+
+    fn saw_exit(&mut self, exit: Option<crate::process::os::Exit>) {
+        if let Some(exit) = exit {
+            self.worker.saw_exit(exit);
+        }
+        self.exited_at = Some(Instant::now());
+    }
+
+    /// The soonest deadline that applies now.
+    fn deadline(&self) -> Option<Instant> {
+        let drained = self.exited_at.map(|at| at + EXIT_DRAIN);
+        if self.killed_outright {
+            return drained;
+        }
+        let front = self.in_flight.front().map(|sent| &sent.pending);
+        let asked = match &self.asked {
+            Some(Asked { at: Some(at), .. }) => Some(*at + KILL_GRACE),
+            Some(Asked { at: None, .. }) => None,
+            None => self.pool.task_timeout.filter(|_| front.is_some()).map(|t| self.front_since + t),
+        };
+        let killed = front.and_then(|front| self.kill_deadline(front.id));
+        [drained, asked, killed].into_iter().flatten().min()
+    }
+
+    /// When the worker is killed outright if task `id`, killed by its future and running now,
+    /// has not stopped.
+    fn kill_deadline(&self, id: u64) -> Option<Instant> {
+        let asked_at = self.kills.iter().find(|(k, _)| *k == id)?.1;
+        Some(asked_at.max(self.front_since) + KILL_GRACE)
+    }
+
+    fn on_deadline(&mut self) -> Result<(), Ended> {
+        let now = Instant::now();
+        if self.exited_at.is_some_and(|at| at + EXIT_DRAIN <= now) {
+            return Err(Ended::Died(self.asked.take()));
+        }
+        if self.killed_outright {
+            return Ok(());
+        }
+        let front = self.in_flight.front().map(|sent| (sent.pending.id, sent.pending.done));
+        let grace_over = matches!(self.asked, Some(Asked { at: Some(at), .. }) if at + KILL_GRACE <= now);
+        let killed_over = front.is_some_and(|(id, _)| self.kill_deadline(id).is_some_and(|d| d <= now));
+        if grace_over || killed_over {
+            self.kill_outright();
+            return Ok(());
+        }
+        if self.asked.is_none()
+            && let (Some((id, item)), Some(timeout)) = (front, self.pool.task_timeout)
+            && self.front_since + timeout <= now
+        {
+            self.link.ask_to_stop(id, u32::try_from(item).ok());
+            self.asked = Some(Asked { id, item, at: Some(now) });
+        }
+        Ok(())
+    }
+
+    /// Kills the worker: it did not stop what it was asked to stop.
+    fn kill_outright(&mut self) {
+        self.worker.handle.signal(Signal::Kill);
+        self.killed_outright = true;
+        if let Some(asked) = &mut self.asked {
+            asked.at = None;
+        }
+    }
+
+    fn on_event(&mut self, event: Event) -> Result<(), Ended> {
+        match event {
+            Event::Frame(FromWorker::Items { id, values, failures, .. }) => {
+                self.on_items(id, values, failures)
+            }
+            Event::Frame(FromWorker::Retiring) => Err(Ended::Retired),
+            Event::Frame(other) => Err(Ended::Misbehaved(format!("sent {other:?} out of turn"))),
+            Event::Gone => Err(Ended::Died(self.asked.take())),
+            Event::Garbage(why) => Err(Ended::Misbehaved(why)),
+            Event::Kill(id) => {
+                self.on_kill(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// A task's future was killed: ask the worker to stop it (once), and remember when.
+    fn on_kill(&mut self, id: u64) {
+        let here = self.in_flight.iter().any(|sent| sent.pending.id == id);
+        if here && !self.kills.iter().any(|(k, _)| *k == id) {
+            self.link.ask_to_stop(id, None);
+            self.kills.push((id, Instant::now()));
+        }
+    }
+
+    /// The outcomes of the next items of task `id`: checked against what was sent, then given
+    /// to its future.
+    fn on_items(
+        &mut self,
+        id: u64,
+        values: super::protocol::Batch,
+        failures: Vec<(u32, TaskError)>,
+    ) -> Result<(), Ended> {
+        let killed = self.kills.iter().any(|(k, _)| *k == id);
+        let Some(front) = self.in_flight.front_mut().map(|sent| &mut sent.pending).filter(|p| p.id == id)
+        else {
+            return Err(Ended::Misbehaved(format!("answered task {id}, which it was not running")));
+        };
+        let count = FromWorker::items_answered(&values, &failures)
+            .filter(|count| (1..=front.args.len() - front.done).contains(count));
+        let Some(count) = count else {
+            return Err(Ended::Misbehaved(format!("answered task {id} with outcomes that do not add up")));
+        };
+        // A worker reports a panic, a value it could not decode or encode, or (for a task the
+        // parent asked it to stop) that it skipped it: nothing else.
+        if let Some((_, error)) = failures.iter().find(|(_, error)| !worker_can_report(error, killed)) {
+            return Err(Ended::Misbehaved(format!("reported {error:?} for an item of task {id}")));
+        }
+        let last = front.answer_all(values, failures, count);
+        let done = front.done;
+        if self.asked.as_ref().is_some_and(|a| a.id == id && a.item < done) {
+            // It finished before the worker could stop it.
+            self.asked = None;
+        }
+        if last && let Some(sent) = self.in_flight.pop_front() {
+            sent.pending.task.finish();
+            self.kills.retain(|(k, _)| *k != id);
+        }
+        self.front_since = Instant::now();
+        Ok(())
+    }
+}
+
+/// True for the errors a worker can produce for an item it was sent.
+fn worker_can_report(error: &TaskError, killed: bool) -> bool {
+    match error {
+        TaskError::Panicked(_) | TaskError::Serialization(_) => true,
+        TaskError::Killed(_) => killed,
+        _ => false,
+    }
+}
