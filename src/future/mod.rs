@@ -196,10 +196,13 @@ impl<T> Future<T> {
     ///
     /// - Pending: cancelled, as [`cancel`](Self::cancel) (true).
     /// - Running on a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor): the future fails at
-    ///   once with [`TaskError::Killed`], and the worker process running the task is killed;
-    ///   the pool starts a replacement and goes on, and the worker's other tasks run there
-    ///   (true). The kill is exact: a worker that has already moved on to another task is left
-    ///   alone (the finished task's result is then dropped).
+    ///   once with [`TaskError::Killed`] (true). If the task has started, its worker process
+    ///   ends itself; the pool starts a replacement and goes on, and the worker's other tasks
+    ///   run there. A task sent to a worker but still queued there behind another is only
+    ///   skipped when its turn comes. The kill is exact: a worker that has already moved on to
+    ///   another task is left alone (the finished task's result is then dropped). A worker that
+    ///   does not stop the task within 500 ms of it being the one running (stopped with
+    ///   SIGSTOP, say) is killed with SIGKILL.
     /// - Running on a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor): false. A thread cannot
     ///   be stopped from outside; the task goes on. Use a process pool for work you may have to
     ///   stop, or have the task check a flag.

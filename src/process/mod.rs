@@ -50,6 +50,23 @@ use std::sync::Arc;
 /// [`task_timeout`](ProcessPoolBuilder::task_timeout); stop it first with
 /// [`Future::kill`](crate::Future::kill) or [`kill_workers`](Self::kill_workers).
 ///
+/// # What the pool waits for, and for how long
+///
+/// Nothing the pool does waits for ever on a worker that never answers:
+///
+/// - **Sizes.** Arguments and results of any size travel both ways at once without deadlock:
+///   the parent reads every worker on a thread that does nothing else, and writes to it on
+///   another, so a worker's write always completes and it always comes back for its next task.
+/// - **Start.** A new worker must connect within 20 s (its handshake). Its initializer may take
+///   as long as it needs, but a worker still starting is stopped at once by
+///   [`kill_workers`](Self::kill_workers) and [`terminate_workers`](Self::terminate_workers),
+///   and by a shutdown that leaves it nothing to do (`shutdown(_, true)`, or an empty queue).
+/// - **Running.** A [`task_timeout`](ProcessPoolBuilder::task_timeout) asks the worker to stop
+///   the item that overran and kills it 500 ms later if it has not; so does
+///   [`Future::kill`](crate::Future::kill) once its task is the one running.
+/// - **Exit.** A worker told to exit (shutdown, `max_tasks_per_child`) that has not within 5 s
+///   is killed.
+///
 /// # Examples
 ///
 /// ```
@@ -134,8 +151,10 @@ impl ProcessPoolExecutor {
     /// Python 3.14's `terminate_workers`: sends SIGTERM to every worker now and shuts the pool
     /// down. Tasks still waiting in the pool are cancelled; tasks already handed to a worker
     /// (`is_running()`) fail with [`TaskError::Killed`](crate::TaskError::Killed); later submits get
-    /// [`TaskError::Shutdown`](crate::TaskError::Shutdown). Returns once every
-    /// worker has exited and been reaped (a worker that ignores SIGTERM for 5 s is killed).
+    /// [`TaskError::Shutdown`](crate::TaskError::Shutdown). Workers still starting (in their
+    /// handshake or their initializer) are signalled too. Returns once every worker has exited
+    /// and been reaped: at once for workers that end on SIGTERM; a worker that ignores it for
+    /// 5 s is killed with SIGKILL.
     ///
     /// # Examples
     ///
@@ -159,7 +178,8 @@ impl ProcessPoolExecutor {
     }
 
     /// Python 3.14's `kill_workers`: as [`terminate_workers`](Self::terminate_workers), with
-    /// SIGKILL, which no worker can ignore.
+    /// SIGKILL, which no worker can ignore, so it returns as soon as the workers are reaped
+    /// (milliseconds), whatever they were doing, a hung initializer included.
     ///
     /// # Examples
     ///
