@@ -23,6 +23,11 @@ pub(crate) struct Pool {
     /// Slots with nothing to do: starting their worker, or waiting for a task. While there are
     /// any, a busy slot leaves queued tasks to them instead of lining them up behind its own.
     idle_slots: AtomicUsize,
+    /// Slots waiting for a task with a started worker, less the submits that counted on one of
+    /// them: while it is above zero, a submit starts no new worker (workers start on demand,
+    /// as CPython's do since 3.9). It may count too few (then a worker starts that was not
+    /// needed, within `max_workers`), never too many.
+    unclaimed_idle: AtomicUsize,
     /// The workers alive now, for `terminate_workers`/`kill_workers`.
     workers: Mutex<Vec<Arc<WorkerHandle>>>,
     /// Why every worker was stopped, once `terminate_workers`/`kill_workers` ran.
@@ -49,6 +54,7 @@ impl Pool {
             memory_limit,
             next_id: AtomicU64::new(0),
             idle_slots: AtomicUsize::new(0),
+            unclaimed_idle: AtomicUsize::new(0),
             workers: Mutex::new(Vec::new()),
             terminated: OnceLock::new(),
         })
@@ -74,10 +80,10 @@ impl Pool {
         self.intake.submit(pending, || self.start_slot_if_needed());
     }
 
-    /// Starts one more slot while fewer than `max_workers` run. Returns why the pool is broken
-    /// when not even a first slot could start.
+    /// Starts one more slot while fewer than `max_workers` run and no started worker waits for
+    /// a task. Returns why the pool is broken when not even a first slot could start.
     fn start_slot_if_needed(self: &Arc<Self>) -> Option<String> {
-        if !self.intake.can_start_thread() {
+        if !self.intake.can_start_thread() || take_one(&self.unclaimed_idle) {
             return None;
         }
         let pool = Arc::clone(self);
@@ -161,6 +167,23 @@ impl Pool {
         }
         self.intake.shutdown(true, false);
     }
+}
+
+impl Pool {
+    /// A slot's worker is about to wait for a task (see `unclaimed_idle`).
+    pub(crate) fn announce_idle(&self) {
+        self.unclaimed_idle.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes back an [`announce_idle`](Pool::announce_idle), unless a submit counted on it.
+    pub(crate) fn withdraw_idle(&self) {
+        take_one(&self.unclaimed_idle);
+    }
+}
+
+/// Takes one from `count` unless it is zero; whether it did.
+fn take_one(count: &AtomicUsize) -> bool {
+    count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
 }
 
 /// One slot's entry in the pool's count of idle slots; it leaves the count when dropped.

@@ -86,6 +86,8 @@ pub(crate) struct Serving<'a> {
     killed_outright: bool,
     /// When the worker's exit was seen (its last frames may still be on their way).
     exited_at: Option<Instant>,
+    /// This worker is counted as idle for the pool's start-on-demand (see `Pool::announce_idle`).
+    announced_idle: bool,
     never: Receiver<crate::process::os::Exit>,
 }
 
@@ -102,6 +104,7 @@ impl<'a> Serving<'a> {
             kills: Vec::new(),
             killed_outright: false,
             exited_at: None,
+            announced_idle: false,
             never: crossbeam_channel::never(),
         }
     }
@@ -149,9 +152,11 @@ impl<'a> Serving<'a> {
                 }
                 continue;
             } else if self.in_flight.is_empty() && batch.is_empty() {
+                self.announce_idle();
                 idle.set(true);
                 let next = self.wait_idle();
                 idle.set(false);
+                self.withdraw_idle();
                 match next? {
                     Some(pending) => pending,
                     None => continue,
@@ -197,6 +202,7 @@ impl<'a> Serving<'a> {
         if batch.is_empty() {
             return;
         }
+        self.withdraw_idle();
         if self.in_flight.is_empty() {
             self.front_since = Instant::now();
         }
@@ -296,6 +302,20 @@ impl<'a> Serving<'a> {
         Ok(())
     }
 
+    fn announce_idle(&mut self) {
+        if !self.announced_idle {
+            self.pool.announce_idle();
+            self.announced_idle = true;
+        }
+    }
+
+    fn withdraw_idle(&mut self) {
+        if self.announced_idle {
+            self.pool.withdraw_idle();
+            self.announced_idle = false;
+        }
+    }
+
     /// Kills the worker: it did not stop what it was asked to stop.
     fn kill_outright(&mut self) {
         self.worker.handle.signal(Signal::Kill);
@@ -360,11 +380,22 @@ impl<'a> Serving<'a> {
             self.asked = None;
         }
         if last && let Some(sent) = self.in_flight.pop_front() {
+            if self.in_flight.is_empty() {
+                // Counted as idle before the future completes, so that a submit made as soon
+                // as it has finds this worker instead of starting another.
+                self.announce_idle();
+            }
             sent.pending.task.finish();
             self.kills.retain(|(k, _)| *k != id);
         }
         self.front_since = Instant::now();
         Ok(())
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.withdraw_idle();
     }
 }
 
