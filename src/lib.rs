@@ -96,6 +96,9 @@ pub use crate::mpi::MpiPoolExecutor;
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
-pub use crate::wait::{AsCompleted, AsCompletedTimeout, ReturnWhen, WaitResult, as_completed, wait};
+pub use crate::wait::{
+    AsCompleted, AsCompletedTimeout, Keyed, Keys, ReturnWhen, Unkeyed, WaitResult, Waitable, as_completed,
+    wait,
+};
 #[cfg(not(all(feature = "process", unix)))]
 pub use crate::without_processes::init;

@@ -219,3 +219,75 @@ fn futures_from_different_executors_mix() {
     let result = wait([a, b], None, ReturnWhen::AllCompleted);
     assert_eq!(result.done.len(), 2);
 }
+
+/// Python's `{executor.submit(load_url, url): url for url in urls}`: each future comes back with
+/// its key, a failed one included, and nothing is lost or doubled.
+#[test]
+fn as_completed_over_pairs_gives_every_key_back_with_its_future() {
+    let pool = ThreadPoolExecutor::new(3);
+    for count in [0usize, 1, 7, 200] {
+        let futures: Vec<(String, Future<usize>)> = (0..count)
+            .map(|i| {
+                let url = format!("http://host/{i}");
+                let future = pool.submit(
+                    |(i, url): (usize, String)| {
+                        assert!(i % 5 != 3, "no route to {url}");
+                        url.len()
+                    },
+                    (i, url.clone()),
+                );
+                (url, future)
+            })
+            .collect();
+        let mut seen: Vec<String> = Vec::new();
+        for (url, future) in as_completed(futures) {
+            let i: usize = url.rsplit('/').next().unwrap().parse().unwrap();
+            match future.result() {
+                Ok(len) => assert_eq!(len, url.len()),
+                Err(TaskError::Panicked(why)) => {
+                    assert_eq!(i % 5, 3, "{url}: {why}");
+                    assert!(why.contains(&url), "the panic names its own url: {why}");
+                }
+                Err(other) => panic!("{url}: {other:?}"),
+            }
+            seen.push(url);
+        }
+        seen.sort();
+        let mut expected: Vec<String> = (0..count).map(|i| format!("http://host/{i}")).collect();
+        expected.sort();
+        assert_eq!(seen, expected);
+    }
+}
+
+#[test]
+fn as_completed_over_pairs_with_a_timeout_keeps_the_unfinished_pairs() {
+    let pool = ThreadPoolExecutor::new(2);
+    let (slow, gate) = gated(&pool, 2);
+    let quick = pool.spawn(|| 1);
+    quick.wait();
+    let mut it = as_completed([("quick", quick), ("slow", slow)]).timeout(Duration::from_millis(20));
+    let (key, future) = it.next().unwrap().unwrap();
+    assert_eq!((key, future.result()), ("quick", Ok(1)));
+    assert_eq!(it.next().unwrap().unwrap_err(), TaskError::Timeout);
+    assert!(it.next().is_none());
+    let mut rest = it.into_pending();
+    gate.send(()).unwrap();
+    let (key, future) = rest.remove(0);
+    assert_eq!((key, future.result()), ("slow", Ok(2)));
+}
+
+#[test]
+fn wait_over_pairs_splits_the_pairs() {
+    let pool = ThreadPoolExecutor::new(2);
+    let (blocked, gate) = gated(&pool, 0u8);
+    let done = pool.spawn(|| 7u8);
+    done.wait();
+    let result = wait([(10, blocked), (20, done)], Some(Duration::from_millis(20)), ReturnWhen::AllCompleted);
+    let done_keys: Vec<i32> = result.done.iter().map(|(k, _)| *k).collect();
+    let not_done_keys: Vec<i32> = result.not_done.iter().map(|(k, _)| *k).collect();
+    assert_eq!((done_keys, not_done_keys), (vec![20], vec![10]));
+    gate.send(()).unwrap();
+    for (key, future) in result.not_done.into_iter().chain(result.done) {
+        assert_eq!(future.result().unwrap(), if key == 10 { 0 } else { 7 });
+    }
+}

@@ -4,8 +4,12 @@
 //! they are done with the futures: n futures cost O(n) in all, with no polling and no scans.
 
 mod set;
+mod waitable;
 
 pub(crate) use self::set::WaitSet;
+pub use self::waitable::{Keyed, Keys, Unkeyed, Waitable};
+
+use self::waitable::sealed;
 
 use crate::error::TaskError;
 use crate::future::waiter::Waiter;
@@ -20,6 +24,10 @@ use std::time::{Duration, Instant};
 /// executors. Waiting costs O(n) in all for n futures: one waiter is registered on each, and each
 /// completion hands over its future directly.
 ///
+/// It also takes `(key, future)` pairs and gives the pairs back, so that each result stays tied
+/// to its input, as Python's `{executor.submit(load_url, url): url for url in urls}` does (the
+/// key needs no `Hash` or `Eq`: it travels with its future).
+///
 /// # Examples
 ///
 /// ```
@@ -33,20 +41,42 @@ use std::time::{Duration, Instant};
 /// }
 /// assert_eq!(total, 55);
 /// ```
-pub fn as_completed<T>(futures: impl IntoIterator<Item = Future<T>>) -> AsCompleted<T> {
+///
+/// With keys: each future comes back with the input it was made from, also when it failed.
+///
+/// ```
+/// use concurrent_futures::{as_completed, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(4);
+/// let urls = ["http://a.example/", "http://b.example/", "bad url"];
+/// let futures: Vec<_> = urls
+///     .iter()
+///     .map(|&url| (url, pool.spawn(move || if url.contains(' ') { Err("bad") } else { Ok(url.len()) })))
+///     .collect();
+/// for (url, future) in as_completed(futures) {
+///     match future.result().unwrap() {
+///         Ok(len) => assert_eq!(len, url.len()),
+///         Err(why) => assert_eq!((url, why), ("bad url", "bad")),
+///     }
+/// }
+/// ```
+pub fn as_completed<W: Waitable>(
+    futures: impl IntoIterator<Item = W>,
+) -> AsCompleted<<W as sealed::Waitable>::Output, <W as sealed::Waitable>::Keys> {
     let mut set = WaitSet::new();
     for future in futures {
-        set.push(future, 0);
+        set.push(future);
     }
     AsCompleted { set }
 }
 
-/// The iterator of [`as_completed`].
-pub struct AsCompleted<T> {
-    set: WaitSet<T>,
+/// The iterator of [`as_completed`]: `Future<T>`, or `(key, Future<T>)` pairs when it was given
+/// pairs (`K` is then [`Keyed<Key>`](Keyed)).
+pub struct AsCompleted<T, K: Keys = Unkeyed> {
+    set: WaitSet<T, K>,
 }
 
-impl<T> AsCompleted<T> {
+impl<T, K: Keys> AsCompleted<T, K> {
     /// Gives up waiting after `timeout`, counted from this call (like Python's
     /// `as_completed(fs, timeout=...)`).
     ///
@@ -71,7 +101,7 @@ impl<T> AsCompleted<T> {
     /// let rest = it.into_pending();
     /// assert_eq!(rest.len(), 1);
     /// ```
-    pub fn timeout(self, timeout: Duration) -> AsCompletedTimeout<T> {
+    pub fn timeout(self, timeout: Duration) -> AsCompletedTimeout<T, K> {
         AsCompletedTimeout { set: self.set, deadline: deadline_after(timeout), timed_out: false }
     }
 
@@ -89,16 +119,16 @@ impl<T> AsCompleted<T> {
     /// assert_eq!(it.into_pending().len(), 1);
     /// # first.result().unwrap();
     /// ```
-    pub fn into_pending(self) -> Vec<Future<T>> {
+    pub fn into_pending(self) -> Vec<K::Item<T>> {
         self.set.into_pending()
     }
 }
 
-impl<T> Iterator for AsCompleted<T> {
-    type Item = Future<T>;
+impl<T, K: Keys> Iterator for AsCompleted<T, K> {
+    type Item = K::Item<T>;
 
-    fn next(&mut self) -> Option<Future<T>> {
-        self.set.next(None).ok().flatten().map(|(future, _)| future)
+    fn next(&mut self) -> Option<Self::Item> {
+        self.set.next(None).ok().flatten()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -106,17 +136,17 @@ impl<T> Iterator for AsCompleted<T> {
     }
 }
 
-impl<T> ExactSizeIterator for AsCompleted<T> {}
+impl<T, K: Keys> ExactSizeIterator for AsCompleted<T, K> {}
 
-/// The iterator of [`AsCompleted::timeout`]: `Ok(future)` as each completes, then one
-/// `Err(TaskError::Timeout)` if the deadline passes first.
-pub struct AsCompletedTimeout<T> {
-    set: WaitSet<T>,
+/// The iterator of [`AsCompleted::timeout`]: `Ok(future)` (or `Ok((key, future))`) as each
+/// completes, then one `Err(TaskError::Timeout)` if the deadline passes first.
+pub struct AsCompletedTimeout<T, K: Keys = Unkeyed> {
+    set: WaitSet<T, K>,
     deadline: Instant,
     timed_out: bool,
 }
 
-impl<T> AsCompletedTimeout<T> {
+impl<T, K: Keys> AsCompletedTimeout<T, K> {
     /// The futures not yielded yet (after a timeout: the unfinished ones), in the order given.
     ///
     /// # Examples
@@ -134,20 +164,20 @@ impl<T> AsCompletedTimeout<T> {
     /// tx.send(()).unwrap();
     /// assert_eq!(pending.remove(0).result(), Ok(true));
     /// ```
-    pub fn into_pending(self) -> Vec<Future<T>> {
+    pub fn into_pending(self) -> Vec<K::Item<T>> {
         self.set.into_pending()
     }
 }
 
-impl<T> Iterator for AsCompletedTimeout<T> {
-    type Item = Result<Future<T>, TaskError>;
+impl<T, K: Keys> Iterator for AsCompletedTimeout<T, K> {
+    type Item = Result<K::Item<T>, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.timed_out {
             return None;
         }
         match self.set.next(Some(self.deadline)) {
-            Ok(future) => future.map(|(future, _)| Ok(future)),
+            Ok(future) => future.map(Ok),
             Err(error) => {
                 self.timed_out = true;
                 Some(Err(error))
@@ -177,7 +207,8 @@ pub enum ReturnWhen {
 }
 
 /// What [`wait`] returns: the futures that are done and those that are not, each in the order
-/// they were given.
+/// they were given (as `(key, future)` pairs when [`wait`] was given pairs: `K` is then
+/// [`Keyed<Key>`](Keyed)).
 ///
 /// # Examples
 ///
@@ -191,12 +222,20 @@ pub enum ReturnWhen {
 /// assert_eq!(values, [1, 2]);
 /// assert!(result.not_done.is_empty());
 /// ```
-#[derive(Debug)]
-pub struct WaitResult<T> {
+pub struct WaitResult<T, K: Keys = Unkeyed> {
     /// Futures that finished, failed or were cancelled.
-    pub done: Vec<Future<T>>,
+    pub done: Vec<K::Item<T>>,
     /// Futures still pending or running.
-    pub not_done: Vec<Future<T>>,
+    pub not_done: Vec<K::Item<T>>,
+}
+
+impl<T, K: Keys> std::fmt::Debug for WaitResult<T, K>
+where
+    K::Item<T>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitResult").field("done", &self.done).field("not_done", &self.not_done).finish()
+    }
 }
 
 /// Waits until the futures meet `return_when` or `timeout` passes, and splits them into done
@@ -217,12 +256,12 @@ pub struct WaitResult<T> {
 /// assert_eq!(result.done.len(), 1);
 /// assert_eq!(result.not_done.len(), 1);
 /// ```
-pub fn wait<T>(
-    futures: impl IntoIterator<Item = Future<T>>,
+pub fn wait<W: Waitable>(
+    futures: impl IntoIterator<Item = W>,
     timeout: Option<Duration>,
     return_when: ReturnWhen,
-) -> WaitResult<T> {
-    let futures: Vec<Future<T>> = futures.into_iter().collect();
+) -> WaitResult<<W as sealed::Waitable>::Output, <W as sealed::Waitable>::Keys> {
+    let futures: Vec<W> = futures.into_iter().collect();
     let deadline = timeout.map(deadline_after);
     let satisfied = |done: usize, failed: bool| match return_when {
         ReturnWhen::FirstCompleted => done > 0 || done == futures.len(),
@@ -235,25 +274,28 @@ pub fn wait<T>(
     let mut failed = false;
     let mut registered = Vec::new();
     for (key, future) in futures.iter().enumerate() {
-        if future.handle().register(&waiter, key) {
+        if future.future().handle().register(&waiter, key) {
             registered.push(key);
         } else {
             done += 1;
-            failed |= has_failed(future);
+            failed |= has_failed(future.future());
         }
     }
     let mut scratch = Vec::new();
     while !satisfied(done, failed) && waiter.wait(deadline, &mut scratch) {
         for key in scratch.drain(..) {
             done += 1;
-            failed |= has_failed(&futures[key]);
+            failed |= has_failed(futures[key].future());
         }
     }
     for key in registered {
-        futures[key].handle().unregister(&waiter, key);
+        futures[key].future().handle().unregister(&waiter, key);
     }
-    let (done, not_done) = futures.into_iter().partition(Future::is_done);
-    WaitResult { done, not_done }
+    let (done, not_done): (Vec<W>, Vec<W>) = futures.into_iter().partition(|w| w.future().is_done());
+    WaitResult {
+        done: done.into_iter().map(W::into_item).collect(),
+        not_done: not_done.into_iter().map(W::into_item).collect(),
+    }
 }
 
 /// True if the future is done with an error other than `Cancelled` (Python's "raised").

@@ -1,27 +1,28 @@
 //! [`WaitSet`]: futures waited on as a set, handed out as they complete.
 
+use super::waitable::sealed::{Keys, Waitable};
+use super::waitable::{ItemOf, Unkeyed};
 use crate::error::TaskError;
-use crate::future::Future;
 use crate::future::waiter::Waiter;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Futures waited on as a set, yielded as they complete. Keys are slot indices, reused once
-/// their future has been handed out.
-pub(crate) struct WaitSet<T> {
-    /// Each future with the caller's tag for it.
-    slots: Vec<Option<(Future<T>, usize)>>,
+/// Futures of `T` waited on as a set, handed out as they complete, each as it was given (a
+/// future, or a pair with its key: see [`Keys`]). Slots are indices, reused once their future
+/// has been handed out.
+pub(crate) struct WaitSet<T, K: Keys = Unkeyed> {
+    slots: Vec<Option<K::Item<T>>>,
     free: Vec<usize>,
     waiter: Arc<Waiter>,
-    /// Keys whose futures are done and not yet handed out, in completion order.
+    /// Slots whose futures are done and not yet handed out, in completion order.
     ready: VecDeque<usize>,
     /// Registered futures that have not reported completion yet.
     outstanding: usize,
     scratch: Vec<usize>,
 }
 
-impl<T> WaitSet<T> {
+impl<T, K: Keys> WaitSet<T, K> {
     pub(crate) fn new() -> Self {
         WaitSet {
             slots: Vec::new(),
@@ -33,21 +34,22 @@ impl<T> WaitSet<T> {
         }
     }
 
-    /// Adds a future with a tag of the caller's; one that is done already is first in line.
-    pub(crate) fn push(&mut self, future: Future<T>, tag: usize) {
-        let key = match self.free.pop() {
-            Some(key) => key,
+    /// Adds a future (or a pair); one that is done already is first in line.
+    pub(crate) fn push<W: Waitable<Output = T, Keys = K>>(&mut self, item: W) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
             None => {
                 self.slots.push(None);
                 self.slots.len() - 1
             }
         };
-        if future.handle().register(&self.waiter, key) {
+        if item.future().handle().register(&self.waiter, slot) {
             self.outstanding += 1;
         } else {
-            self.ready.push_back(key);
+            self.ready.push_back(slot);
         }
-        self.slots[key] = Some((future, tag));
+        let item: ItemOf<W> = item.into_item();
+        self.slots[slot] = Some(item);
     }
 
     /// How many futures have not been handed out yet.
@@ -55,16 +57,13 @@ impl<T> WaitSet<T> {
         self.ready.len() + self.outstanding
     }
 
-    /// The next future to complete, with its tag: `Ok(None)` when none are left,
-    /// `Err(Timeout)` when the deadline passed first.
-    pub(crate) fn next(
-        &mut self,
-        deadline: Option<Instant>,
-    ) -> Result<Option<(Future<T>, usize)>, TaskError> {
+    /// The next future to complete: `Ok(None)` when none are left, `Err(Timeout)` when the
+    /// deadline passed first.
+    pub(crate) fn next(&mut self, deadline: Option<Instant>) -> Result<Option<K::Item<T>>, TaskError> {
         loop {
-            if let Some(key) = self.ready.pop_front() {
-                self.free.push(key);
-                return Ok(self.slots[key].take());
+            if let Some(slot) = self.ready.pop_front() {
+                self.free.push(slot);
+                return Ok(self.slots[slot].take());
             }
             if self.outstanding == 0 {
                 return Ok(None);
@@ -77,30 +76,30 @@ impl<T> WaitSet<T> {
         }
     }
 
-    /// Every future not handed out yet, in the order they were added (keys reused).
-    pub(crate) fn into_pending(mut self) -> Vec<Future<T>> {
+    /// Every future not handed out yet, in the order they were added (slots reused).
+    pub(crate) fn into_pending(mut self) -> Vec<K::Item<T>> {
         self.unregister_all();
-        std::mem::take(&mut self.slots).into_iter().flatten().map(|(future, _)| future).collect()
+        std::mem::take(&mut self.slots).into_iter().flatten().collect()
     }
 
     /// Cancels every future not handed out yet that has not started.
     pub(crate) fn cancel_all(&self) {
-        for (future, _) in self.slots.iter().flatten() {
-            future.cancel();
+        for item in self.slots.iter().flatten() {
+            K::future_of(item).cancel();
         }
     }
 
     fn unregister_all(&mut self) {
-        for (key, future) in self.slots.iter().enumerate() {
-            if let Some((future, _)) = future {
-                future.handle().unregister(&self.waiter, key);
+        for (slot, item) in self.slots.iter().enumerate() {
+            if let Some(item) = item {
+                K::future_of(item).handle().unregister(&self.waiter, slot);
             }
         }
         self.outstanding = 0;
     }
 }
 
-impl<T> Drop for WaitSet<T> {
+impl<T, K: Keys> Drop for WaitSet<T, K> {
     fn drop(&mut self) {
         self.unregister_all();
     }

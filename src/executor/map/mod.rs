@@ -16,7 +16,7 @@ use self::progress::Progress;
 use crate::error::TaskError;
 use crate::executor::{Executor, Payload};
 use crate::future::{Future, deadline_after};
-use crate::wait::WaitSet;
+use crate::wait::{Keyed, WaitSet};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -42,8 +42,8 @@ struct Chunk<R> {
 
 enum InFlight<R> {
     Ordered(VecDeque<Chunk<R>>),
-    /// Completion order: the chunk futures wait in a set, tagged with their lengths.
-    Unordered(WaitSet<ChunkOutput<R>>),
+    /// Completion order: the chunk futures wait in a set, keyed by their lengths.
+    Unordered(WaitSet<ChunkOutput<R>, Keyed<usize>>),
 }
 
 impl<R> InFlight<R> {
@@ -301,7 +301,7 @@ where
             self.progress.watch(&future, len);
             match &mut self.in_flight {
                 Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
-                Some(InFlight::Unordered(set)) => set.push(future, len),
+                Some(InFlight::Unordered(set)) => set.push((len, future)),
                 None => return,
             }
         }
@@ -370,7 +370,7 @@ where
             },
             Some(InFlight::Unordered(set)) => match set.next(deadline) {
                 Ok(None) => None,
-                Ok(Some((future, len))) => Some(Ok(ChunkResults::from_outcome(len, future.result()))),
+                Ok(Some((len, future))) => Some(Ok(ChunkResults::from_outcome(len, future.result()))),
                 Err(error) => Some(Err(error)),
             },
             None => None,
