@@ -36,6 +36,8 @@ fn main() {
         ("workers_die_with_a_parent_killed_by_sigkill", workers_die_with_their_parent),
         ("shared_map_is_live_and_atomic_across_processes", shared_map_across_processes),
         ("a_shared_map_lives_as_long_as_its_task", shared_map_lives_as_long_as_its_task),
+        ("tasks_submitted_one_at_a_time_reuse_one_idle_worker", one_at_a_time_reuses_one_worker),
+        ("generic_code_takes_a_shared_pool_by_reference_or_arc", generic_code_takes_shared_pools),
     ];
     common::run_checks(checks);
 }
@@ -440,4 +442,40 @@ fn shared_map_lives_as_long_as_its_task() {
         SharedMap::new(),
     );
     assert_eq!(future.result(), Ok(11));
+}
+
+fn pid_of_worker(_: u8) -> u32 {
+    std::process::id()
+}
+
+/// CPython's test_idle_process_reuse_one / _multiple: a worker starts only when no started one
+/// is idle.
+fn one_at_a_time_reuses_one_worker() {
+    for max_workers in [1, 2, 8] {
+        let pool = ProcessPoolExecutor::new(max_workers);
+        let pids: Vec<u32> = (0..6).map(|_| pool.submit(pid_of_worker, 0).result().unwrap()).collect();
+        assert!(pids.iter().all(|pid| *pid == pids[0]), "one idle worker serves them all: {pids:?}");
+        // Two tasks at once, one at a time again: at most two workers ever.
+        let pair = [pool.submit(pid_of_worker, 0), pool.submit(pid_of_worker, 0)];
+        let mut pids: Vec<u32> = pair.into_iter().map(|f| f.result().unwrap()).collect();
+        pids.extend((0..4).map(|_| pool.submit(pid_of_worker, 0).result().unwrap()));
+        pids.sort_unstable();
+        pids.dedup();
+        assert!(pids.len() <= 2.min(max_workers), "{max_workers} workers allowed, {pids:?} used");
+    }
+}
+
+fn sum_of_squares<E: Executor>(executor: E, n: u64) -> u64 {
+    executor.map(square, 1..=n).chunksize(3).map(Result::unwrap).sum::<u64>()
+        + executor.submit(square, 0).result().unwrap()
+}
+
+
+fn generic_code_takes_shared_pools() {
+    let pool = std::sync::Arc::new(ProcessPoolExecutor::new(2));
+    assert_eq!(sum_of_squares(&*pool, 10), 385);
+    assert_eq!(sum_of_squares(std::sync::Arc::clone(&pool), 10), 385);
+    let shared = std::sync::Arc::clone(&pool);
+    let from_a_thread = std::thread::spawn(move || sum_of_squares(&shared, 4));
+    assert_eq!(from_a_thread.join().unwrap(), 30);
 }
