@@ -49,23 +49,14 @@ impl<T> Future<T> {
         Future { handle }
     }
 
-    /// A pending future completed from outside through its promise.
+    /// A pending future completed from outside through its promise (a process task's).
+    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))]
     pub(crate) fn pending() -> (Future<T>, Promise<T>)
     where
         T: Send + 'static,
     {
         let (handle, promise) = self::promise::pending();
         (Future { handle }, promise)
-    }
-
-    /// A future that is done already, with `value`.
-    pub(crate) fn ready(value: T) -> Future<T>
-    where
-        T: Send + 'static,
-    {
-        let (future, promise) = Future::pending();
-        promise.complete(Ok(value));
-        future
     }
 
     pub(crate) fn handle(&self) -> &Handle<T> {
@@ -255,7 +246,10 @@ impl<T> Future<T> {
         matches!(self.handle.core().state(), CANCELLING | CANCELLED)
     }
 
-    /// True while the task is running (it has started and is not done).
+    /// True while the task is running: it has left the pool's queue for a worker and is not
+    /// done. On a thread pool that means its code has started. A process task counts as running
+    /// once it is sent to a worker process, where it may still wait behind the worker's current
+    /// task (as in Python, where a task handed to a worker can no longer be cancelled).
     ///
     /// # Examples
     ///

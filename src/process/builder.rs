@@ -135,9 +135,16 @@ impl ProcessPoolBuilder {
     /// itself. Linux enforces it; other Unix systems may not.
     ///
     /// Rust ends a process whose allocation fails with an abort; the worker tells that abort
-    /// from others by the error the failed allocation left behind. With `RUST_BACKTRACE` set,
-    /// Rust prints a backtrace first, which can erase that error: the task then fails with
-    /// [`TaskError::WorkerDied`](crate::TaskError::WorkerDied) ("SIGABRT") instead.
+    /// from others, whatever `RUST_BACKTRACE` says, by the allocation-failure handler's frame on
+    /// the aborting thread's stack (or the `ENOMEM` the failed allocation left behind, for C code
+    /// that aborts then). Any other abort still fails its task with
+    /// [`TaskError::WorkerDied`](crate::TaskError::WorkerDied) ("SIGABRT").
+    ///
+    /// The limit is a resource limit of the worker process, and resource limits carry over to
+    /// the programs a process starts: a program that a task starts (with
+    /// [`std::process::Command`], say) runs under the same `RLIMIT_DATA`, and an allocation past
+    /// it fails there as that program handles it (it is not reported as this limit). Give such
+    /// programs what they need within the limit, or start them from the parent.
     ///
     /// # Examples
     ///

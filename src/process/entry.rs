@@ -1,6 +1,19 @@
-//! [`init`]: how a program tells a normal start from a worker process, and the settings a
-//! worker reads from its environment once (and clears, so nothing a task starts inherits them).
+//! [`init`]: how a program tells a normal start from a worker process, and what a process
+//! checks before it serves as a worker.
+//!
+//! A worker is told so by two environment variables that its parent sets when it starts it:
+//! the parent's one-shot server, and the parent's pid. They are left in the environment (removing
+//! them would need `std::env::remove_var`, unsound while another thread may read the environment,
+//! as in a libtest test), so the programs a task starts inherit them; what makes them harmless
+//! there is that a process is a worker only if its own parent is the process they name. A program
+//! a task starts has the worker as its parent, never the pool's process, so it starts as usual.
+//!
+//! Before it serves, a worker also refuses (with a message on stderr and
+//! [`REFUSED_EXIT_CODE`], never running the worker loop) when it runs with elevated privileges
+//! (a set-user-ID program must not take orders from whoever started it), when the parent it was
+//! told of is gone, and when the channel it was told to use does not lead to that parent.
 
+use super::os;
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +24,8 @@ pub(crate) const WORKER_ENV: &str = "CONCURRENT_FUTURES_WORKER";
 pub(crate) const PARENT_PID_ENV: &str = "CONCURRENT_FUTURES_PARENT_PID";
 /// The exit code of a worker whose `main` did not call `init()` first.
 pub(crate) const FORGOT_INIT_EXIT_CODE: i32 = 86;
+/// The exit code of a process that refused to serve as a worker (see the module docs).
+pub(crate) const REFUSED_EXIT_CODE: i32 = 89;
 /// The length of the handshake secret.
 pub(crate) const SECRET_LEN: usize = 32;
 
@@ -61,7 +76,7 @@ pub fn init() {
     if INIT_RAN.swap(true, Ordering::AcqRel) {
         return;
     }
-    let Some(server) = std::env::var_os(WORKER_ENV) else {
+    let Some((server, parent)) = started_as_worker() else {
         // Look at this program's file now, before it can be replaced (an error shows at the
         // first pool, which asks again).
         let _ = super::protocol::Identity::of_this_process();
@@ -70,17 +85,46 @@ pub fn init() {
         crate::mpi::on_init();
         return;
     };
-    let parent = std::env::var(PARENT_PID_ENV).ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    // SAFETY: this is a worker process that has just started, in `init()`, which must be the
-    // first line of `main`: the program has started no thread of its own that could read the
-    // environment while these two variables are removed. Removing them keeps them from every
-    // program a task starts (which would otherwise take itself for a worker).
-    unsafe {
-        std::env::remove_var(WORKER_ENV);
-        std::env::remove_var(PARENT_PID_ENV);
+    if os::elevated_privileges() {
+        refuse(
+            "this process runs with elevated privileges (set-user-ID, set-group-ID or file \
+             capabilities), and a worker process runs what its parent sends it",
+        );
     }
     let _ = PARENT_PID.set(parent);
     super::worker::run(&server.to_string_lossy(), parent)
+}
+
+/// The parent's server and pid, if this process was started as a worker: the variables are set
+/// and name this process's parent. A program that inherited them from a worker (a program a
+/// task starts) has the worker, not the named process, as its parent: a normal start. If the
+/// named process is gone, this is a worker whose parent died before it got here, which must not
+/// run the program's `main` on its own: it refuses.
+fn started_as_worker() -> Option<(std::ffi::OsString, u32)> {
+    let server = std::env::var_os(WORKER_ENV)?;
+    let parent = std::env::var(PARENT_PID_ENV).ok()?.parse().ok()?;
+    if os::parent_is(parent) {
+        return Some((server, parent));
+    }
+    if !os::process_exists(parent) {
+        refuse(&format!("it was started as a worker of process {parent}, which is gone"));
+    }
+    None
+}
+
+/// Ends this process, which must not serve as a worker, saying why.
+pub(crate) fn refuse(why: &str) -> ! {
+    eprintln!("concurrent_futures: process {} refuses to run as a worker: {why}", std::process::id());
+    std::process::exit(REFUSED_EXIT_CODE)
+}
+
+/// In a worker, once it has connected to its parent's server and before it says anything
+/// there: refuses if that server is not its parent's.
+pub(crate) fn confirm_server_is_the_parent_s(server: &str) {
+    let parent = parent_pid().unwrap_or(0);
+    if let Err(why) = os::server_belongs_to(server, parent) {
+        refuse(&format!("the channel it was given does not lead to its parent: {why}"));
+    }
 }
 
 /// True if `init()` was called on the current thread.
@@ -92,7 +136,7 @@ pub(crate) fn init_ran_on_this_thread() -> bool {
 /// this is where the re-executed `main` reaches the pool: stop here instead of starting a pool
 /// of its own (which would grow a process tree without end).
 pub(crate) fn refuse_pool_in_uninitialised_worker() {
-    if std::env::var_os(WORKER_ENV).is_some() && !INIT_RAN.load(Ordering::Acquire) {
+    if !INIT_RAN.load(Ordering::Acquire) && started_as_worker().is_some() {
         eprintln!(
             "concurrent_futures: this worker process ran the program's main() up to a \
              ProcessPoolExecutor; call concurrent_futures::init() as the first line of main()"

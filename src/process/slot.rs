@@ -257,9 +257,11 @@ fn set_up(
                 StartError::Broken(format!("a worker's initializer panicked: {message}")),
             )),
             Event::Gone => {
-                // A worker that is gone says how through its exit.
+                // A worker that is gone says how through its exit: an exit code is the
+                // initializer's doing (the pool is broken), a signal is worth another try.
                 let exit = worker.reap(EXIT_PATIENCE);
-                Err(StartError::Broken(format!("a worker process {} while it started", exit.text)))
+                let why = format!("a worker process {} while it started", exit.text);
+                Err(if exit.code.is_some() { StartError::Broken(why) } else { StartError::Retry(why) })
             }
             Event::Frame(other) => Err(given_up(
                 &mut worker,

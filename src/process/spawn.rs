@@ -1,7 +1,7 @@
 //! Starting a worker process: re-execute this program, hand it a secret privately, and accept
 //! its authenticated handshake, never waiting forever.
 
-use super::entry::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, SECRET_LEN, WORKER_ENV};
+use super::entry::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
 use super::handle::WorkerHandle;
 use super::link::Channels;
 use super::os::{self, Exit, Signal};
@@ -201,14 +201,16 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         return Err(fail(StartError::GivenUp));
     }
 
-    // The secret goes through the child's stdin: no other process can read it there.
+    // The secret goes through the child's stdin: no other process can read it there. A worker
+    // already gone makes this write fail; it raises no SIGPIPE, since the slot thread that
+    // starts workers holds SIGPIPE back (see `os::sigpipe`).
     let handed = stdin.map(|mut stdin| stdin.write_all(&secret));
     debug_assert_eq!(secret.len(), SECRET_LEN);
     if let Some(Err(e)) = handed {
         // A worker that ends at once (it never called `init()`, say) may be gone before its
         // secret is written: then its exit, not the broken pipe, says what went wrong.
         if let Ok(exit) = exited.recv_timeout(GONE_PATIENCE) {
-            return Err(StartError::Broken(exited_before_handshake(&exit.text)));
+            return Err(exited_before_handshake(&exit));
         }
         return Err(fail(io("cannot hand the worker its secret", e)));
     }
@@ -238,8 +240,8 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
             },
             recv(exited) -> exit => {
                 abandon(&name);
-                let how = exit.map(|e| e.text).unwrap_or_else(|_| "exited".to_owned());
-                return Err(StartError::Broken(exited_before_handshake(&how)));
+                let exit = exit.unwrap_or_else(|_| Exit { code: None, text: "was lost".to_owned() });
+                return Err(exited_before_handshake(&exit));
             },
             recv(closed) -> _ => continue,
             default(wait) => {
@@ -312,17 +314,26 @@ fn abandon(name: &str) {
     }
 }
 
-fn exited_before_handshake(how: &str) -> String {
-    if how == format!("exited with code {FORGOT_INIT_EXIT_CODE}") {
-        format!(
+/// Why a start failed when its worker exited before its handshake. An exit code is the
+/// program's own doing and would happen again (it never called `init()`, say): the pool is
+/// broken. A signal (killed from outside, say) is worth another try; one the program brings on
+/// itself every time fails all the attempts and breaks the pool then.
+fn exited_before_handshake(exit: &Exit) -> StartError {
+    let how = &exit.text;
+    match exit.code {
+        Some(FORGOT_INIT_EXIT_CODE) => StartError::Broken(format!(
             "a worker process {how}: the program reached a ProcessPoolExecutor without calling \
              concurrent_futures::init(); call it as the first line of main()"
-        )
-    } else {
-        format!(
+        )),
+        Some(REFUSED_EXIT_CODE) => StartError::Broken(format!(
+            "a worker process {how}: it refused to run as a worker (elevated privileges, or its \
+             channel did not lead to this process); its standard error says which"
+        )),
+        Some(_) => StartError::Broken(format!(
             "a worker process {how} before it connected; is concurrent_futures::init() the \
              first line of main()?"
-        )
+        )),
+        None => StartError::Retry(format!("a worker process {how} before it connected")),
     }
 }
 

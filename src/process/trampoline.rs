@@ -111,19 +111,27 @@ pub(crate) unsafe fn init_at(offset: isize) -> fn() {
 
 /// The one value of a zero-sized function type without drop glue (a fn item or a
 /// non-capturing closure): how a worker gets the function the parent named by its type.
-pub(crate) fn conjure<F: 'static>() -> F {
+///
+/// # Safety
+///
+/// `F` must be inhabited: a value of it must be able to exist, as one did when the caller got
+/// `F` from that value (as [`call_for`] does). A zero-sized type with no value (an empty enum,
+/// or a closure type that captured one) has nothing to conjure, and making one is undefined
+/// behaviour; size and drop glue, checked here at compile time, cannot tell it apart.
+unsafe fn conjure<F: 'static>() -> F {
     const {
         assert!(size_of::<F>() == 0, "a function sent to another process must not capture anything");
         assert!(!std::mem::needs_drop::<F>(), "a function sent to another process must not capture anything");
     };
     // SAFETY: `F` is zero-sized (asserted above): a read of it from a non-null, well-aligned
-    // pointer touches no memory and yields its only value. Closure and fn item types are
-    // inhabited, and `F` has no drop glue, so a conjured value owns nothing that could be
+    // pointer touches no memory, and yields its only value since `F` is inhabited (the
+    // caller's contract). `F` has no drop glue, so a conjured value owns nothing that could be
     // released twice.
     unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
 }
 
-/// The trampoline for `f`'s type.
+/// The trampoline for `f`'s type. Taking `f` proves that `F` is inhabited, which the trampoline
+/// relies on; this is the only way to get one.
 pub(crate) fn call_for<F, A, R>(_f: &F) -> Call
 where
     F: Fn(A) -> R + 'static,
@@ -135,13 +143,16 @@ where
 
 /// Runs every item of `args`: decodes it, runs `F` on it, and appends the encoded result. A
 /// panicking item fails alone, with its message and location, and the items after it run.
-pub(crate) fn trampoline<F, A, R>(args: Batch, around: &mut dyn Around) -> Result<(), String>
+/// Private: only [`call_for`], which is given a value of `F`, hands it out.
+fn trampoline<F, A, R>(args: Batch, around: &mut dyn Around) -> Result<(), String>
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    let f: F = conjure();
+    // SAFETY: this trampoline was handed out by `call_for`, which was given a value of `F`
+    // (in the parent, of the same type in the same executable), so `F` is inhabited.
+    let f: F = unsafe { conjure() };
     if args.len() == 1 {
         // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
         let arg = args.into_single();

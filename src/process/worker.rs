@@ -107,6 +107,8 @@ fn serve(server: &str) -> Result<(), String> {
     };
     let connection = IpcSender::<Hello>::connect(server.to_owned())
         .map_err(|e| format!("cannot reach the parent: {e}"))?;
+    // Nothing of this worker (its channels, the secret) goes to a server that is not its parent's.
+    super::entry::confirm_server_is_the_parent_s(server);
     connection.send(hello).map_err(|e| format!("cannot greet the parent: {e:?}"))?;
 
     let mut setup = Setup::default();

@@ -1,7 +1,8 @@
 //! What Linux does better than the portable Unix calls: the kernel kills a worker whose parent
 //! dies (`PR_SET_PDEATHSIG`), `/proc/self/exe` names the file that was started even after it is
-//! replaced, and the loader lists the main program's own address range. Depends on nothing of
-//! the crate.
+//! replaced, the loader lists the main program's own address range, the auxiliary vector says
+//! whether the process runs with elevated privileges, and `SO_PEERCRED` names the process behind
+//! a socket. Depends on nothing of the crate.
 
 /// Asks the kernel to SIGKILL this process when the thread that started it exits (on top of the
 /// portable lifeline, the control channel), then checks that the parent is still there.
@@ -59,6 +60,71 @@ pub(crate) fn in_main_program(address: usize) -> bool {
     main_program().is_some_and(|(start, end)| (start..end).contains(&address))
 }
 
+/// True if the kernel started this process in secure mode (`AT_SECURE`): a set-user-ID or
+/// set-group-ID program, one with file capabilities, or one a security module marked so. Such a
+/// process must not take orders from whoever started it.
+pub(crate) fn elevated_privileges() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave this process.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Checks, after this process connected to the one-shot server at `server`, that the process
+/// that listens there is `parent`: the kernel records who called `listen` on a socket, and
+/// `SO_PEERCRED` on a connection to it answers with that process. ipc-channel does not lend out
+/// its descriptor, so the connection is found among this process's own: the one whose peer is
+/// bound at `server` (a socket path is bound to one listener at a time).
+pub(crate) fn server_belongs_to(server: &str, parent: u32) -> Result<(), String> {
+    let descriptors =
+        std::fs::read_dir("/proc/self/fd").map_err(|e| format!("cannot list its descriptors: {e}"))?;
+    let found = descriptors
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<libc::c_int>().ok())
+        .find_map(|fd| listener_behind(fd, server.as_bytes()));
+    match found {
+        Some(pid) if pid == parent => Ok(()),
+        Some(pid) => Err(format!(
+            "the server at {server} belongs to process {pid}, not to its parent (process {parent})"
+        )),
+        None => Err(format!("it has no connection to a server at {server}")),
+    }
+}
+
+/// The pid of the process that listens at the other end of `fd`, if `fd` is a Unix socket
+/// connected to a server bound at `path`.
+fn listener_behind(fd: libc::c_int, path: &[u8]) -> Option<u32> {
+    // SAFETY: `address` and `credentials` are valid, writable and as long as the lengths passed
+    // with them; getpeername and getsockopt only write into them, and fail harmlessly (ENOTSOCK,
+    // EBADF) on a descriptor that is not a connected socket or was closed meanwhile.
+    unsafe {
+        let mut address: libc::sockaddr_un = std::mem::zeroed();
+        let mut length = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        if libc::getpeername(fd, (&raw mut address).cast(), &mut length) != 0
+            || libc::c_int::from(address.sun_family) != libc::AF_UNIX
+        {
+            return None;
+        }
+        let bound =
+            usize::try_from(length).ok()?.checked_sub(std::mem::offset_of!(libc::sockaddr_un, sun_path))?;
+        let bound: Vec<u8> =
+            address.sun_path.iter().take(bound).map(|&c| c as u8).take_while(|&c| c != 0).collect();
+        if bound != path {
+            return None;
+        }
+        let mut credentials: libc::ucred = std::mem::zeroed();
+        let mut length = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        if libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut credentials).cast(),
+            &mut length,
+        ) != 0
+        {
+            return None;
+        }
+        u32::try_from(credentials.pid).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +134,20 @@ mod tests {
         assert!(in_main_program(in_main_program as fn(usize) -> bool as usize));
         assert!(!in_main_program(super::super::unix::tests::address_in_a_shared_library()));
         assert!(executable().unwrap().exists());
+    }
+
+    #[test]
+    fn the_listener_behind_a_connection_is_found_by_its_path() {
+        let (server, name) = ipc_channel::ipc::IpcOneShotServer::<u8>::new().unwrap();
+        let accepting = std::thread::spawn(move || server.accept().map(|(_, n)| n).ok());
+        let sender = ipc_channel::ipc::IpcSender::<u8>::connect(name.clone()).unwrap();
+        let me = std::process::id();
+        assert_eq!(server_belongs_to(&name, me), Ok(()));
+        let err = server_belongs_to(&name, me + 1).unwrap_err();
+        assert!(err.contains(&format!("belongs to process {me}")), "{err}");
+        assert!(server_belongs_to("/nonexistent/socket", me).is_err());
+        sender.send(7).unwrap();
+        assert_eq!(accepting.join().unwrap(), Some(7));
+        assert!(!elevated_privileges());
     }
 }

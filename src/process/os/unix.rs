@@ -117,23 +117,6 @@ pub(crate) fn describe(status: std::process::ExitStatus) -> Exit {
     Exit { code: None, text }
 }
 
-/// Blocks SIGPIPE for the calling thread (and the threads it starts from now on), for threads
-/// that write to worker processes: a write to a worker that died then fails with `EPIPE`
-/// instead of raising a SIGPIPE that would end a program which restored SIGPIPE's default
-/// action. The program's own disposition is left alone; a SIGPIPE a write raises stays pending
-/// on this thread and is discarded when the thread ends.
-pub(crate) fn hold_back_sigpipe_on_this_thread() {
-    // SAFETY: `set` is a valid, initialised signal set on this stack; `pthread_sigmask` only
-    // changes the calling thread's mask and reports failure through its return value, which is
-    // ignored since the only failure (an invalid `how`) cannot happen with SIG_BLOCK.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
 /// Sets the `argv[0]` a started program sees (std would use the executable's path).
 pub(crate) fn set_arg0(command: &mut Command, arg0: &std::ffi::OsStr) {
     use std::os::unix::process::CommandExt;
@@ -155,42 +138,6 @@ pub(crate) fn leave_interrupts_to_the_parent() {
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
     }
-}
-
-/// The exit code [`limit_memory`] makes an out-of-memory abort end with.
-static MEMORY_EXIT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-extern "C" fn on_abort(_: libc::c_int) {
-    // Rust aborts when an allocation fails; the failed allocation left errno at ENOMEM.
-    // Any other abort returns from here, and `abort` goes on to end the process with SIGABRT.
-    if io::Error::last_os_error().raw_os_error() == Some(libc::ENOMEM) {
-        // SAFETY: _exit is async-signal-safe and ends the process at once.
-        unsafe { libc::_exit(MEMORY_EXIT.load(std::sync::atomic::Ordering::Relaxed)) }
-    }
-}
-
-/// Limits the memory this process may allocate (its data segment: heap, anonymous mappings,
-/// thread stacks) to `bytes`, and makes an allocation that fails under the limit end the
-/// process with `exit_code` instead of a bare SIGABRT, so the parent can say why.
-pub(crate) fn limit_memory(bytes: u64, exit_code: i32) -> io::Result<()> {
-    MEMORY_EXIT.store(exit_code, std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: as in `leave_interrupts_to_the_parent`; `on_abort` only reads errno and calls
-    // _exit, both async-signal-safe. `limit` is a valid rlimit that getrlimit fills in.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_abort as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGABRT, &action, std::ptr::null_mut());
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_DATA, &mut limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        limit.rlim_cur = libc::rlim_t::try_from(bytes).unwrap_or(libc::RLIM_INFINITY).min(limit.rlim_max);
-        if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// Runs `f` when the process exits normally (`main` returns, or `std::process::exit`), before
