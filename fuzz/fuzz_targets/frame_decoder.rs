@@ -2,7 +2,10 @@
 //! parent-to-worker frames, and map chunk outputs. None may panic, hang or allocate without
 //! bound; each must return a value or an error.
 //!
-//! Run: `cargo fuzz run frame_decoder` (needs cargo-fuzz and a nightly toolchain).
+//! Run: `cargo fuzz run frame_decoder` (needs cargo-fuzz and a nightly toolchain). `.ci/run`
+//! runs it for 60 s when a nightly toolchain is there, after replaying the inputs kept in
+//! `fuzz/regressions/frame_decoder/` (put an input that once crashed a decoder there, with its
+//! fix).
 
 #![no_main]
 
