@@ -7,7 +7,7 @@
 //!
 //! Run with `cargo bench --bench async_await`; the numbers go into `docs/PERFORMANCE.md`.
 
-use concurrent_futures::{Executor, ThreadPoolExecutor};
+use concurrent_futures::ThreadPoolExecutor;
 use criterion::{BatchSize, Criterion, criterion_main};
 use std::future::IntoFuture;
 use std::hint::black_box;

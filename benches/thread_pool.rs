@@ -13,7 +13,7 @@ mod common;
 
 use common::{is_prime, prime_or_zero};
 
-use concurrent_futures::{Executor, ThreadPoolExecutor};
+use concurrent_futures::ThreadPoolExecutor;
 use criterion::{Criterion, Throughput, criterion_main};
 use rayon::prelude::*;
 use std::hint::black_box;

@@ -23,7 +23,7 @@ mod common;
 
 use common::progress;
 use common::server::{LocalServer, agent};
-use concurrent_futures::{Executor, ThreadPoolExecutor, as_completed};
+use concurrent_futures::{ThreadPoolExecutor, as_completed};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -86,7 +86,7 @@ pub mod fuzzing {
 struct DocumentationExamples;
 
 pub use crate::error::{BuildError, TaskError};
-pub use crate::executor::map::Map;
+pub use crate::executor::map::{Map, MapSource};
 pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Awaiting, Future, KillOnDrop};
 pub use crate::merge::{IntoPairs, merge_results};
@@ -95,7 +95,7 @@ pub use crate::mpi::MpiPoolExecutor;
 #[cfg(all(feature = "process", unix))]
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;
-pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor, Threads};
 pub use crate::wait::{
     AsCompleted, AsCompletedTimeout, Keyed, Keys, ReturnWhen, Unkeyed, WaitResult, Waitable, as_completed,
     wait,

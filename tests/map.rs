@@ -4,6 +4,7 @@ mod common;
 
 use common::PATIENCE;
 use concurrent_futures::{Executor, TaskError, ThreadPoolExecutor};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -225,28 +226,68 @@ fn with_an_initializer_every_item_runs_on_a_pool_thread() {
     assert!(all_set_up, "an item ran on a thread the initializer never ran on");
 }
 
-#[test]
-fn without_an_initializer_the_consumer_helps_and_order_holds() {
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-    let pool = ThreadPoolExecutor::new(1);
+/// What CPython's semantics promise: never more threads than `max_workers`, each item on a
+/// pool thread (named after the pool), never on the thread that consumes the map.
+fn items_run_on_pool_threads_only<M>(max_workers: usize, chunksize: usize, map: M)
+where
+    M: FnOnce(&ThreadPoolExecutor, Arc<dyn Fn(u64) -> u64 + Send + Sync>) -> Vec<u64>,
+{
+    let pool =
+        ThreadPoolExecutor::builder().max_workers(max_workers).thread_name_prefix("mapper").build().unwrap();
     let consumer = std::thread::current().id();
-    let helped = Arc::new(AtomicBool::new(false));
-    let seen = Arc::clone(&helped);
-    // Item 0 holds the pool's only thread until some item has run on the consumer's thread,
-    // which only happens if the consumer works while it waits. The bound makes a consumer that
-    // does not help fail the test instead of hanging it.
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let outside = Arc::new(AtomicUsize::new(0));
+    let (r, m, o) = (Arc::clone(&running), Arc::clone(&most), Arc::clone(&outside));
     let item = move |x: u64| {
-        let on_consumer = std::thread::current().id() == consumer;
-        if on_consumer {
-            seen.store(true, Ordering::SeqCst);
+        let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(now, Ordering::SeqCst);
+        let me = std::thread::current();
+        if me.id() == consumer || !me.name().is_some_and(|name| name.starts_with("mapper")) {
+            o.fetch_add(1, Ordering::SeqCst);
         }
-        let released = x != 0 || common::eventually(PATIENCE, || seen.load(Ordering::SeqCst));
-        (x, released)
+        // Long enough that the threads overlap, and the consumer has time to run items if it
+        // did.
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+        r.fetch_sub(1, Ordering::SeqCst);
+        x * 2
     };
-    let results: Vec<(u64, bool)> =
-        pool.map(item, 0..64).chunksize(4).buffered(2).map(Result::unwrap).collect();
-    assert_eq!(results.iter().map(|(x, _)| *x).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
-    assert!(results[0].1, "item 0 was released by its patience: the consumer ran no chunk while it waited");
-    assert!(helped.load(Ordering::SeqCst));
+    let results = map(&pool, Arc::new(item));
+    assert_eq!(results, (0..200).map(|x| x * 2).collect::<Vec<_>>());
+    assert_eq!(outside.load(Ordering::SeqCst), 0, "items ran off the pool's threads");
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        most <= max_workers,
+        "{most} items ran at once with max_workers({max_workers}), chunksize {chunksize}"
+    );
+}
+
+#[test]
+fn a_map_runs_every_item_on_the_pool_threads_within_max_workers() {
+    for max_workers in [1, 2, 3] {
+        for chunksize in [1, 4, 64] {
+            items_run_on_pool_threads_only(max_workers, chunksize, |pool, f| {
+                pool.map(move |x: u64| f(x), 0..200).chunksize(chunksize).map(Result::unwrap).collect()
+            });
+            items_run_on_pool_threads_only(max_workers, chunksize, |pool, f| {
+                Executor::map(pool, move |x: u64| f(x), 0..200)
+                    .chunksize(chunksize)
+                    .map(Result::unwrap)
+                    .collect()
+            });
+            items_run_on_pool_threads_only(max_workers, chunksize, |pool, f| {
+                let mut all: Vec<u64> = pool
+                    .map(move |x: u64| f(x), 0..200)
+                    .chunksize(chunksize)
+                    .unordered()
+                    .map(Result::unwrap)
+                    .collect();
+                all.sort_unstable();
+                all
+            });
+        }
+    }
 }

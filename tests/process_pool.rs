@@ -470,7 +470,6 @@ fn sum_of_squares<E: Executor>(executor: E, n: u64) -> u64 {
         + executor.submit(square, 0).result().unwrap()
 }
 
-
 fn generic_code_takes_shared_pools() {
     let pool = std::sync::Arc::new(ProcessPoolExecutor::new(2));
     assert_eq!(sum_of_squares(&*pool, 10), 385);

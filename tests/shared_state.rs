@@ -1,6 +1,6 @@
 //! `SharedMap` from many threads, and `merge_results`.
 
-use concurrent_futures::{Executor, SharedMap, TaskError, ThreadPoolExecutor, merge_results};
+use concurrent_futures::{SharedMap, TaskError, ThreadPoolExecutor, merge_results};
 use std::collections::{BTreeMap, HashMap};
 
 fn bump(n: Option<u64>) -> u64 {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Blocker, PATIENCE};
-use concurrent_futures::{Executor, Future, ReturnWhen, TaskError, ThreadPoolExecutor, as_completed, wait};
+use concurrent_futures::{Future, ReturnWhen, TaskError, ThreadPoolExecutor, as_completed, wait};
 use std::sync::mpsc::channel;
 use std::time::Duration;
 

@@ -132,14 +132,6 @@ pub trait Executor {
     /// ```
     fn max_workers(&self) -> usize;
 
-    /// Not part of the API: whether a map may run chunks on the thread that consumes it while
-    /// it waits (true for a thread pool; never for a pool whose point is to run tasks
-    /// elsewhere).
-    #[doc(hidden)]
-    fn __may_run_on_caller(&self) -> bool {
-        false
-    }
-
     /// Not part of the API: how a map runs one chunk. By default one task runs the chunk's
     /// items in turn; a process pool sends the items separately encoded, so that each has its
     /// own outcome and, with a task timeout, its own deadline. (A trait method rather than a
@@ -190,10 +182,6 @@ impl<E: Executor + ?Sized> Executor for &E {
         (**self).max_workers()
     }
 
-    fn __may_run_on_caller(&self) -> bool {
-        (**self).__may_run_on_caller()
-    }
-
     #[allow(private_interfaces)]
     fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
     where
@@ -241,10 +229,6 @@ impl<E: Executor + ?Sized> Executor for std::sync::Arc<E> {
 
     fn max_workers(&self) -> usize {
         (**self).max_workers()
-    }
-
-    fn __may_run_on_caller(&self) -> bool {
-        (**self).__may_run_on_caller()
     }
 
     #[allow(private_interfaces)]

@@ -13,6 +13,7 @@ pub(crate) struct Promise<T> {
 }
 
 /// A new pending future's handle, and its promise.
+#[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))]
 pub(crate) fn pending<T: Send + 'static>() -> (Handle<T>, Promise<T>) {
     let cell: Arc<DynCell<T>> = Arc::new(Cell::new(()));
     (Handle::new(Arc::clone(&cell)), Promise { cell })

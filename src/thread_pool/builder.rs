@@ -1,7 +1,7 @@
 //! [`ThreadPoolBuilder`]: the settings of a thread pool.
 
-use super::ThreadPoolExecutor;
 use super::worker::{Initializer, Shared};
+use super::{ThreadPoolExecutor, Threads};
 use crate::error::BuildError;
 use std::fmt;
 use std::sync::Arc;
@@ -110,7 +110,9 @@ impl ThreadPoolBuilder {
         let prefix = self.thread_name_prefix.unwrap_or_else(|| {
             format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
         });
-        Ok(ThreadPoolExecutor { shared: Shared::new(max_workers, prefix, self.initializer) })
+        Ok(ThreadPoolExecutor {
+            threads: Threads { shared: Shared::new(max_workers, prefix, self.initializer) },
+        })
     }
 }
 

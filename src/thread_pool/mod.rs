@@ -9,6 +9,7 @@ mod worker;
 pub use self::builder::ThreadPoolBuilder;
 
 use self::worker::Shared;
+use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use std::fmt;
@@ -34,7 +35,39 @@ use std::sync::Arc;
 /// assert_eq!(total, 140);
 /// ```
 pub struct ThreadPoolExecutor {
+    threads: Threads,
+}
+
+/// A [`ThreadPoolExecutor`]'s threads, as its own [`map`](ThreadPoolExecutor::map) sees them:
+/// the [`MapSource`](crate::MapSource) of a `Map` whose items and results need only be `Send`.
+/// Nothing to use directly.
+pub struct Threads {
     shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Threads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Threads").field("max_workers", &self.shared.max_workers()).finish()
+    }
+}
+
+impl<F, A, R> sealed_source::MapSource<F, A, R> for Threads
+where
+    F: Fn(A) -> R + Clone + Send + Sync + 'static,
+    A: Send + 'static,
+    R: Send + 'static,
+{
+    #[allow(private_interfaces)]
+    fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<ChunkOutput<R>> {
+        let f = f.clone();
+        let (future, job) = job::task(move || run_chunk(&f, items));
+        self.shared.submit(job);
+        future
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.max_workers()
+    }
 }
 
 impl ThreadPoolExecutor {
@@ -96,8 +129,66 @@ impl ThreadPoolExecutor {
     /// ```
     pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Future<T> {
         let (future, job) = job::task(f);
-        self.shared.submit(job);
+        self.threads.shared.submit(job);
         future
+    }
+
+    /// Schedules `f(arg)` on a pool thread: the thread pool's own `submit`, with no serde. Any
+    /// `Send` argument and result will do: an `io::Result<String>`, a client's own error type,
+    /// a file handle. `f` may capture anything `Clone + Send + Sync`.
+    ///
+    /// On a `ThreadPoolExecutor` value this is the `submit` called; code generic over
+    /// `E: Executor` calls [`Executor::submit`] instead, whose `Payload` bounds let it run on a
+    /// process pool too. Submitted after shutdown, the future fails with
+    /// [`TaskError::Shutdown`](crate::TaskError::Shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let missing = pool.submit(std::fs::read_to_string, "/no/such/file".to_string());
+    /// let error: std::io::Error = missing.result().unwrap().unwrap_err();
+    /// assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(move || f(arg))
+    }
+
+    /// Runs `f` over `items` on the pool's threads and yields the results in input order: the
+    /// thread pool's own `map`, with no serde (any `Send` items and results).
+    ///
+    /// Lazy, with [`Map`]'s builder methods (`chunksize`, `buffered`, `timeout`, `unordered`,
+    /// `on_progress`). Every item runs on a pool thread, at most `max_workers` at once, under
+    /// the pool's thread names and after its initializer; the consuming thread only reads
+    /// results. Code generic over `E: Executor` calls [`Executor::map`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(4);
+    /// let paths = vec!["Cargo.toml".to_string(), "/no/such/file".to_string()];
+    /// let texts: Vec<std::io::Result<String>> =
+    ///     pool.map(std::fs::read_to_string, paths).map(Result::unwrap).collect();
+    /// assert!(texts[0].as_ref().is_ok_and(|text| text.contains("[package]")));
+    /// assert!(texts[1].is_err());
+    /// ```
+    pub fn map<F, A, R, I>(&self, f: F, items: I) -> Map<'_, Threads, F, A, R, I::IntoIter>
+    where
+        I: IntoIterator<Item = A>,
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        Map::new(&self.threads, f, items.into_iter())
     }
 }
 
@@ -119,31 +210,26 @@ impl Executor for ThreadPoolExecutor {
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.shutdown(wait, cancel_futures);
+        self.threads.shared.shutdown(wait, cancel_futures);
     }
 
     fn max_workers(&self) -> usize {
-        self.shared.max_workers()
-    }
-
-    fn __may_run_on_caller(&self) -> bool {
-        // An initializer may set up per-thread state that the function relies on.
-        !self.shared.has_initializer()
+        self.threads.shared.max_workers()
     }
 }
 
 impl Drop for ThreadPoolExecutor {
     fn drop(&mut self) {
-        self.shared.shutdown(true, false);
+        self.threads.shared.shutdown(true, false);
     }
 }
 
 impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolExecutor")
-            .field("max_workers", &self.shared.max_workers())
-            .field("threads", &self.shared.threads_started())
-            .field("shutdown", &self.shared.is_shutdown())
+            .field("max_workers", &self.threads.shared.max_workers())
+            .field("threads", &self.threads.shared.threads_started())
+            .field("shutdown", &self.threads.shared.is_shutdown())
             .finish()
     }
 }

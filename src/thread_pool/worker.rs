@@ -139,9 +139,4 @@ impl Shared {
     pub(crate) fn max_workers(&self) -> usize {
         self.intake.max_threads()
     }
-
-    /// True if the pool has an initializer, whose per-thread set-up only its own threads have.
-    pub(crate) fn has_initializer(&self) -> bool {
-        self.initializer.is_some()
-    }
 }

@@ -8,13 +8,15 @@
 
 mod chunk;
 mod progress;
+mod source;
 
 pub(crate) use self::chunk::{ChunkOutput, run_chunk};
+pub use self::source::MapSource;
+pub(crate) use self::source::sealed as sealed_source;
 
 use self::chunk::ChunkResults;
 use self::progress::Progress;
 use crate::error::TaskError;
-use crate::executor::{Executor, Payload};
 use crate::future::{Future, deadline_after};
 use crate::wait::{Keyed, WaitSet};
 use std::collections::VecDeque;
@@ -33,6 +35,11 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
 /// Chunks in flight per worker when `buffered` is not set: enough that the workers still have
 /// work while the consumer sleeps through a wake-up (about 20 µs), few enough to bound memory.
 const DEFAULT_WINDOW_PER_WORKER: usize = 4;
+
+/// The workers of `source`, through its sealed side.
+fn sealed_max_workers<S: MapSource<F, A, R> + ?Sized, F, A, R>(source: &S) -> usize {
+    source::sealed::MapSource::max_workers(source)
+}
 
 /// A submitted chunk: how many items it holds, and the future of their results.
 struct Chunk<R> {
@@ -75,19 +82,16 @@ impl<R> InFlight<R> {
 /// | method | meaning | default |
 /// |---|---|---|
 /// | [`chunksize(n)`](Self::chunksize) | items per task message | 1 |
-/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` (8 × where the consumer helps, below) |
+/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` |
 /// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
 /// | [`unordered()`](Self::unordered) | yield in completion order | input order |
 /// | [`on_progress(f)`](Self::on_progress) | `f(n)` as each chunk of `n` items finishes (feature `progress`) | none |
 ///
 /// Dropping the iterator cancels the chunks that have not started.
 ///
-/// On a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) without an initializer, the thread
-/// that consumes the map also runs chunks of the input itself while it waits for the oldest one,
-/// as rayon's caller does (a process pool never runs the function in the parent). Results still
-/// come in order, and `buffered` still bounds the chunks held, its own included: the pool gets
-/// all but one of a window set with `buffered`, and the default window doubles to 8 × `max_workers`
-/// so that the pool still gets its 4 × `max_workers`.
+/// Every item runs on the pool's workers, like every other task: never more than `max_workers`
+/// at once (on a thread pool, each on a pool thread, under its name, after its initializer);
+/// the thread that consumes the map only hands out chunks and reads results.
 ///
 /// # Examples
 ///
@@ -122,10 +126,7 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
 
 impl<'a, E, F, A, R, I> Map<'a, E, F, A, R, I>
 where
-    E: Executor + ?Sized,
-    F: Fn(A) -> R + Clone + Send + Sync + 'static,
-    A: Payload,
-    R: Payload,
+    E: MapSource<F, A, R> + ?Sized,
     I: Iterator<Item = A>,
 {
     pub(crate) fn new(executor: &'a E, f: F, items: I) -> Self {
@@ -168,9 +169,8 @@ where
         self
     }
 
-    /// Keeps at most `n` chunks in flight, counting those the consuming thread runs itself
-    /// (default: 4 × the executor's `max_workers`, 8 × where the consumer helps), so the input is
-    /// read only as fast as results are consumed and an endless input works.
+    /// Keeps at most `n` chunks in flight (default: 4 × the executor's `max_workers`), so the
+    /// input is read only as fast as results are consumed and an endless input works.
     ///
     /// # Panics
     ///
@@ -245,36 +245,9 @@ where
         self.in_flight.insert(in_flight)
     }
 
-    /// Whether this thread runs chunks itself while it waits for the oldest one: an ordered map
-    /// without a deadline, on an executor whose tasks may run on any thread.
-    fn helps(&self) -> bool {
-        !self.unordered && self.timeout.is_none() && self.executor.__may_run_on_caller()
-    }
-
-    /// The chunks the pool keeps queued when `buffered` is not set.
-    fn default_pool_window(&self) -> usize {
-        DEFAULT_WINDOW_PER_WORKER * self.executor.max_workers().max(1)
-    }
-
-    /// The most chunks in flight, counting those this thread ran itself: `buffered`, or its
-    /// default (twice the pool's share when this thread helps).
+    /// The most chunks in flight: `buffered`, or 4 per worker.
     fn window(&self) -> usize {
-        let helpers = if self.helps() { 2 } else { 1 };
-        self.buffered.unwrap_or_else(|| helpers * self.default_pool_window())
-    }
-
-    /// The most chunks submitted to the executor: the whole window, unless this thread helps.
-    /// Then the pool gets its default share of the default window, or all but one chunk of a
-    /// window set with `buffered`, and this thread may run the rest.
-    fn pool_window(&self) -> usize {
-        let window = self.window();
-        if !self.helps() || window < 2 {
-            return window;
-        }
-        match self.buffered {
-            Some(n) => n - 1,
-            None => self.default_pool_window(),
-        }
+        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * sealed_max_workers(self.executor).max(1))
     }
 
     /// The next chunk of the input; `None` once it has run out.
@@ -289,15 +262,14 @@ where
 
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
-        let window = self.pool_window();
+        let window = self.window();
         loop {
             if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
                 return;
             }
             let Some(chunk) = self.next_input_chunk() else { return };
-            let f = self.f.clone();
             let len = chunk.len();
-            let future = self.executor.__submit_chunk(f, chunk);
+            let future = source::sealed::MapSource::submit_chunk(self.executor, &self.f, chunk);
             self.progress.watch(&future, len);
             match &mut self.in_flight {
                 Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
@@ -330,32 +302,8 @@ where
         }
     }
 
-    /// While the oldest chunk is still running, runs chunks of the input on this thread
-    /// instead of waiting idle (only where the executor allows it: a thread pool, whose tasks
-    /// may run on any thread; never a process pool). Each is kept, done, in order.
-    fn help_while_waiting(&mut self) {
-        if !self.helps() {
-            return;
-        }
-        let window = self.window();
-        loop {
-            let Some(InFlight::Ordered(chunks)) = &self.in_flight else { return };
-            if chunks.len() >= window || chunks.front().is_none_or(|c| c.future.is_done()) {
-                return;
-            }
-            let Some(chunk) = self.next_input_chunk() else { return };
-            let len = chunk.len();
-            let future = Future::ready(run_chunk(&self.f, chunk));
-            self.progress.watch(&future, len);
-            if let Some(InFlight::Ordered(chunks)) = &mut self.in_flight {
-                chunks.push_back(Chunk { len, future });
-            }
-        }
-    }
-
     /// Waits for the next chunk and makes it current. False when the map is over.
     fn next_chunk(&mut self) -> bool {
-        self.help_while_waiting();
         let deadline = self.deadline;
         let outcome = match &mut self.in_flight {
             Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {
@@ -399,10 +347,7 @@ where
 
 impl<E, F, A, R, I> Iterator for Map<'_, E, F, A, R, I>
 where
-    E: Executor + ?Sized,
-    F: Fn(A) -> R + Clone + Send + Sync + 'static,
-    A: Payload,
-    R: Payload,
+    E: MapSource<F, A, R> + ?Sized,
     I: Iterator<Item = A>,
 {
     type Item = Result<R, TaskError>;
