@@ -150,14 +150,8 @@ impl Link {
 fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: &Sender<Event>) {
     loop {
         let event = match results.recv() {
-            Ok(FromWorker::Items { id, mut values, failures, detached: true }) => match payloads.recv() {
-                Ok(data) => {
-                    if values.attach(data) {
-                        Event::Frame(FromWorker::Items { id, values, failures, detached: false })
-                    } else {
-                        Event::Garbage(format!("sent detached results for task {id} that do not fit"))
-                    }
-                }
+            Ok(frame) if frame.has_detached() => match payloads.recv() {
+                Ok(data) => attach(frame, data),
                 // It died before it had sent them.
                 Err(_) => Event::Gone,
             },
@@ -175,6 +169,21 @@ fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: 
     }
 }
 
+/// An `Items` frame with the bytes that followed it on the payload channel: the frame whole,
+/// or garbage if they do not fit the layout it announced (nothing of a peer is used unchecked).
+pub(crate) fn attach(frame: FromWorker, data: Vec<u8>) -> Event {
+    match frame {
+        FromWorker::Items { id, mut values, failures, detached: true } => {
+            if values.attach(data) {
+                Event::Frame(FromWorker::Items { id, values, failures, detached: false })
+            } else {
+                Event::Garbage(format!("sent detached results for task {id} that do not fit"))
+            }
+        }
+        other => Event::Garbage(format!("sent bytes after {other:?}, which has none")),
+    }
+}
+
 /// The writer thread: sends each message whole, in order, until the slot closes the link or
 /// the worker is gone. Dropping `tasks` at the end tells the worker to exit.
 fn write(tasks: IpcBytesSender, to_write: &Receiver<Outgoing>, delivered: &AtomicU64) {
@@ -189,5 +198,45 @@ fn write(tasks: IpcBytesSender, to_write: &Receiver<Outgoing>, delivered: &Atomi
             return;
         }
         delivered.fetch_add(1, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn detached(values: &Batch) -> FromWorker {
+        let mut values = values.clone();
+        values.take_data();
+        FromWorker::Items { id: 3, values, failures: Vec::new(), detached: true }
+    }
+
+    #[test]
+    fn detached_bytes_that_fit_make_the_frame_whole() {
+        let values = Batch::single(&vec![7u8; 1000]).unwrap();
+        match attach(detached(&values), values.data().to_vec()) {
+            Event::Frame(FromWorker::Items { values: whole, detached: false, .. }) => {
+                assert_eq!(whole, values)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn detached_bytes_that_do_not_fit_are_garbage() {
+        let values = Batch::single(&vec![7u8; 1000]).unwrap();
+        for wrong in [0, 1, 999, 1001, 1 << 16] {
+            let event = attach(detached(&values), vec![0; wrong]);
+            assert!(
+                matches!(event, Event::Garbage(ref why) if why.contains("do not fit")),
+                "{wrong}: {event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_after_a_frame_that_has_none_are_garbage() {
+        let event = attach(FromWorker::Ready, vec![1, 2, 3]);
+        assert!(matches!(event, Event::Garbage(_)), "{event:?}");
     }
 }

@@ -208,14 +208,31 @@ impl ProcessPoolExecutor {
     }
 }
 
-/// Decodes `data` as each kind of frame (for the fuzz target).
+/// Decodes `data` as each kind of frame (for the fuzz target), and as a worker's frame followed
+/// by detached bytes, the way the parent's reader pairs them: the first byte says where the
+/// frame ends and the bytes begin.
 #[cfg(fuzzing)]
 pub(crate) fn fuzz_decode(data: &[u8]) {
     let _ = protocol::decode::<protocol::ToWorker>(data);
     let _ = protocol::decode::<protocol::Control>(data);
-    if let Ok(protocol::FromWorker::Items { values, failures, .. }) = protocol::decode(data) {
-        if protocol::FromWorker::items_answered(&values, &failures).is_some() {
-            values.items().for_each(drop);
+    let read = |frame: protocol::FromWorker| {
+        if let protocol::FromWorker::Items { values, failures, .. } = frame {
+            if protocol::FromWorker::items_answered(&values, &failures).is_some() {
+                values.items().for_each(drop);
+            }
+        }
+    };
+    if let Ok(frame) = protocol::decode(data) {
+        read(frame);
+    }
+    if let Some((&split, rest)) = data.split_first() {
+        let (frame, bytes) = rest.split_at(usize::from(split).min(rest.len()));
+        if let Ok(frame) = protocol::decode::<protocol::FromWorker>(frame) {
+            if frame.has_detached() {
+                if let link::Event::Frame(frame) = link::attach(frame, bytes.to_vec()) {
+                    read(frame);
+                }
+            }
         }
     }
 }

@@ -120,6 +120,11 @@ pub(crate) enum FromWorker {
 }
 
 impl FromWorker {
+    /// True for an `Items` frame whose values' bytes follow on the payload channel.
+    pub(crate) fn has_detached(&self) -> bool {
+        matches!(self, FromWorker::Items { detached: true, .. })
+    }
+
     /// How many items an `Items` frame answers, if it adds up (no failure out of place or
     /// twice, well-formed values); `None` for a frame from a broken peer.
     pub(crate) fn items_answered(values: &Batch, failures: &[(u32, TaskError)]) -> Option<usize> {
