@@ -355,6 +355,47 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_that_answers_no_item_is_misbehaviour() {
+        // It would put the task timeout off for ever.
+        let none =
+            FromWorker::Items { id: 7, values: Batch::default(), failures: Vec::new(), detached: false };
+        let (ended, _) = serve_fake(Some(none));
+        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("do not add up")));
+    }
+
+    #[test]
+    fn an_error_no_worker_can_produce_is_misbehaviour() {
+        for error in
+            [TaskError::Cancelled, TaskError::Shutdown, TaskError::Timeout, TaskError::Killed("k".into())]
+        {
+            let claimed = FromWorker::Items {
+                id: 7,
+                values: Batch::default(),
+                failures: vec![(0, error)],
+                detached: false,
+            };
+            let (ended, future) = serve_fake(Some(claimed));
+            assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("reported")));
+            assert!(
+                matches!(future.result(), Err(TaskError::WorkerDied(_))),
+                "the task fails as its worker's"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panic_reported_by_the_worker_fails_the_task() {
+        let panicked = FromWorker::Items {
+            id: 7,
+            values: Batch::default(),
+            failures: vec![(0, TaskError::Panicked("p".into()))],
+            detached: false,
+        };
+        let (_, future) = serve_fake(Some(panicked));
+        assert_eq!(future.result(), Err(TaskError::Panicked("p".into())));
+    }
+
+    #[test]
     fn a_frame_out_of_turn_is_misbehaviour() {
         let (ended, _) = serve_fake(Some(FromWorker::Ready));
         assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("out of turn")));
