@@ -95,7 +95,7 @@ pub use crate::mpi::MpiPoolExecutor;
 #[cfg(all(feature = "process", unix))]
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
 pub use crate::shared_map::SharedMap;
-pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor, Threads};
+pub use crate::thread_pool::{Scope, ScopedFuture, ThreadPoolBuilder, ThreadPoolExecutor, Threads};
 pub use crate::wait::{
     AsCompleted, AsCompletedTimeout, Keyed, Keys, ReturnWhen, Unkeyed, WaitResult, Waitable, as_completed,
     wait,

@@ -153,6 +153,11 @@ impl<J: Refuse> Intake<J> {
         }
     }
 
+    /// True on one of this pool's worker threads.
+    pub(crate) fn is_own_thread(&self) -> bool {
+        self.thread_ids.lock().contains(&std::thread::current().id())
+    }
+
     /// Python's `shutdown(wait, cancel_futures)`; idempotent. With `wait`, returns once every
     /// worker thread has ended, also when another thread is shutting the pool down at the same
     /// time; except on a thread of the pool itself, which cannot wait for itself (the others end
@@ -165,8 +170,7 @@ impl<J: Refuse> Intake<J> {
             }
         }
         if wait {
-            let me = std::thread::current().id();
-            if self.thread_ids.lock().contains(&me) {
+            if self.is_own_thread() {
                 return;
             }
             let _joining = self.joining.lock();

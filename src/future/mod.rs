@@ -49,11 +49,11 @@ impl<T> Future<T> {
         Future { handle }
     }
 
-    /// A pending future completed from outside through its promise (a process task's).
-    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))]
+    /// A pending future completed from outside through its promise (a process task's, a
+    /// scoped task's).
     pub(crate) fn pending() -> (Future<T>, Promise<T>)
     where
-        T: Send + 'static,
+        T: Send,
     {
         let (handle, promise) = self::promise::pending();
         (Future { handle }, promise)

@@ -13,10 +13,16 @@ pub(crate) struct Promise<T> {
 }
 
 /// A new pending future's handle, and its promise.
-#[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))]
-pub(crate) fn pending<T: Send + 'static>() -> (Handle<T>, Promise<T>) {
+pub(crate) fn pending<T: Send>() -> (Handle<T>, Promise<T>) {
     let cell: Arc<DynCell<T>> = Arc::new(Cell::new(()));
     (Handle::new(Arc::clone(&cell)), Promise { cell })
+}
+
+impl<T> Promise<T> {
+    /// Moves the future from pending to running; false if it was cancelled meanwhile.
+    pub(crate) fn set_running(&self) -> bool {
+        self.cell.core.set_running()
+    }
 }
 
 #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // used by the process pool

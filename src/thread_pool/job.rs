@@ -102,3 +102,32 @@ where
     let view: Arc<DynCell<T>> = cell.clone();
     (Future::from_handle(Handle::new(view)), QueuedJob(Some(cell)))
 }
+
+/// The job of a task that completes its own future, told whether it may run (`None`) or why
+/// it was refused (a pool shut down or broken): a scoped task's.
+pub(crate) type Deciding = Box<dyn FnOnce(Option<TaskError>) + Send>;
+
+/// A [`Deciding`] task as a job, taken out once under a lock.
+struct DecidingJob(crate::sync::plain::Mutex<Option<Deciding>>);
+
+impl Job for DecidingJob {
+    fn run(&self, finished: &dyn Fn()) {
+        let task = self.0.lock().take();
+        if let Some(task) = task {
+            task(None);
+        }
+        finished();
+    }
+
+    fn reject(&self, error: TaskError) {
+        let task = self.0.lock().take();
+        if let Some(task) = task {
+            task(Some(error));
+        }
+    }
+}
+
+/// The job that runs (or refuses) `task`.
+pub(crate) fn deciding(task: Deciding) -> QueuedJob {
+    QueuedJob(Some(Arc::new(DecidingJob(crate::sync::plain::Mutex::new(Some(task))))))
+}

@@ -4,9 +4,11 @@
 
 mod builder;
 pub(crate) mod job;
+mod scope;
 mod worker;
 
 pub use self::builder::ThreadPoolBuilder;
+pub use self::scope::{Scope, ScopedFuture};
 
 use self::worker::Shared;
 use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source};
@@ -189,6 +191,37 @@ impl ThreadPoolExecutor {
         R: Send + 'static,
     {
         Map::new(&self.threads, f, items.into_iter())
+    }
+
+    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller, like
+    /// `std::thread::scope` and `rayon::scope`: anything that outlives this call (a `&[T]`, a
+    /// `&mut` counter behind a `Mutex`, a `&Client`) can be used by the tasks without an `Arc`.
+    /// Python's `with ThreadPoolExecutor() as ex:` block, for borrowed data.
+    ///
+    /// Every task started in the scope has ended when `scope` returns. The tasks run on this
+    /// pool's threads, within `max_workers`. A task's panic fails its own handle
+    /// (`Err(TaskError::Panicked)`).
+    ///
+    /// # Panics
+    ///
+    /// A panic of `f` itself propagates from `scope`, after every task has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(4);
+    /// let numbers: Vec<u64> = (1..=1000).collect();
+    /// let halves: Vec<&[u64]> = numbers.chunks(500).collect();
+    /// let sum: u64 = pool.scope(|s| {
+    ///     let parts: Vec<_> = halves.iter().map(|half| s.spawn(move || half.iter().sum::<u64>())).collect();
+    ///     parts.into_iter().map(|part| part.result().unwrap()).sum()
+    /// });
+    /// assert_eq!(sum, 500_500);
+    /// ```
+    pub fn scope<'env, T>(&self, f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
+        scope::scope(&self.threads.shared, f)
     }
 }
 

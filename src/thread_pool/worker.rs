@@ -123,6 +123,24 @@ impl Shared {
         }
     }
 
+    /// The pool's queue (a thread of the pool that waits in a scope takes jobs from it).
+    pub(crate) fn queue(&self) -> &crossbeam_channel::Receiver<QueuedJob> {
+        self.intake.receiver()
+    }
+
+    /// True on one of this pool's own threads.
+    pub(crate) fn is_own_thread(&self) -> bool {
+        self.intake.is_own_thread()
+    }
+
+    /// Runs a job taken from the queue on this thread, one of the pool's, as its loop would.
+    pub(crate) fn run_here(&self, job: QueuedJob) {
+        match self.intake.broken() {
+            Some(why) => job.reject(TaskError::BrokenPool(why.clone())),
+            None => job.run(&|| {}),
+        }
+    }
+
     /// Python's `shutdown(wait, cancel_futures)`.
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.intake.shutdown(wait, cancel_futures);

@@ -1,0 +1,385 @@
+//! [`ThreadPoolExecutor::scope`](super::ThreadPoolExecutor::scope): tasks that borrow from the
+//! caller, like `std::thread::scope` and `rayon::scope`, run on the pool's own threads.
+//!
+//! A scoped task is a closure that may borrow anything living longer than the scope. It is
+//! queued like any other job of the pool, which only runs `'static` jobs: its lifetime is erased
+//! in one place ([`erase`]), and that is sound because `scope` does not return (nor unwind)
+//! before every task it started has ended or been dropped unrun, so nothing it borrows can be
+//! gone while it runs. The scope counts its tasks: a task's count is taken back by a guard that
+//! the job owns, whether the job runs, panics or is dropped unrun (a pool that shut down).
+
+use super::job;
+use super::worker::Shared;
+use crate::error::{TaskError, panic_message};
+use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source};
+use crate::future::{Future, deadline_after};
+use crossbeam_channel::{Receiver, Sender, select};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The tasks of one scope that have not ended, and the wake-up of the thread that waits for
+/// them.
+struct Tasks {
+    left: AtomicUsize,
+    ended_tx: Sender<()>,
+    ended: Receiver<()>,
+}
+
+impl Tasks {
+    fn new() -> Arc<Tasks> {
+        let (ended_tx, ended) = crossbeam_channel::bounded(1);
+        Arc::new(Tasks { left: AtomicUsize::new(0), ended_tx, ended })
+    }
+}
+
+/// Owned by a scoped job: ends its task's count however the job ends (run, panicked, dropped).
+struct Ended(Arc<Tasks>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if self.0.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last one: wake the waiting thread (a wake-up already waiting is as good).
+            let _ = self.0.ended_tx.try_send(());
+        }
+    }
+}
+
+/// A scope of a [`ThreadPoolExecutor`](super::ThreadPoolExecutor), given to the closure of
+/// [`scope`](super::ThreadPoolExecutor::scope): starts tasks that may borrow what outlives the
+/// scope (`'env`), on the pool's threads.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new(2);
+/// let words = vec!["a".to_string(), "bb".to_string()];
+/// let total = pool.scope(|s| {
+///     let first = s.spawn(|| words[0].len());
+///     let second = s.spawn(|| words[1].len());
+///     first.result().unwrap() + second.result().unwrap()
+/// });
+/// assert_eq!(total, 3);
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    shared: Arc<Shared>,
+    tasks: Arc<Tasks>,
+    /// Invariant in `'scope` and `'env`, as `std::thread::Scope` is.
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// The handle of a task started in a [`Scope`]: it cannot leave the scope.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new(1);
+/// let text = String::from("borrowed");
+/// pool.scope(|s| {
+///     let task = s.spawn(|| text.len());
+///     assert_eq!(task.result(), Ok(8));
+/// });
+/// ```
+pub struct ScopedFuture<'scope, T> {
+    future: Future<T>,
+    /// The pool: a thread of it that waits for this task runs queued jobs meanwhile.
+    shared: &'scope Shared,
+}
+
+impl<T> ScopedFuture<'_, T> {
+    /// Blocks until the task is done and returns its value, or
+    /// [`TaskError::Panicked`](crate::TaskError::Panicked) if it panicked.
+    ///
+    /// # Errors
+    ///
+    /// `Panicked` if the task panicked; `Shutdown` if the pool was shut down before it started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{TaskError, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.scope(|s| {
+    ///     let task = s.spawn(|| -> u8 { panic!("no") });
+    ///     assert!(matches!(task.result(), Err(TaskError::Panicked(_))));
+    /// });
+    /// ```
+    pub fn result(self) -> Result<T, TaskError> {
+        self.wait();
+        self.future.result()
+    }
+
+    /// As [`result`](Self::result), giving up after `timeout` (the task goes on).
+    ///
+    /// # Errors
+    ///
+    /// `Timeout` if the task is not done in time; otherwise as [`result`](Self::result).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.scope(|s| assert_eq!(s.spawn(|| 1).result_timeout(Duration::from_secs(5)), Ok(1)));
+    /// ```
+    pub fn result_timeout(self, timeout: Duration) -> Result<T, TaskError> {
+        if self.wait_timeout(timeout) { self.future.result() } else { Err(TaskError::Timeout) }
+    }
+
+    /// Blocks until the task is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.scope(|s| {
+    ///     let task = s.spawn(|| 1);
+    ///     task.wait();
+    ///     assert!(task.is_done());
+    /// });
+    /// ```
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Waits up to `timeout`; true if the task is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.scope(|s| assert!(s.spawn(|| 1).wait_timeout(Duration::from_secs(5))));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Some(deadline_after(timeout)))
+    }
+
+    /// True once the task is done (finished, failed or cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.scope(|s| {
+    ///     let task = s.spawn(|| 1);
+    ///     task.wait();
+    ///     assert!(task.is_done());
+    /// });
+    /// ```
+    pub fn is_done(&self) -> bool {
+        self.future.is_done()
+    }
+
+    /// Waits until the task is done or `deadline` passes; true if it is done. On a thread of
+    /// the pool (a scope inside a task), it runs the pool's queued jobs meanwhile, as any of
+    /// the pool's threads would: otherwise a task could wait for the very thread that waits for
+    /// it (a one-thread pool, say).
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        if !self.shared.is_own_thread() {
+            return self.future.wait_until(deadline);
+        }
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        self.future.add_done_callback(move |_| {
+            let _ = done_tx.try_send(());
+        });
+        loop {
+            let wait = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+            select! {
+                recv(done) -> _ => return true,
+                recv(self.shared.queue()) -> job => match job {
+                    Ok(job) => self.shared.run_here(job),
+                    // Shut down and drained: nothing to run here; wait as anyone would.
+                    Err(_) => return self.future.wait_until(deadline),
+                },
+                default(wait) => return self.future.is_done(),
+            }
+        }
+    }
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Runs `f` on a pool thread; `f` may borrow anything that outlives the scope. Its panic
+    /// fails its own handle, with [`TaskError::Panicked`](crate::TaskError::Panicked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::sync::Mutex;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let counter = Mutex::new(0);
+    /// pool.scope(|s| {
+    ///     for _ in 0..10 {
+    ///         s.spawn(|| *counter.lock().unwrap() += 1);
+    ///     }
+    /// });
+    /// assert_eq!(counter.into_inner().unwrap(), 10);
+    /// ```
+    ///
+    /// Nothing started in a scope can leave it, neither a handle nor a borrow:
+    ///
+    /// ```compile_fail
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// let escaped = pool.scope(|s| s.spawn(|| 1)); // error: the handle would outlive the scope
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(1);
+    /// pool.scope(|s| {
+    ///     let local = vec![1, 2, 3];
+    ///     s.spawn(|| local.len()); // error: `local` does not live as long as the scope
+    /// });
+    /// ```
+    pub fn spawn<T: Send + 'scope>(
+        &'scope self,
+        f: impl FnOnce() -> T + Send + 'scope,
+    ) -> ScopedFuture<'scope, T> {
+        ScopedFuture { future: self.run(f), shared: &self.shared }
+    }
+
+    /// Runs `f` over `items` on the pool's threads and yields the results in input order; `f`
+    /// and the items may borrow anything that outlives the scope (a `&[T]`, a `&Client`).
+    ///
+    /// The same lazy [`Map`] as [`ThreadPoolExecutor::map`](super::ThreadPoolExecutor::map),
+    /// with its builder methods.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// let words = vec!["alpha".to_string(), "be".to_string(), "gamma".to_string()];
+    /// let lengths: Vec<usize> = pool.scope(|s| s.map(|w: &String| w.len(), &words).map(Result::unwrap).collect());
+    /// assert_eq!(lengths, [5, 2, 5]);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn map<F, A, R, I>(&'scope self, f: F, items: I) -> Map<'scope, Self, Arc<F>, A, R, I::IntoIter>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'scope,
+        F: Fn(A) -> R + Send + Sync + 'scope,
+        A: Send + 'scope,
+        R: Send + 'scope,
+    {
+        Map::new(self, Arc::new(f), items.into_iter())
+    }
+
+    /// Queues `f` as a task of this scope and returns its future.
+    fn run<T: Send + 'scope>(&self, f: impl FnOnce() -> T + Send + 'scope) -> Future<T> {
+        let (future, promise) = Future::pending();
+        self.tasks.left.fetch_add(1, Ordering::AcqRel);
+        let ended = Ended(Arc::clone(&self.tasks));
+        let task = move |refused: Option<TaskError>| {
+            let _ended = ended;
+            match refused {
+                Some(error) => promise.reject(error),
+                None if promise.set_running() => {
+                    let outcome = catch_unwind(AssertUnwindSafe(f))
+                        .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+                    promise.complete(outcome);
+                }
+                // Cancelled before it started (a map's window, dropped).
+                None => {}
+            }
+        };
+        // SAFETY: see `erase`: this job belongs to this scope, whose `scope()` call waits until
+        // its `Ended` guard has been dropped.
+        let task = unsafe { erase(Box::new(task)) };
+        self.shared.submit(job::deciding(task));
+        future
+    }
+}
+
+/// A scope's job with its borrows' lifetime erased, so that the pool can queue it.
+///
+/// # Safety
+///
+/// The job must have ended (run, or been dropped unrun) before anything it borrows for `'scope`
+/// is gone. `scope` guarantees it for every job whose [`Ended`] guard it counts: it returns, or
+/// resumes a panic, only once the count is back to zero, and a job drops its guard only when
+/// it is over (it owns the guard, so dropping the job unrun drops it too).
+unsafe fn erase<'scope>(
+    job: Box<dyn FnOnce(Option<TaskError>) + Send + 'scope>,
+) -> Box<dyn FnOnce(Option<TaskError>) + Send + 'static> {
+    // SAFETY: the two types differ only in the trait object's lifetime bound, so they have the
+    // same layout; the caller guarantees the job does not outlive what it borrows.
+    unsafe { std::mem::transmute(job) }
+}
+
+impl<'scope, G, A, R> sealed_source::MapSource<Arc<G>, A, R> for Scope<'scope, '_>
+where
+    G: Fn(A) -> R + Send + Sync + 'scope,
+    A: Send + 'scope,
+    R: Send + 'scope,
+{
+    #[allow(private_interfaces)]
+    fn submit_chunk(&self, f: &Arc<G>, items: Vec<A>) -> Future<ChunkOutput<R>> {
+        let f = Arc::clone(f);
+        self.run(move || run_chunk(&*f, items))
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.max_workers()
+    }
+}
+
+/// The body of [`ThreadPoolExecutor::scope`](super::ThreadPoolExecutor::scope).
+pub(super) fn scope<'env, T>(
+    shared: &Arc<Shared>,
+    f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+) -> T {
+    let scope =
+        Scope { shared: Arc::clone(shared), tasks: Tasks::new(), scope: PhantomData, env: PhantomData };
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    wait_for_tasks(&scope.shared, &scope.tasks);
+    match outcome {
+        Ok(value) => value,
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// Returns once every task of the scope has ended. On a thread of the pool itself (a scope
+/// inside a task), it runs the pool's queued jobs while it waits, as any of the pool's threads
+/// would: otherwise the scope's tasks could wait for a thread that waits for them.
+fn wait_for_tasks(shared: &Shared, tasks: &Tasks) {
+    let on_pool_thread = shared.is_own_thread();
+    while tasks.left.load(Ordering::Acquire) > 0 {
+        if !on_pool_thread {
+            let _ = tasks.ended.recv();
+            continue;
+        }
+        select! {
+            recv(tasks.ended) -> _ => {}
+            recv(shared.queue()) -> job => match job {
+                Ok(job) => shared.run_here(job),
+                // Shut down and drained: nothing more can be queued; wait for the rest.
+                Err(_) => {
+                    let _ = tasks.ended.recv();
+                }
+            },
+        }
+    }
+}
