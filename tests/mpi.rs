@@ -1,7 +1,9 @@
 //! `MpiPoolExecutor` under a real `mpirun -n 3 --oversubscribe` (feature `mpi`). This binary is
 //! both the test runner and the MPI program: the runner starts `mpirun` on itself with a
-//! scenario name, always under a timeout (an MPI failure shows as a hang), and checks what rank
-//! 0 printed and that every rank exited 0.
+//! scenario name, always under a timeout shorter than the check's deadline (an MPI failure
+//! shows as a hang), and checks what rank 0 printed and that every rank exited 0. Rank 0's
+//! own waits in the scenarios are bounded too ([`PATIENCE`]). With the argument `silent-rank`
+//! the binary is a rank that starts MPI and never says hello.
 
 mod common;
 
@@ -9,9 +11,23 @@ use concurrent_futures::{BuildError, Executor, MpiPoolExecutor, SharedMap, TaskE
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The most rank 0 waits for one result (or one map) in a scenario: far more than a correct run
+/// takes, less than the runner's timeout of the whole job.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The runner's bound on a whole `mpirun` job, under the check's own deadline.
+const JOB_SECONDS: &str = "50";
+/// The bound on a job that rank 0 leaves unfinalized on purpose: Open MPI's mpirun (4.1) now
+/// and then hangs after reporting such an end, with every rank gone; the checks then rely on
+/// what rank 0 printed, not on mpirun's exit.
+const UNFINALIZED_JOB_SECONDS: &str = "20";
 
 fn main() {
+    if std::env::args().any(|a| a == "silent-rank") {
+        return silent_rank();
+    }
     concurrent_futures::init(); // ranks 1..N serve here
     let args: Vec<String> = std::env::args().collect();
     if let Some(scenario) = args.iter().find_map(|a| a.strip_prefix("scenario=")) {
@@ -23,6 +39,16 @@ fn main() {
         ("panics_and_encoding_errors_stay_on_their_futures", || expect_ok("failures")),
         ("map_options_work_over_ranks", || expect_ok("map_options")),
         ("shutdown_and_pools_one_after_another", || expect_ok("shutdown")),
+        ("two_live_pools_interleave_1_mib_maps_and_submits_over_the_ranks", || expect_ok("two_pools")),
+        ("a_pool_made_after_one_was_dropped_runs_its_tasks", || expect_ok("one_after_another")),
+        (
+            "a_rank_that_never_says_hello_fails_new_naming_it",
+            a_rank_that_never_says_hello_fails_new_naming_it,
+        ),
+        (
+            "rank_0_exit_gives_up_on_a_busy_rank_after_its_bound",
+            rank_0_exit_gives_up_on_a_busy_rank_after_its_bound,
+        ),
         ("a_rank_running_another_build_is_refused", a_rank_running_another_build_is_refused),
         (
             "a_crashing_rank_ends_the_job_instead_of_hanging_it",
@@ -44,11 +70,14 @@ fn example(name: &str) -> PathBuf {
     deps.parent().and_then(|d| d.parent()).expect("target/<profile>").join("examples").join(name)
 }
 
-/// Runs `mpirun` with `ranks` (each `-n k program args...`), under a timeout; returns what the
-/// job printed on stdout and on stderr, and whether every rank exited 0.
-fn mpirun(ranks: &[(u32, PathBuf, &str)]) -> (String, String, bool) {
+/// Runs `mpirun` with `ranks` (each `-n k program args...`) and `env` for every rank, under a
+/// timeout of `seconds`; returns what the job printed on stdout and on stderr, and whether every rank exited 0.
+fn mpirun(ranks: &[(u32, PathBuf, &str)], env: &[(&str, &str)], seconds: &str) -> (String, String, bool) {
     let mut command = Command::new("timeout");
-    command.args(["--kill-after=10", "120", "mpirun", "--oversubscribe", "--allow-run-as-root"]);
+    command.args(["--kill-after=5", seconds, "mpirun", "--oversubscribe", "--allow-run-as-root"]);
+    for (name, value) in env {
+        command.env(name, value).arg("-x").arg(name);
+    }
     for (i, (n, program, arg)) in ranks.iter().enumerate() {
         if i > 0 {
             command.arg(":");
@@ -69,7 +98,7 @@ fn mpirun(ranks: &[(u32, PathBuf, &str)]) -> (String, String, bool) {
 fn expect_ok(scenario: &str) {
     let me = std::env::current_exe().expect("own path");
     let arg = format!("scenario={scenario}");
-    let (stdout, stderr, success) = mpirun(&[(3, me, &arg)]);
+    let (stdout, stderr, success) = mpirun(&[(3, me, &arg)], &[], JOB_SECONDS);
     assert!(success, "mpirun failed or timed out:\n{stdout}\n{stderr}");
     assert!(stdout.contains(&format!("{scenario}: ok")), "rank 0 did not finish the scenario: {stdout}");
 }
@@ -78,7 +107,8 @@ fn a_rank_running_another_build_is_refused() {
     let me = std::env::current_exe().expect("own path");
     let other = example("mpi_primes");
     assert!(other.exists(), "{} is built by `cargo test --features mpi`", other.display());
-    let (stdout, stderr, success) = mpirun(&[(1, me, "scenario=mismatch"), (2, other, "--as-worker")]);
+    let (stdout, stderr, success) =
+        mpirun(&[(1, me, "scenario=mismatch"), (2, other, "--as-worker")], &[], JOB_SECONDS);
     assert!(success, "every rank exits 0, the refused ones too:\n{stdout}\n{stderr}");
     assert!(stderr.contains("runs another build"), "the refused ranks say why: {stderr}");
     assert!(stdout.contains("mismatch: ok"), "{stdout}");
@@ -87,16 +117,45 @@ fn a_rank_running_another_build_is_refused() {
 fn a_crashing_rank_ends_the_job_instead_of_hanging_it() {
     let me = std::env::current_exe().expect("own path");
     // Its output (the aborting rank's report, mpirun's notice) is expected, and not shown.
-    let (stdout, stderr, success) = mpirun(&[(3, me, "scenario=crash")]);
+    let (stdout, stderr, success) = mpirun(&[(3, me, "scenario=crash")], &[], JOB_SECONDS);
     assert!(!success, "mpirun reports the crash: {stdout}");
     assert!(stderr.contains("rank 1") || stderr.contains("rank 2"), "mpirun names the rank: {stderr}");
     assert!(!stdout.contains("crash: ok"), "rank 0 did not go on as if nothing happened");
     assert!(stdout.contains("crash: submitted"), "rank 0 got as far as the crash: {stdout}");
 }
 
+fn a_rank_that_never_says_hello_fails_new_naming_it() {
+    let me = std::env::current_exe().expect("own path");
+    let bounds = [("CONCURRENT_FUTURES_MPI_HELLO_SECS", "1"), ("CONCURRENT_FUTURES_MPI_EXIT_SECS", "1")];
+    let (stdout, stderr, success) = mpirun(
+        &[(1, me.clone(), "scenario=silent"), (2, me, "silent-rank")],
+        &bounds,
+        UNFINALIZED_JOB_SECONDS,
+    );
+    assert!(stdout.contains("silent: ok"), "rank 0 got the error it should:\n{stdout}\n{stderr}");
+    assert!(!success, "the launcher reports the ranks that never finished");
+    // Rank 0 gives up on the silent ranks at exit too, and says so; the launcher ends the job.
+    assert!(stderr.contains("did not say goodbye"), "{stderr}");
+}
+
+fn rank_0_exit_gives_up_on_a_busy_rank_after_its_bound() {
+    let me = std::env::current_exe().expect("own path");
+    let exit_bound = [("CONCURRENT_FUTURES_MPI_EXIT_SECS", "1")];
+    let (stdout, stderr, success) =
+        mpirun(&[(3, me, "scenario=busy_at_exit")], &exit_bound, UNFINALIZED_JOB_SECONDS);
+    assert!(stdout.contains("busy_at_exit: ok"), "{stdout}\n{stderr}");
+    assert!(!success, "rank 0 left MPI unfinalized: the launcher ends the job and says so");
+    // The busy rank's task naps for BUSY, longer than the job may take: rank 0 gave up on it.
+    assert!(stderr.contains("did not say goodbye"), "rank 0 says why it stops waiting: {stderr}");
+}
+
 // ---- what rank 0 runs ----
 
 fn run_scenario(name: &str) {
+    if name == "silent" {
+        silent();
+        return println!("{name}: ok");
+    }
     let pool = MpiPoolExecutor::new().expect("started by mpirun");
     assert_eq!(pool.max_workers(), 2);
     match name {
@@ -106,6 +165,9 @@ fn run_scenario(name: &str) {
         "shutdown" => shutdown(pool),
         "mismatch" => mismatch(&pool),
         "crash" => crash(&pool),
+        "two_pools" => two_pools(pool),
+        "one_after_another" => one_after_another(pool),
+        "busy_at_exit" => busy_at_exit(pool),
         other => panic!("no scenario {other}"),
     }
     println!("{name}: ok");
@@ -238,4 +300,124 @@ fn crash(pool: &MpiPoolExecutor) {
     let _ = doomed.result();
     // Reaching here means the job outlived its crashed rank long enough for rank 0 to see an
     // answer, which MPI does not give: the runner treats "crash: ok" as a failure.
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn echo(bytes: Vec<u8>) -> Vec<u8> {
+    bytes
+}
+
+/// Item `i` of pool `seed`'s map: 1 MiB, every byte depending on both and on its place.
+fn mib(seed: u8, i: u8) -> Vec<u8> {
+    (0..1usize << 20).map(|j| (j as u8).wrapping_mul(31).wrapping_add(i.wrapping_mul(7)) ^ seed).collect()
+}
+
+/// Compares an echo with what was sent, byte for byte (without printing a MiB on failure).
+fn same(got: Result<Vec<u8>, TaskError>, sent: &[u8], what: &str) {
+    let got = got.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let differs = got.iter().zip(sent).position(|(a, b)| a != b);
+    let (back, len) = (got.len(), sent.len());
+    assert!(
+        back == len && differs.is_none(),
+        "{what}: {back} bytes back for {len}, first difference at {differs:?}"
+    );
+}
+
+/// Two pools alive at once over the same ranks: each runs a map of 1 MiB items and submits,
+/// interleaved, from one thread and then from two; dropping one leaves the ranks to the other.
+fn two_pools(a: MpiPoolExecutor) {
+    let b = MpiPoolExecutor::new().expect("a second pool while the first is alive");
+    assert_eq!(b.submit(square, 4).result_timeout(PATIENCE), Ok(16), "the second pool's tasks run");
+    let mut from_a = a.map(echo, (0..12).map(|i| mib(1, i))).timeout(PATIENCE);
+    let mut from_b = b.map(echo, (0..12).map(|i| mib(2, i))).timeout(PATIENCE);
+    for i in 0..12u8 {
+        let (small_a, small_b) = (a.submit(square, u64::from(i)), b.submit(square, u64::from(i) + 1));
+        let echo_b = b.submit(echo, mib(3, i));
+        same(from_a.next().expect("a's item"), &mib(1, i), &format!("pool a, map item {i}"));
+        same(from_b.next().expect("b's item"), &mib(2, i), &format!("pool b, map item {i}"));
+        same(echo_b.result_timeout(PATIENCE), &mib(3, i), &format!("pool b, submit {i}"));
+        assert_eq!(small_a.result_timeout(PATIENCE), Ok(u64::from(i) * u64::from(i)));
+        assert_eq!(small_b.result_timeout(PATIENCE), Ok((u64::from(i) + 1) * (u64::from(i) + 1)));
+    }
+    assert!(from_a.next().is_none() && from_b.next().is_none());
+    drop((from_a, from_b));
+    std::thread::scope(|scope| {
+        for (pool, seed) in [(&a, 4u8), (&b, 5u8)] {
+            scope.spawn(move || {
+                let echoes = pool.map(echo, (0..6).map(|i| mib(seed, i))).chunksize(2).timeout(PATIENCE);
+                for (i, echo) in (0u8..).zip(echoes) {
+                    same(echo, &mib(seed, i), &format!("pool {seed}, map item {i}"));
+                }
+                let sums: u64 =
+                    pool.map(square, 0..200).chunksize(7).timeout(PATIENCE).map(Result::unwrap).sum();
+                assert_eq!(sums, (0..200).map(square).sum::<u64>());
+            });
+        }
+    });
+    let naps: Vec<_> =
+        (0..8).flat_map(|_| [a.submit(pid_after_a_nap, 20), b.submit(pid_after_a_nap, 20)]).collect();
+    let pids: HashSet<u32> = naps.into_iter().map(|nap| nap.result_timeout(PATIENCE).unwrap()).collect();
+    assert_eq!(pids.len(), 2, "the tasks of both pools ran on both ranks: {pids:?}");
+    // `b` has a task in flight while `a` is dropped; the ranks stay for `b`.
+    let during = b.submit(pid_after_a_nap, 100);
+    drop(a);
+    assert!(during.result_timeout(PATIENCE).is_ok());
+    same(b.submit(echo, mib(6, 0)).result_timeout(PATIENCE), &mib(6, 0), "pool b after a was dropped");
+}
+
+/// Pools one after another, and one coming and going while another lives.
+fn one_after_another(first: MpiPoolExecutor) {
+    assert_eq!(first.map(square, 0..10).timeout(PATIENCE).map(Result::unwrap).sum::<u64>(), 285);
+    drop(first);
+    let second = MpiPoolExecutor::new().expect("a pool after the first was dropped");
+    assert_eq!(second.submit(square, 3).result_timeout(PATIENCE), Ok(9));
+    for round in 0..3u64 {
+        let passing = MpiPoolExecutor::new().expect("a pool while another lives");
+        assert_eq!(passing.submit(square, round).result_timeout(PATIENCE), Ok(round * round));
+        drop(passing);
+        assert_eq!(second.submit(square, round + 1).result_timeout(PATIENCE), Ok((round + 1) * (round + 1)));
+    }
+    drop(second);
+    let last = MpiPoolExecutor::new().expect("a pool after all others were dropped");
+    same(last.submit(echo, mib(7, 1)).result_timeout(PATIENCE), &mib(7, 1), "the last pool");
+}
+
+/// How long the task left running at exit naps.
+const BUSY: Duration = Duration::from_secs(40);
+
+/// Leaves a task running on a rank and the pool leaked: at exit rank 0 waits for that rank's
+/// goodbye only as long as its bound (1 s here), then exits.
+fn busy_at_exit(pool: MpiPoolExecutor) {
+    let running = pool.submit(pid_after_a_nap, BUSY.as_millis() as u64);
+    assert!(common::eventually(PATIENCE, || running.is_running()), "the task reached a rank");
+    std::mem::forget(pool);
+}
+
+/// Rank 0 with ranks that never say hello: `new()` fails within the hello bound, naming them.
+fn silent() {
+    let started = Instant::now();
+    match MpiPoolExecutor::new() {
+        Err(BuildError::MpiUnavailable(why)) => {
+            assert!(why.contains("rank(s) 1, 2") && why.contains("init()"), "{why}");
+        }
+        other => panic!("expected MpiUnavailable, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "new() gave up about its bound (1 s) later");
+    match MpiPoolExecutor::new() {
+        Err(BuildError::MpiUnavailable(why)) => assert!(why.contains("rank(s) 1, 2"), "{why}"),
+        other => panic!("a later new() says the same: {other:?}"),
+    }
+}
+
+/// A rank of this job that starts MPI itself and never says hello: it waits for a message that
+/// never comes, until the launcher ends the job.
+fn silent_rank() {
+    use mpi::point_to_point::Source;
+    use mpi::topology::Communicator;
+    let Some(universe) = mpi::initialize() else { return };
+    let world = universe.world();
+    let _ = world.process_at_rank(0).matched_probe();
 }

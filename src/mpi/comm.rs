@@ -1,22 +1,34 @@
 //! Rank 0's communication thread, the only thread of rank 0 that calls MPI: it starts MPI,
-//! checks every worker rank's build, then feeds the pools' tasks to the ranks (a few in flight
-//! per rank to hide the latency) and completes their futures from the answers, until rank 0
-//! exits. Depends on `wire`, `rank`, `launch` and the process pool's tasks.
+//! takes every worker rank's hello (`greet`), then feeds the tasks of every live pool to the
+//! ranks (a few in flight per rank to hide the latency) and completes their futures from the
+//! answers, until rank 0 exits; then it says goodbye to the ranks (`greet`) and finalizes MPI.
+//! Depends on `wire`, `greet`, `rank`, `launch` and the process pool's tasks.
+//!
+//! Several pools at once: each pool's queue is served (`Served`), one task from each in turn,
+//! over the same ranks; a pool is let go once it is shut down, its queue is empty and none of
+//! its tasks is on a rank.
+//!
+//! No deadlock between rank 0 and a worker rank, by construction: rank 0 blocks in a send only
+//! for a message MPI delivers without the receiver (at most [`EAGER`] bytes: a task lined up
+//! behind another, a verdict, a stop) or for a task to a rank with nothing in flight, which
+//! is waiting for just that or finishing an answer rank 0 has taken already; a worker rank
+//! never blocks sending an answer (it takes what rank 0 sends meanwhile, `rank`); and rank 0
+//! takes every answer as it comes.
 
+use super::greet::{self, Heard, Roster};
 use super::launch::Started;
-use super::wire::{
-    Answer, Fingerprint, MAX_MESSAGE, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskOut,
-};
+use super::wire::{Answer, MAX_MESSAGE, TAG_ANSWER, TAG_GOODBYE, TAG_TASK, TaskOut};
 use crate::error::TaskError;
 use crate::executor::intake::Intake;
 use crate::process::protocol::FromWorker;
 use crate::process::task::Pending;
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use mpi::Threading;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Tasks sent to one rank and not answered yet.
@@ -24,10 +36,9 @@ const IN_FLIGHT: usize = 2;
 /// The largest task message lined up behind another on a busy rank (about what MPI sends
 /// eagerly, without waiting for the receiver).
 const EAGER: usize = 4096;
-/// Rounds of yielding before an idle wait for answers sleeps.
-const YIELDS: u32 = 200;
-/// The sleep between looks for answers once yielding gave nothing.
-const NAP: Duration = Duration::from_micros(50);
+/// With nothing on any rank: the longest sleep before the ranks are looked at again (for a
+/// late hello, say), unless a task or a command comes first.
+const LISTEN: Duration = Duration::from_millis(100);
 
 /// What rank 0's other threads ask of the communication thread.
 pub(crate) enum Command {
@@ -37,8 +48,9 @@ pub(crate) enum Command {
     Exit,
 }
 
-/// Starts MPI on this thread and serves as rank 0 or as a worker rank.
-pub(crate) fn run(commands: &Receiver<Command>, started: &Sender<Started>) {
+/// Starts MPI on this thread and serves as rank 0 or as a worker rank. `exiting` turns true
+/// when rank 0 exits (it cuts the wait for the hellos short).
+pub(crate) fn run(commands: &Receiver<Command>, started: &Sender<Started>, exiting: &AtomicBool) {
     let Some((universe, provided)) = mpi::initialize_with_threading(Threading::Funneled) else {
         let _ = started.send(Started::Failed("MPI was initialised already, by other code".into()));
         return;
@@ -56,181 +68,188 @@ pub(crate) fn run(commands: &Receiver<Command>, started: &Sender<Started>) {
     if world.rank() != 0 {
         let _ = started.send(Started::Worker);
         super::rank::serve(&world);
+        // Empty: MPI delivers it without waiting for rank 0.
+        world.process_at_rank(0).send_with_tag(&[0u8; 0][..], TAG_GOODBYE);
         return;
     }
-    let _ = started.send(Started::Root { workers });
-    let mut root = Root {
-        world: &world,
-        in_flight: (0..workers).map(|_| VecDeque::new()).collect(),
-        broken: None,
-        held: None,
-    };
-    let refused = root.check_builds();
-    root.serve(commands);
-    for rank in 1..=workers {
-        if !refused.contains(&rank) {
-            world.process_at_rank(rank as i32).send_with_tag(&[0u8; 0][..], TAG_STOP);
-        }
+    let (greeted_tx, greeted) = crossbeam_channel::bounded(1);
+    let _ = started.send(Started::Root { workers, greeted });
+    let mut root = Root::new(&world, workers);
+    let hellos = root.roster.hellos(&world, greet::hello_bound(), &|| exiting.load(Ordering::Relaxed));
+    if let Ok(Some(why)) | Err(why) = &hellos {
+        root.broken = Some(why.clone());
     }
+    let _ = greeted_tx.send(hellos.map(|_| ()));
+    root.serve(commands);
+    let bound = greet::exit_bound();
+    let missing = root.roster.goodbyes(&world, bound);
+    if !missing.is_empty() {
+        let ranks: Vec<String> = missing.iter().map(usize::to_string).collect();
+        eprintln!(
+            "concurrent_futures: rank(s) {} did not say goodbye within {:.1} s of rank 0's exit (a \
+             task still running, or a rank that never started); rank 0 exits without finalizing \
+             MPI, and the launcher ends the job (CONCURRENT_FUTURES_MPI_EXIT_SECS sets the wait)",
+            ranks.join(", "),
+            bound.as_secs_f64()
+        );
+        // MPI_Finalize would wait for the missing ranks: rank 0 leaves it undone.
+        std::mem::forget(universe);
+    }
+}
+
+/// A pool rank 0 serves.
+struct Served {
+    key: u64,
+    intake: Arc<Intake<Pending>>,
+    /// Dropped when the pool is let go: what the pool's thread (joined by `shutdown`) waits for.
+    _done: Sender<()>,
+    /// Its tasks taken from its queue and not answered yet.
+    out: usize,
+}
+
+/// A task on its way to a rank or on one: the pool it is of and the id it travels under.
+struct Sent {
+    pool: u64,
+    wire: u64,
+    pending: Pending,
 }
 
 struct Root<'a> {
     world: &'a SimpleCommunicator,
+    roster: Roster,
     /// Per worker rank (index 0 is rank 1): its tasks in the order sent.
-    in_flight: Vec<VecDeque<Pending>>,
+    in_flight: Vec<VecDeque<Sent>>,
     /// Why no task can run any more, once that is so.
     broken: Option<String>,
-    /// A task taken from the queue and encoded, waiting for a rank with room for it.
-    held: Option<(Pending, Vec<u8>)>,
+    /// A task taken from a queue and encoded, waiting for a rank with room for it.
+    held: Option<(Sent, Vec<u8>)>,
+    pools: Vec<Served>,
+    /// The pool (by place in `pools`) to take the next task from.
+    turn: usize,
+    next_key: u64,
+    next_wire: u64,
 }
 
-impl Root<'_> {
-    /// Takes every worker rank's hello and answers it; returns the ranks refused (they exit).
-    fn check_builds(&mut self) -> Vec<usize> {
-        let mine = Fingerprint::of_this_program().map_err(|e| e.to_string());
-        let mut refused = Vec::new();
-        for _ in 0..self.in_flight.len() {
-            let (bytes, status) =
-                self.world.any_process().matched_probe_with_tag(TAG_HELLO).matched_receive_vec::<u8>();
-            let rank = usize::try_from(status.source_rank()).unwrap_or(0);
-            let theirs: Result<Fingerprint, String> =
-                postcard::from_bytes(&bytes).unwrap_or_else(|e| Err(format!("an unreadable hello ({e})")));
-            let verdict = match (&mine, theirs) {
-                (Ok(mine), Ok(theirs)) if *mine == theirs => None,
-                (Ok(mine), Ok(theirs)) => Some(format!(
-                    "rank {rank} runs another build of the program than rank 0 ({} bytes, hash {:x}, \
-                     version {} against {} bytes, hash {:x}, version {}); start the same executable \
-                     on every rank",
-                    theirs.size, theirs.hash, theirs.crate_version, mine.size, mine.hash, mine.crate_version
-                )),
-                (Err(why), _) => Some(format!("rank 0 cannot read its own executable: {why}")),
-                (_, Err(why)) => Some(format!("rank {rank} cannot prove its build: {why}")),
-            };
-            let reply = postcard::to_allocvec(&verdict).unwrap_or_default();
-            self.world.process_at_rank(rank as i32).send_with_tag(&reply[..], TAG_VERDICT);
-            if let Some(why) = verdict {
-                refused.push(rank);
-                self.broken.get_or_insert(why);
-            }
+/// What the next pool in turn had.
+enum Next {
+    Task(Sent, Vec<u8>),
+    /// A task that failed here (it could not be encoded): look again.
+    Failed,
+    Nothing,
+}
+
+impl<'a> Root<'a> {
+    fn new(world: &'a SimpleCommunicator, workers: usize) -> Root<'a> {
+        Root {
+            world,
+            roster: Roster::new(workers),
+            in_flight: (0..workers).map(|_| VecDeque::new()).collect(),
+            broken: None,
+            held: None,
+            pools: Vec::new(),
+            turn: 0,
+            next_key: 0,
+            next_wire: 0,
         }
-        refused
     }
 
-    /// Serves the pools one after another until rank 0 exits.
+    /// Serves the pools, all at once, until rank 0 exits.
     fn serve(&mut self, commands: &Receiver<Command>) {
-        let mut pools: VecDeque<(Arc<Intake<Pending>>, Sender<()>)> = VecDeque::new();
-        let mut idle_rounds = 0u32;
+        let mut idle = 0u32;
         loop {
             let mut progressed = false;
             loop {
                 match commands.try_recv() {
-                    Ok(Command::Serve { intake, done }) => pools.push_back((intake, done)),
-                    Ok(Command::Exit) | Err(TryRecvError::Disconnected) => return self.abandon(pools),
+                    Ok(Command::Serve { intake, done }) => self.adopt(intake, done),
+                    Ok(Command::Exit) | Err(TryRecvError::Disconnected) => return self.abandon(),
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            if let Some(why) = &self.broken {
-                for (intake, _done) in pools.drain(..) {
-                    intake.break_with(why.clone(), Vec::new());
-                }
-            }
-            if let Some((intake, _)) = pools.front() {
-                let drained = self.send_from(intake, &mut progressed);
-                if drained && self.in_flight.iter().all(VecDeque::is_empty) {
-                    pools.pop_front();
-                    progressed = true;
-                }
-            }
-            while let Some(found) = self.world.any_process().immediate_matched_probe_with_tag(TAG_ANSWER) {
-                let (bytes, status) = found.matched_receive_vec::<u8>();
-                self.take_answer(usize::try_from(status.source_rank()).unwrap_or(0), &bytes);
-                progressed = true;
-            }
+            progressed |= self.feed();
+            progressed |= self.listen();
+            progressed |= self.let_go();
             if progressed {
-                idle_rounds = 0;
-                continue;
-            }
-            if self.in_flight.iter().all(VecDeque::is_empty) {
+                idle = 0;
+            } else if self.held.is_none() && self.in_flight.iter().all(VecDeque::is_empty) {
                 // Nothing to wait for from the ranks: sleep until a task or a command comes.
-                let queue = pools.front().map(|(intake, _)| intake.receiver().clone());
-                match queue {
-                    Some(queue) => crossbeam_channel::select! {
-                        recv(commands) -> command => match command {
-                            Ok(Command::Serve { intake, done }) => pools.push_back((intake, done)),
-                            Ok(Command::Exit) | Err(_) => return self.abandon(pools),
-                        },
-                        recv(queue) -> pending => if let Some(encoded) = pending.ok().and_then(|p| self.encode(p)) {
-                            // Nothing is in flight: every rank is idle.
-                            self.transmit(0, encoded);
-                        },
-                    },
-                    None => match commands.recv() {
-                        Ok(Command::Serve { intake, done }) => pools.push_back((intake, done)),
-                        Ok(Command::Exit) | Err(_) => return self.abandon(pools),
-                    },
+                let mut select = Select::new();
+                select.recv(commands);
+                for pool in self.pools.iter().filter(|pool| !pool.intake.is_shutdown()) {
+                    select.recv(pool.intake.receiver());
                 }
-            } else if idle_rounds < YIELDS {
-                idle_rounds += 1;
-                std::thread::yield_now();
+                let _ = select.ready_timeout(LISTEN);
+                idle = 0;
             } else {
-                std::thread::sleep(NAP);
+                idle = greet::pause(idle);
             }
         }
     }
 
-    /// Sends queued tasks to ranks with room; true once the pool is shut down and drained.
-    fn send_from(&mut self, intake: &Intake<Pending>, progressed: &mut bool) -> bool {
+    fn adopt(&mut self, intake: Arc<Intake<Pending>>, done: Sender<()>) {
+        self.pools.push(Served { key: self.next_key, intake, _done: done, out: 0 });
+        self.next_key += 1;
+    }
+
+    /// Sends queued tasks, one from each pool in turn, to ranks with room; whether it did
+    /// anything. Once the ranks are broken, fails every pool instead.
+    fn feed(&mut self) -> bool {
+        if let Some(why) = &self.broken {
+            let broken = !self.pools.is_empty();
+            for pool in self.pools.drain(..) {
+                pool.intake.break_with(why.clone(), Vec::new());
+            }
+            return broken;
+        }
+        let mut progressed = false;
         loop {
-            let next = match self.held.take() {
+            let (sent, bytes) = match self.held.take() {
                 Some(held) => held,
-                None => match intake.receiver().try_recv() {
-                    Ok(pending) => match self.encode(pending) {
-                        Some(encoded) => encoded,
-                        None => {
-                            *progressed = true;
-                            continue;
-                        }
-                    },
-                    Err(TryRecvError::Empty) => return false,
-                    Err(TryRecvError::Disconnected) => return true,
+                None if !self.has_room() => return progressed,
+                None => match self.next_task() {
+                    Next::Task(sent, bytes) => (sent, bytes),
+                    Next::Failed => {
+                        progressed = true;
+                        continue;
+                    }
+                    Next::Nothing => return progressed,
                 },
             };
-            match self.rank_for(next.1.len()) {
+            match self.rank_for(bytes.len()) {
                 Some(rank) => {
-                    self.transmit(rank, next);
-                    *progressed = true;
+                    self.transmit(rank, sent, &bytes);
+                    progressed = true;
                 }
                 None => {
-                    self.held = Some(next);
-                    return false;
+                    self.held = Some((sent, bytes));
+                    return progressed;
                 }
             }
         }
     }
 
-    /// A task as its message; `None` when it fails here instead (too big, or the pool is
-    /// broken).
-    fn encode(&mut self, pending: Pending) -> Option<(Pending, Vec<u8>)> {
-        if let Some(why) = &self.broken {
-            pending.fail_rest(&TaskError::BrokenPool(why.clone()));
-            return None;
+    /// The next task of the pools, taken in turn and encoded.
+    fn next_task(&mut self) -> Next {
+        let count = self.pools.len();
+        for step in 0..count {
+            let at = (self.turn + step) % count;
+            let pool = &mut self.pools[at];
+            let Ok(pending) = pool.intake.receiver().try_recv() else { continue };
+            self.turn = (at + 1) % count;
+            let Some((pending, bytes)) = encode(pending, self.next_wire) else { return Next::Failed };
+            pool.out += 1;
+            let sent = Sent { pool: pool.key, wire: self.next_wire, pending };
+            self.next_wire += 1;
+            return Next::Task(sent, bytes);
         }
-        let frame = TaskOut { id: pending.id, call: pending.call, args: &pending.args };
-        match postcard::to_allocvec(&frame) {
-            Ok(bytes) if bytes.len() <= MAX_MESSAGE => Some((pending, bytes)),
-            Ok(bytes) => {
-                pending.fail_rest(&TaskError::Serialization(format!(
-                    "the task's arguments take {} bytes, more than the {MAX_MESSAGE} one MPI message \
-                     holds; send less per task",
-                    bytes.len()
-                )));
-                None
-            }
-            Err(e) => {
-                pending.fail_rest(&TaskError::Serialization(format!("could not encode the task: {e}")));
-                None
-            }
-        }
+        Next::Nothing
+    }
+
+    /// True if some working rank could take a small task now.
+    fn has_room(&self) -> bool {
+        self.in_flight
+            .iter()
+            .enumerate()
+            .any(|(rank, line)| self.roster.is_working(rank) && line.len() < IN_FLIGHT)
     }
 
     /// The worker rank (by index) to send a message of `len` bytes to: an idle one, or, for a
@@ -239,19 +258,57 @@ impl Root<'_> {
     /// other rank to serve meanwhile.
     fn rank_for(&self, len: usize) -> Option<usize> {
         let lines = self.in_flight.iter().map(VecDeque::len).enumerate();
-        let (rank, busy) = lines.min_by_key(|(_, busy)| *busy)?;
+        let (rank, busy) =
+            lines.filter(|(rank, _)| self.roster.is_working(*rank)).min_by_key(|(_, busy)| *busy)?;
         (busy == 0 || (len <= EAGER && busy < IN_FLIGHT)).then_some(rank)
     }
 
     /// Sends an encoded task to the worker rank at index `rank`, unless it was cancelled.
-    fn transmit(&mut self, rank: usize, (pending, bytes): (Pending, Vec<u8>)) {
+    fn transmit(&mut self, rank: usize, sent: Sent, bytes: &[u8]) {
         // An MPI rank cannot be stopped from here: `Future::kill` fails the future at once and
         // the rank's answer is dropped when it comes.
-        if !pending.task.set_running(Box::new(|| {})) {
+        if !sent.pending.task.set_running(Box::new(|| {})) {
+            self.settle(sent.pool);
             return;
         }
-        self.world.process_at_rank(rank as i32 + 1).send_with_tag(&bytes[..], TAG_TASK);
-        self.in_flight[rank].push_back(pending);
+        // Blocks only as the module's rule allows: `rank_for` chose an idle rank, or the
+        // message is small enough for MPI to deliver without the rank.
+        self.world.process_at_rank(rank as i32 + 1).send_with_tag(bytes, TAG_TASK);
+        self.in_flight[rank].push_back(sent);
+    }
+
+    /// Takes every message the ranks have sent; whether there was any.
+    fn listen(&mut self) -> bool {
+        let mut heard = false;
+        while let Some(found) = self.world.any_process().immediate_matched_probe() {
+            let (bytes, status) = found.matched_receive_vec::<u8>();
+            let rank = usize::try_from(status.source_rank()).unwrap_or(0);
+            heard = true;
+            if status.tag() == TAG_ANSWER {
+                self.take_answer(rank, &bytes);
+            } else if let Heard::WorkerLeft(rank) = self.roster.heard(self.world, rank, status.tag(), &bytes)
+            {
+                self.break_all(format!("rank {rank} left the MPI job before rank 0 told it to stop"));
+            }
+        }
+        heard
+    }
+
+    /// Lets go of the pools that are shut down, with nothing queued and nothing on a rank;
+    /// whether it let go of any.
+    fn let_go(&mut self) -> bool {
+        let before = self.pools.len();
+        self.pools
+            .retain(|pool| pool.out > 0 || !pool.intake.is_shutdown() || !pool.intake.receiver().is_empty());
+        self.turn = self.turn.checked_rem(self.pools.len()).unwrap_or(0);
+        self.pools.len() < before
+    }
+
+    /// One task of pool `key` is over.
+    fn settle(&mut self, key: u64) {
+        if let Some(pool) = self.pools.iter_mut().find(|pool| pool.key == key) {
+            pool.out = pool.out.saturating_sub(1);
+        }
     }
 
     /// Completes the task that worker rank `rank` answered.
@@ -262,19 +319,22 @@ impl Root<'_> {
         let Ok(answer) = postcard::from_bytes::<Answer>(bytes) else {
             return self.break_all(format!("rank {rank} sent an unreadable answer"));
         };
-        let Some(mut front) = queue.pop_front().filter(|front| front.id == answer.id) else {
+        // The task stays in its line when it is no match: `break_all` fails it with the rest.
+        let next = queue.front().is_some_and(|sent| sent.wire == answer.id).then(|| queue.pop_front());
+        let Some(Some(Sent { pool, mut pending, .. })) = next else {
             return self
                 .break_all(format!("rank {rank} answered task {}, which it was not running", answer.id));
         };
+        self.settle(pool);
         let whole = FromWorker::items_answered(&answer.values, &answer.failures)
-            .filter(|count| *count == front.args.len() - front.done);
+            .filter(|count| *count == pending.args.len() - pending.done);
         match whole {
             Some(count) => {
-                front.answer_all(answer.values, answer.failures, count);
-                front.task.finish();
+                pending.answer_all(answer.values, answer.failures, count);
+                pending.task.finish();
             }
             None => {
-                front.fail_rest(&TaskError::Serialization(format!(
+                pending.fail_rest(&TaskError::Serialization(format!(
                     "rank {rank} answered with outcomes that do not add up"
                 )));
                 self.break_all(format!("rank {rank} answered with outcomes that do not add up"));
@@ -284,19 +344,39 @@ impl Root<'_> {
 
     /// Nothing more can run: fails what is in flight and every pool from now on.
     fn break_all(&mut self, why: String) {
-        let held = self.held.take().map(|(pending, _)| pending);
-        for pending in self.in_flight.iter_mut().flat_map(std::mem::take).chain(held) {
-            pending.fail_rest(&TaskError::BrokenPool(why.clone()));
+        let held = self.held.take().map(|(sent, _)| sent);
+        for sent in self.in_flight.iter_mut().flat_map(std::mem::take).chain(held) {
+            sent.pending.fail_rest(&TaskError::BrokenPool(why.clone()));
+        }
+        for pool in &mut self.pools {
+            pool.out = 0;
         }
         self.broken.get_or_insert(why);
     }
 
-    /// Rank 0 is exiting with pools still open (a pool that was leaked): fails their work.
-    fn abandon(&mut self, pools: VecDeque<(Arc<Intake<Pending>>, Sender<()>)>) {
+    /// Rank 0 is exiting with pools still open (leaked ones): fails their work.
+    fn abandon(&mut self) {
         let why = "rank 0 finished while this task was still running on a worker rank".to_owned();
         self.break_all(why.clone());
-        for (intake, _done) in pools {
-            intake.break_with(why.clone(), Vec::new());
+        for pool in self.pools.drain(..) {
+            pool.intake.break_with(why.clone(), Vec::new());
         }
     }
+}
+
+/// A task as its message under the id `wire`; `None` when it fails here instead (too big, or
+/// it cannot be encoded), its future failed with why.
+fn encode(pending: Pending, wire: u64) -> Option<(Pending, Vec<u8>)> {
+    let frame = TaskOut { id: wire, call: pending.call, args: &pending.args };
+    let why = match postcard::to_allocvec(&frame) {
+        Ok(bytes) if bytes.len() <= MAX_MESSAGE => return Some((pending, bytes)),
+        Ok(bytes) => format!(
+            "the task's arguments take {} bytes, more than the {MAX_MESSAGE} one MPI message holds; \
+             send less per task",
+            bytes.len()
+        ),
+        Err(e) => format!("could not encode the task: {e}"),
+    };
+    pending.fail_rest(&TaskError::Serialization(why));
+    None
 }

@@ -1,9 +1,12 @@
 //! [`MpiPoolExecutor`] (feature `mpi`): the same [`Executor`] over the ranks of an MPI job,
 //! like mpi4py.futures. `init()` starts MPI on every rank (`launch`); rank 0's communication
-//! thread (`comm`) feeds the worker ranks (`rank`) over the frames of `wire`. Depends on
-//! `executor`, `future`, `error`, `sync` and the process pool's tasks and trampolines.
+//! thread (`comm`) takes the ranks' hellos and, at exit, their goodbyes (`greet`, both waits
+//! bounded), and in between feeds the tasks of every live pool to the worker ranks (`rank`)
+//! over the frames of `wire`. Depends on `executor`, `future`, `error`, `sync` and the process
+//! pool's tasks and trampolines.
 
 mod comm;
+mod greet;
 mod launch;
 mod rank;
 mod wire;
@@ -38,6 +41,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// argument or result that cannot be encoded failing only its own future. Every MPI call of a
 /// rank is made on one thread (MPI_THREAD_FUNNELED is enough).
 ///
+/// Any number of pools may be alive at once (and follow one another): they share the worker
+/// ranks, each with its own queue and its own tasks in flight, served one task from each in
+/// turn. Dropping a pool waits for its own tasks only; the ranks stay, serving the other pools
+/// and the pools made later, until rank 0's program ends: then they finalize MPI and exit
+/// (with status 0).
+///
+/// Every wait of rank 0 on another rank is bounded:
+/// - **hello**: the first [`new`](Self::new) waits until every worker rank has proved its
+///   build, at most 60 s after MPI started (the environment variable
+///   `CONCURRENT_FUTURES_MPI_HELLO_SECS`, in seconds, changes it), plus up to 5 s for rank 0's
+///   own part; a rank still silent then makes `new()` (and every later `new()`) fail with
+///   [`BuildError::MpiUnavailable`] naming the rank and what to check. A rank whose hello
+///   comes later is sent away.
+/// - **exit**: when rank 0's program ends, the ranks finish the task they run, if any, and say
+///   goodbye; rank 0 waits at most 10 s for that (`CONCURRENT_FUTURES_MPI_EXIT_SECS`) and then
+///   finalizes MPI. If a rank has not said goodbye by then (a task that still runs, or a rank
+///   that never started), rank 0 says which on standard error and exits without finalizing
+///   MPI, so the launcher ends the job (and reports the missing finalize); in every case the
+///   exit is held at most that bound plus 5 s.
+/// - **tasks**: like on a process pool, a task runs as long as it takes; [`Future::result_timeout`]
+///   and a map's `timeout` bound the caller's wait, and dropping a pool waits for its tasks.
+///
 /// What differs from a process pool:
 /// - a rank that crashes ends the whole MPI job: MPI (Open MPI 4 included) has no fault
 ///   tolerance, so there is no replacement;
@@ -49,7 +74,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// # Errors
 ///
 /// [`new`](Self::new) fails with [`BuildError::MpiUnavailable`] outside an MPI job of two or
-/// more ranks, or if `init()` was not called first.
+/// more ranks, if `init()` was not called first, or if a rank never said hello.
 ///
 /// # Examples
 ///
@@ -76,12 +101,14 @@ pub struct MpiPoolExecutor {
 
 impl MpiPoolExecutor {
     /// A pool over the worker ranks of this MPI job (`max_workers()` is the world size less
-    /// one). Pools may follow one another; the ranks stay until rank 0 exits.
+    /// one). Any number may be alive at once and follow one another; the ranks stay until rank
+    /// 0 exits. The first call waits for the ranks' hellos (bounded: see the type's docs).
     ///
     /// # Errors
     ///
     /// [`BuildError::MpiUnavailable`] outside `mpirun -n N` with N ≥ 2 (the message says to
-    /// start the program that way), or when `init()` did not run first in `main`.
+    /// start the program that way), when `init()` did not run first in `main`, or when a rank
+    /// did not say hello in time (the message names it and says what to check).
     ///
     /// # Examples
     ///
@@ -96,6 +123,7 @@ impl MpiPoolExecutor {
     /// ```
     pub fn new() -> Result<Self, BuildError> {
         let link = launch::link().map_err(BuildError::MpiUnavailable)?;
+        link.greeted().map_err(BuildError::MpiUnavailable)?;
         Ok(MpiPoolExecutor { link, intake: Arc::new(Intake::new(1)), next_id: AtomicU64::new(0) })
     }
 

@@ -1,5 +1,11 @@
 //! A worker rank (1..N): prove its build to rank 0, then run the tasks rank 0 sends, one after
-//! another, until rank 0 says stop. Every MPI call of the rank is on the thread that runs this.
+//! another, until rank 0 says stop (the caller then says goodbye). Every MPI call of the rank
+//! is on the thread that runs this.
+//!
+//! This rank never blocks sending to rank 0 while rank 0 may be blocked sending to it: its
+//! hello is small (MPI delivers it without rank 0), and an answer is sent without blocking,
+//! taking what rank 0 sends meanwhile (`send_answer`). Its waits on rank 0 (the verdict, the
+//! next task) end when rank 0 answers, stops it, or dies (then the launcher ends the job).
 
 use super::wire::{
     Answer, Fingerprint, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskIn, Verdict,
@@ -38,13 +44,20 @@ pub(crate) fn serve(world: &SimpleCommunicator) {
         match tag {
             TAG_STOP => return,
             TAG_TASK => {
-                let answer = run(&bytes);
+                let (answer, total) = run(&bytes);
                 let bytes = match postcard::to_allocvec(&answer) {
                     Ok(bytes) if bytes.len() <= super::wire::MAX_MESSAGE => bytes,
-                    Ok(_) => too_big(answer.id),
+                    Ok(_) => failed(
+                        answer.id,
+                        total,
+                        format!(
+                            "the task's results take more than {} bytes, the most one MPI message \
+                             holds; return less per task",
+                            super::wire::MAX_MESSAGE
+                        ),
+                    ),
                     Err(e) => {
-                        eprintln!("concurrent_futures: rank {} cannot encode an answer: {e}", world.rank());
-                        return;
+                        failed(answer.id, total, format!("the worker rank could not encode the answer: {e}"))
                     }
                 };
                 send_answer(&root, &bytes, &mut early);
@@ -77,22 +90,20 @@ fn send_answer(root: &Process<'_>, bytes: &[u8], early: &mut VecDeque<(Vec<u8>, 
     });
 }
 
-/// The answer for a task whose results would not fit one MPI message.
-fn too_big(id: u64) -> Vec<u8> {
-    let error = TaskError::Serialization(format!(
-        "the task's results take more than {} bytes, the most one MPI message holds; return less per task",
-        super::wire::MAX_MESSAGE
-    ));
-    postcard::to_allocvec(&Answer { id, values: Batch::default(), failures: vec![(0, error)] })
-        .unwrap_or_default()
+/// An answer that fails each of the task's `total` items with `why` (it adds up, so rank 0
+/// takes it as the task's outcome).
+fn failed(id: u64, total: usize, why: String) -> Vec<u8> {
+    let error = TaskError::Serialization(why);
+    let failures = (0..total).map(|at| (u32::try_from(at).unwrap_or(u32::MAX), error.clone())).collect();
+    postcard::to_allocvec(&Answer { id, values: Batch::default(), failures }).unwrap_or_default()
 }
 
-/// Runs one task's items and gathers their outcomes.
-fn run(bytes: &[u8]) -> Answer {
+/// Runs one task's items and gathers their outcomes; also how many items it had.
+fn run(bytes: &[u8]) -> (Answer, usize) {
     let task: TaskIn = match postcard::from_bytes(bytes) {
         Ok(task) => task,
         // Rank 0 cannot match an answer without the id: it treats this as a broken rank.
-        Err(_) => return Answer { id: u64::MAX, values: Batch::default(), failures: Vec::new() },
+        Err(_) => return (Answer { id: u64::MAX, values: Batch::default(), failures: Vec::new() }, 0),
     };
     let total = task.args.len();
     // SAFETY: the offset comes from rank 0, which computed it with `offset_of` and sends tasks
@@ -107,5 +118,5 @@ fn run(bytes: &[u8]) -> Answer {
         outcomes.record(Err(TaskError::Serialization("rank 0 sent a malformed task".into())));
     }
     let (values, failures) = outcomes.take();
-    Answer { id: task.id, values, failures }
+    (Answer { id: task.id, values, failures }, total)
 }

@@ -17,6 +17,9 @@ pub(crate) const TAG_TASK: i32 = 3;
 pub(crate) const TAG_ANSWER: i32 = 4;
 /// The job is over: a worker rank finalizes MPI and exits.
 pub(crate) const TAG_STOP: i32 = 5;
+/// A worker rank to rank 0, empty: it is leaving (stopped, refused, or unable to go on) and
+/// finalizes MPI next. Rank 0 finalizes only once every worker rank has said it.
+pub(crate) const TAG_GOODBYE: i32 = 6;
 
 /// The most bytes one MPI message may hold (its count is a C `int`).
 pub(crate) const MAX_MESSAGE: usize = i32::MAX as usize;
