@@ -224,7 +224,7 @@ fn a_scope_on_a_shut_down_pool_fails_its_tasks_and_returns() {
     bounded(|| {
         let pool = ThreadPoolExecutor::new(2);
         pool.shutdown(true, false);
-        let data = vec![1, 2, 3];
+        let data = [1, 2, 3];
         let outcome = pool.scope(|s| s.spawn(|| data.len()).result());
         assert_eq!(outcome, Err(TaskError::Shutdown));
     });

@@ -1,7 +1,7 @@
-//! [`Map`]: the lazy, chunked, bounded parallel map behind [`Executor::map`].
+//! [`Map`]: the lazy, chunked, bounded parallel map behind every pool's `map`.
 //!
-//! Items are gathered into chunks on the consuming thread, and each chunk is one task submitted
-//! through [`Executor::submit`] (so the same code serves threads and processes). At most
+//! Items are gathered into chunks on the consuming thread, and each chunk is one task handed to
+//! the map's [`MapSource`] (so the same code serves threads, processes and scopes). At most
 //! `buffered` chunks are in flight; each `next()` tops the window up again, so an endless input
 //! runs in bounded memory. A panicking item becomes its own `Err` inside its chunk; a chunk that
 //! fails as a whole (cancelled, worker died, ...) yields that error once for each of its items.
@@ -74,7 +74,9 @@ impl<R> InFlight<R> {
     }
 }
 
-/// The iterator returned by [`Executor::map`]: `Result<R, TaskError>` for each item.
+/// The iterator returned by [`Executor::map`](crate::Executor::map), by
+/// [`ThreadPoolExecutor::map`](crate::ThreadPoolExecutor::map) and by
+/// [`Scope::map`](crate::Scope::map): `Result<R, TaskError>` for each item.
 ///
 /// Results come in input order (or completion order after [`unordered`](Self::unordered)). It is
 /// lazy: nothing is submitted before the first `next()`. Configure it before iterating:
