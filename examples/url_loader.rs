@@ -4,8 +4,10 @@
 //! With no URLs it starts its own HTTP server on 127.0.0.1, which answers each page after a delay
 //! (default 50 ms) with a body of a given size, plus three URLs that fail on purpose (a 403, a
 //! malformed URL, and a refused connection to a closed local port). It fetches 200 URLs
-//! sequentially, then with 8, 32 and 64 threads through `submit` + `as_completed` (the submitted
-//! function captures the shared HTTP agent, as a Python lambda would), printing
+//! sequentially, then with 8, 32 and 64 threads through `submit` + `as_completed` over
+//! `(url, future)` pairs (Python's `{executor.submit(load_url, url): url for url in urls}`; the
+//! submitted function captures the shared HTTP agent, as a Python lambda would, and returns the
+//! client's own `ureq::Error`: a thread pool needs no serde), printing
 //! `<url> page is N bytes` or `<url> generated an error: ...` for each, and a table of times.
 //! On a terminal, a progress bar (stderr) follows each run, moved on by `as_completed`.
 //!
@@ -23,7 +25,7 @@ mod common;
 
 use common::progress;
 use common::server::{LocalServer, agent};
-use concurrent_futures::{ThreadPoolExecutor, as_completed};
+use concurrent_futures::{Future, ThreadPoolExecutor, as_completed};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -97,23 +99,24 @@ fn local_urls(options: &Options) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-/// Fetches one URL (and saves its body under `out`, if given); the body's length.
-fn load_url(agent: &ureq::Agent, url: &str, index: usize, out: Option<&PathBuf>) -> Result<usize, String> {
-    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
-    let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| e.to_string())?;
+/// Fetches one URL (and saves its body under `out`, if given); the body's length, or the HTTP
+/// client's own error (a failed save is its `Io` error).
+fn load_url(agent: &ureq::Agent, url: &str, index: usize, out: Option<&PathBuf>) -> Result<usize, ureq::Error> {
+    let mut response = agent.get(url).call()?;
+    let body = response.body_mut().with_config().limit(1 << 30).read_to_vec()?;
     if let Some(dir) = out {
         let name = url.rsplit('/').find(|s| !s.is_empty()).unwrap_or("index");
         let path = dir.join(format!(
             "{index:05}-{}",
             name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_")
         ));
-        std::fs::write(&path, &body).map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+        std::fs::write(&path, &body)?;
     }
     Ok(body.len())
 }
 
 /// Prints the line for one URL (unless quiet) and moves the bar on; true if the page loaded.
-fn report(bar: &ProgressBar, url: &str, result: &Result<usize, String>, quiet: bool) -> bool {
+fn report(bar: &ProgressBar, url: &str, result: &Result<usize, ureq::Error>, quiet: bool) -> bool {
     if !quiet {
         match result {
             Ok(bytes) => progress::println(bar, format_args!("{url} page is {bytes} bytes")),
@@ -145,18 +148,17 @@ fn threaded(agent: &ureq::Agent, urls: &[String], workers: usize, options: &Opti
     // Python's `executor.submit(load_url, url, 60)`: the function captures the shared agent.
     let load = {
         let (agent, out) = (agent.clone(), options.out.clone());
-        move |(i, url): (usize, String)| {
-            let result = load_url(&agent, &url, i, out.as_ref());
-            (url, result)
-        }
+        move |(i, url): (usize, String)| load_url(&agent, &url, i, out.as_ref())
     };
-    let futures: Vec<_> =
-        urls.iter().cloned().enumerate().map(|job| pool.submit(load.clone(), job)).collect();
+    // Python's `{executor.submit(load_url, url): url for url in urls}`: each future keeps its url.
+    let futures: Vec<(&String, Future<Result<usize, ureq::Error>>)> =
+        urls.iter().enumerate().map(|(i, url)| (url, pool.submit(load.clone(), (i, url.clone())))).collect();
     let mut ok = 0;
-    for future in as_completed(futures) {
+    for (url, future) in as_completed(futures) {
         match future.result() {
-            Ok((url, result)) => ok += usize::from(report(&bar, &url, &result, options.quiet)),
-            Err(error) => progress::println(&bar, format_args!("a fetch task failed: {error}")),
+            Ok(result) => ok += usize::from(report(&bar, url, &result, options.quiet)),
+            // The task itself failed (it panicked): its url is still known.
+            Err(error) => progress::println(&bar, format_args!("{url} generated an error: {error}")),
         }
     }
     bar.finish_and_clear();
