@@ -193,8 +193,11 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
             handle.signal(Signal::Kill);
             io("cannot start a monitor thread", e)
         })?;
+    // A start given up kills its worker and waits (bounded) until it is reaped, so that no
+    // worker outlives the pool that gave up on it.
     let fail = |why: StartError| {
         handle.signal(Signal::Kill);
+        let _ = exited.recv_timeout(GONE_PATIENCE);
         why
     };
     if !starter.register(&handle) {
