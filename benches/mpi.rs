@@ -12,7 +12,7 @@
 mod common;
 
 use common::prime_or_zero;
-use concurrent_futures::{Executor, MpiPoolExecutor, ProcessPoolExecutor};
+use concurrent_futures::{MpiPoolExecutor, ProcessPoolExecutor};
 use criterion::Criterion;
 use std::hint::black_box;
 use std::time::Duration;

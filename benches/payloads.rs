@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo bench --bench payloads`.
 
-use concurrent_futures::{Executor, ProcessPoolExecutor};
+use concurrent_futures::ProcessPoolExecutor;
 use criterion::{BatchSize, Criterion};
 use std::hint::black_box;
 use std::time::Duration;

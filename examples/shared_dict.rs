@@ -6,7 +6,7 @@
 //!
 //! Prints both times. Run: `cargo run --release --example shared_dict`
 
-use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, merge_results};
+use concurrent_futures::{ProcessPoolExecutor, SharedMap, merge_results};
 use std::collections::HashMap;
 use std::time::Instant;
 

@@ -101,7 +101,12 @@ fn local_urls(options: &Options) -> Result<Vec<String>, String> {
 
 /// Fetches one URL (and saves its body under `out`, if given); the body's length, or the HTTP
 /// client's own error (a failed save is its `Io` error).
-fn load_url(agent: &ureq::Agent, url: &str, index: usize, out: Option<&PathBuf>) -> Result<usize, ureq::Error> {
+fn load_url(
+    agent: &ureq::Agent,
+    url: &str,
+    index: usize,
+    out: Option<&PathBuf>,
+) -> Result<usize, ureq::Error> {
     let mut response = agent.get(url).call()?;
     let body = response.body_mut().with_config().limit(1 << 30).read_to_vec()?;
     if let Some(dir) = out {

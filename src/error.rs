@@ -85,10 +85,14 @@ pub enum BuildError {
     /// executable, where a worker could find it; the message says where it is.
     #[error("{0}")]
     FunctionOutsideExecutable(String),
-    /// (new) An `MpiPoolExecutor` cannot be made here; the message says why and what to do
+    /// An `MpiPoolExecutor` cannot be made here; the message says why and what to do
     /// (most often: start the program with `mpirun -n N`, N ≥ 2).
     #[error("{0}")]
     MpiUnavailable(String),
+    /// The argument of a process pool's `initializer_with` could not be encoded for its
+    /// workers; the message says why.
+    #[error("the initializer's argument cannot be sent to the worker processes: {0}")]
+    InitializerArgument(String),
 }
 
 /// The text of a panic payload: the `&str` or `String` that `panic!` was given.

@@ -91,9 +91,9 @@ pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Awaiting, Future, KillOnDrop};
 pub use crate::merge::{IntoPairs, merge_results};
 #[cfg(all(feature = "mpi", unix))]
-pub use crate::mpi::MpiPoolExecutor;
+pub use crate::mpi::{MpiPoolExecutor, Ranks};
 #[cfg(all(feature = "process", unix))]
-pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, init};
+pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, Processes, init};
 pub use crate::shared_map::SharedMap;
 pub use crate::thread_pool::{Scope, ScopedFuture, ThreadPoolBuilder, ThreadPoolExecutor, Threads};
 pub use crate::wait::{

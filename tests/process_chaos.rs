@@ -8,7 +8,7 @@ mod common;
 mod procs;
 
 use common::{Check, step};
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+use concurrent_futures::{ProcessPoolExecutor, TaskError};
 use procs::{Rng, assert_no_new_children, children, signal};
 use std::collections::HashSet;
 use std::sync::Arc;

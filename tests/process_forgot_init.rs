@@ -2,7 +2,7 @@
 //! at the pool (no process tree that grows), and its futures must fail with `BrokenPool`
 //! naming `init()`, within seconds, never hang.
 
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+use concurrent_futures::{ProcessPoolExecutor, TaskError};
 use std::time::{Duration, Instant};
 
 const NAME: &str = "forgotten_init_breaks_the_pool_with_a_clear_message";

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{Check, PATIENCE};
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+use concurrent_futures::{ProcessPoolExecutor, TaskError};
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;

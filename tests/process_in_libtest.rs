@@ -2,7 +2,7 @@
 //! a process pool calls `concurrent_futures::init()` as its first line. Its workers re-run just
 //! that test, where `init()` turns them into workers.
 
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+use concurrent_futures::{ProcessPoolExecutor, TaskError};
 
 fn triple(x: u32) -> u32 {
     x * 3

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Check, PATIENCE, eventually};
-use concurrent_futures::{Executor, Future, ProcessPoolExecutor, TaskError, ThreadPoolExecutor};
+use concurrent_futures::{Future, ProcessPoolExecutor, TaskError, ThreadPoolExecutor};
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -38,6 +38,9 @@ fn main() {
         ("a_shared_map_lives_as_long_as_its_task", shared_map_lives_as_long_as_its_task),
         ("tasks_submitted_one_at_a_time_reuse_one_idle_worker", one_at_a_time_reuses_one_worker),
         ("generic_code_takes_a_shared_pool_by_reference_or_arc", generic_code_takes_shared_pools),
+        ("initializer_with_gives_every_worker_its_argument", initializer_with_configures_every_worker),
+        ("a_failing_or_unencodable_initializer_with_is_reported", initializer_with_failures),
+        ("a_function_chosen_at_run_time_runs_as_a_pointer", functions_chosen_at_run_time),
     ];
     common::run_checks(checks);
 }
@@ -477,4 +480,81 @@ fn generic_code_takes_shared_pools() {
     let shared = std::sync::Arc::clone(&pool);
     let from_a_thread = std::thread::spawn(move || sum_of_squares(&shared, 4));
     assert_eq!(from_a_thread.join().unwrap(), 30);
+}
+
+/// What `main` set up is not in the workers (they run `main` afresh): `initializer_with` hands
+/// it to each.
+static CONFIG: std::sync::OnceLock<(String, u64)> = std::sync::OnceLock::new();
+
+fn configure(config: (String, u64)) {
+    let _ = CONFIG.set(config);
+}
+
+fn configured(x: u64) -> (String, u64, u32) {
+    let (name, factor) = CONFIG.get().cloned().unwrap_or_default();
+    (name, x * factor, std::process::id())
+}
+
+fn initializer_with_configures_every_worker() {
+    for (workers, tasks_per_child) in [(1, None), (2, None), (2, Some(3))] {
+        let mut builder = ProcessPoolExecutor::builder()
+            .max_workers(workers)
+            .initializer_with(configure, ("scaled".to_string(), 7));
+        if let Some(n) = tasks_per_child {
+            builder = builder.max_tasks_per_child(n);
+        }
+        let pool = builder.build().unwrap();
+        let results: Vec<(String, u64, u32)> =
+            pool.map(configured, 0..40).chunksize(2).map(Result::unwrap).collect();
+        for (x, (name, scaled, _)) in results.iter().enumerate() {
+            assert_eq!((name.as_str(), *scaled), ("scaled", x as u64 * 7), "item {x}");
+        }
+        let mut pids: Vec<u32> = results.iter().map(|r| r.2).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        if tasks_per_child.is_some() {
+            assert!(pids.len() > 1, "replacement workers were configured too: {pids:?}");
+        }
+    }
+}
+
+fn refuse(_: u64) {
+    panic!("cannot connect to the database");
+}
+
+fn take_unsendable(_: Unsendable) {}
+
+fn initializer_with_failures() {
+    let pool = ProcessPoolExecutor::builder().max_workers(1).initializer_with(refuse, 5).build().unwrap();
+    match pool.submit(square, 2).result() {
+        Err(TaskError::BrokenPool(why)) => assert!(why.contains("cannot connect"), "{why}"),
+        other => panic!("expected BrokenPool, got {other:?}"),
+    }
+    let built = ProcessPoolExecutor::builder().initializer_with(take_unsendable, Unsendable).build();
+    match built {
+        Err(error @ concurrent_futures::BuildError::InitializerArgument(_)) => {
+            assert!(error.to_string().contains("initializer's argument"), "{error}")
+        }
+        other => panic!("expected InitializerArgument, got {other:?}"),
+    }
+}
+
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
+fn functions_chosen_at_run_time() {
+    let pool = ProcessPoolExecutor::new(2);
+    for verbose in [false, true] {
+        let op: fn(u64) -> u64 = if verbose { cube } else { square };
+        let expected: Vec<u64> = (1..=20).map(op).collect();
+        for chunksize in [1, 3, 20] {
+            let got: Vec<u64> = pool.map(op, 1..=20).chunksize(chunksize).map(Result::unwrap).collect();
+            assert_eq!(got, expected);
+        }
+        assert_eq!(pool.submit(op, 4).result(), Ok(op(4)));
+    }
+    let ops: [fn(u64) -> u64; 2] = [square, cube];
+    let futures: Vec<_> = ops.iter().map(|op| pool.submit(*op, 3)).collect();
+    assert_eq!(futures.into_iter().map(|f| f.result().unwrap()).collect::<Vec<_>>(), [9, 27]);
 }

@@ -367,7 +367,7 @@ impl<'a> Root<'a> {
 /// A task as its message under the id `wire`; `None` when it fails here instead (too big, or
 /// it cannot be encoded), its future failed with why.
 fn encode(pending: Pending, wire: u64) -> Option<(Pending, Vec<u8>)> {
-    let frame = TaskOut { id: wire, call: pending.call, args: &pending.args };
+    let frame = TaskOut { id: wire, call: pending.call, target: pending.target, args: &pending.args };
     let why = match postcard::to_allocvec(&frame) {
         Ok(bytes) if bytes.len() <= MAX_MESSAGE => return Some((pending, bytes)),
         Ok(bytes) => format!(

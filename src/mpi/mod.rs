@@ -20,7 +20,7 @@ use crate::executor::intake::Intake;
 use crate::executor::map::ChunkOutput;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
-use crate::process::prepare::{self, Prepared};
+use crate::process::prepare::{self, Function, Prepared};
 use crate::process::task::Pending;
 use std::fmt;
 use std::sync::Arc;
@@ -94,9 +94,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// }
 /// ```
 pub struct MpiPoolExecutor {
+    ranks: Ranks,
+}
+
+/// An [`MpiPoolExecutor`]'s worker ranks, as its own [`map`](MpiPoolExecutor::map) sees them:
+/// the [`MapSource`](crate::MapSource) of a `Map` whose function is a `fn(A) -> R` pointer.
+/// Nothing to use directly.
+pub struct Ranks {
     link: &'static Link,
     intake: Arc<Intake<Pending>>,
     next_id: AtomicU64,
+}
+
+impl fmt::Debug for Ranks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ranks").field("max_workers", &self.link.workers).finish()
+    }
+}
+
+impl<A: Payload, R: Payload> crate::executor::map::sealed_source::MapSource<fn(A) -> R, A, R> for Ranks {
+    #[allow(private_interfaces)]
+    fn submit_chunk(&self, f: &fn(A) -> R, items: Vec<A>) -> Future<ChunkOutput<R>> {
+        let (future, prepared) = prepare::chunk(Function::pointer(*f), items);
+        self.queue(prepared);
+        future
+    }
+
+    fn max_workers(&self) -> usize {
+        self.link.workers
+    }
 }
 
 impl MpiPoolExecutor {
@@ -124,9 +150,64 @@ impl MpiPoolExecutor {
     pub fn new() -> Result<Self, BuildError> {
         let link = launch::link().map_err(BuildError::MpiUnavailable)?;
         link.greeted().map_err(BuildError::MpiUnavailable)?;
-        Ok(MpiPoolExecutor { link, intake: Arc::new(Intake::new(1)), next_id: AtomicU64::new(0) })
+        Ok(MpiPoolExecutor {
+            ranks: Ranks { link, intake: Arc::new(Intake::new(1)), next_id: AtomicU64::new(0) },
+        })
     }
 
+    /// Schedules `f(arg)` on a worker rank: the pool's own `submit`, whose `f` is a
+    /// `fn(A) -> R` of this program (a closure that captures is refused by `cargo check`, at
+    /// its line). Code generic over `E: Executor` calls [`Executor::submit`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = MpiPoolExecutor::new().expect("started with mpirun -n N");
+    ///     assert_eq!(pool.submit(|x: u64| x * x, 7).result(), Ok(49));
+    /// }
+    /// ```
+    pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Future<R> {
+        let (future, prepared) = prepare::single(Function::pointer(f), arg);
+        self.ranks.queue(prepared);
+        future
+    }
+
+    /// Runs `f` over `items` on the worker ranks and yields the results in input order: the
+    /// pool's own `map`, whose `f` is a `fn(A) -> R` (see [`submit`](Self::submit)), with
+    /// [`Map`](crate::Map)'s builder methods.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = MpiPoolExecutor::new().expect("started with mpirun -n N");
+    ///     let squares: Vec<u64> = pool.map(|x: u64| x * x, 1..=3).map(Result::unwrap).collect();
+    ///     assert_eq!(squares, [1, 4, 9]);
+    /// }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn map<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> crate::Map<'_, Ranks, fn(A) -> R, A, R, I::IntoIter>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+    {
+        crate::Map::new(&self.ranks, f, items.into_iter())
+    }
+}
+
+impl Ranks {
     fn queue(&self, prepared: Option<Prepared>) {
         let Some(prepared) = prepared else { return };
         if !prepared.services.is_empty() {
@@ -173,12 +254,13 @@ impl Executor for MpiPoolExecutor {
         const {
             assert!(
                 size_of::<F>() == 0,
-                "MpiPoolExecutor: the task's function must not capture anything; pass a fn item or \
-                 a closure without captures, and send data through the argument"
+                "MpiPoolExecutor: the task's function must be a fn item or a closure that captures \
+                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
+                 `map`); send the data it needs through the task's argument"
             )
         };
-        let (future, prepared) = prepare::single(&f, arg);
-        self.queue(prepared);
+        let (future, prepared) = prepare::single(Function::of(&f), arg);
+        self.ranks.queue(prepared);
         future
     }
 
@@ -189,31 +271,39 @@ impl Executor for MpiPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        let (future, prepared) = prepare::chunk(&f, items);
-        self.queue(prepared);
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "MpiPoolExecutor: the task's function must be a fn item or a closure that captures \
+                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
+                 `map`); send the data it needs through the task's argument"
+            )
+        };
+        let (future, prepared) = prepare::chunk(Function::of(&f), items);
+        self.ranks.queue(prepared);
         future
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.intake.shutdown(wait, cancel_futures);
+        self.ranks.intake.shutdown(wait, cancel_futures);
     }
 
     fn max_workers(&self) -> usize {
-        self.link.workers
+        self.ranks.link.workers
     }
 }
 
 impl Drop for MpiPoolExecutor {
     fn drop(&mut self) {
-        self.intake.shutdown(true, false);
+        self.ranks.intake.shutdown(true, false);
     }
 }
 
 impl fmt::Debug for MpiPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpiPoolExecutor")
-            .field("max_workers", &self.link.workers)
-            .field("shutdown", &self.intake.is_shutdown())
+            .field("max_workers", &self.ranks.link.workers)
+            .field("shutdown", &self.ranks.intake.is_shutdown())
             .finish()
     }
 }

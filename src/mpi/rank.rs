@@ -111,7 +111,8 @@ fn run(bytes: &[u8]) -> (Answer, usize) {
     // same function is at the same offset from the anchor here.
     let call = unsafe { trampoline::call_at(task.call) };
     let mut outcomes = Outcomes::with_capacity(total * 8);
-    if let Err(why) = call(task.args, &mut outcomes) {
+    let target = task.target.map_or(0, trampoline::address_at);
+    if let Err(why) = call(task.args, target, &mut outcomes) {
         eprintln!("concurrent_futures: a task stopped early: {why}");
     }
     while outcomes.answered() < total {

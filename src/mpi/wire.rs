@@ -83,6 +83,7 @@ pub(crate) type Verdict = Option<String>;
 pub(crate) struct TaskOut<'a> {
     pub(crate) id: u64,
     pub(crate) call: isize,
+    pub(crate) target: Option<isize>,
     pub(crate) args: &'a Batch,
 }
 
@@ -91,6 +92,7 @@ pub(crate) struct TaskOut<'a> {
 pub(crate) struct TaskIn {
     pub(crate) id: u64,
     pub(crate) call: isize,
+    pub(crate) target: Option<isize>,
     pub(crate) args: Batch,
 }
 

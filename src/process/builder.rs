@@ -1,13 +1,24 @@
 //! [`ProcessPoolBuilder`]: the settings of a process pool.
 
 use super::ProcessPoolExecutor;
+use super::codec;
 use super::entry::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
-use super::protocol::Setup;
+use super::protocol::{ByteBuf, InitWith, Setup};
 use super::spawn::Launch;
 use super::trampoline;
 use crate::error::BuildError;
+use crate::executor::Payload;
 use std::time::Duration;
+
+/// `initializer_with`'s function, as the worker calls it, and its encoded argument (or why it
+/// could not be encoded, reported by `build`).
+#[derive(Debug, Clone)]
+struct InitializerWith {
+    call: trampoline::InitCall,
+    target: usize,
+    arg: Result<Vec<u8>, String>,
+}
 
 /// Settings for a [`ProcessPoolExecutor`], from [`ProcessPoolExecutor::builder`].
 ///
@@ -35,6 +46,7 @@ pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     max_tasks_per_child: Option<usize>,
     initializer: Option<fn()>,
+    initializer_with: Option<InitializerWith>,
     task_timeout: Option<Duration>,
     max_memory_per_worker: Option<u64>,
 }
@@ -79,6 +91,45 @@ impl ProcessPoolBuilder {
     /// See [`ProcessPoolBuilder`].
     pub fn initializer(mut self, f: fn()) -> Self {
         self.initializer = Some(f);
+        self
+    }
+
+    /// Runs `f(arg)` in each worker process before its first task: Python's `initargs`. Worker
+    /// processes run `main` afresh, so what `main` set up is not there; this hands each worker
+    /// its configuration once instead of in every task's argument. Runs after
+    /// [`initializer`](Self::initializer) if both are set. If it panics, the pool is broken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// use std::sync::OnceLock;
+    ///
+    /// static GREETING: OnceLock<String> = OnceLock::new();
+    ///
+    /// fn configure(greeting: String) {
+    ///     let _ = GREETING.set(greeting);
+    /// }
+    ///
+    /// fn greet(name: String) -> String {
+    ///     format!("{}, {name}", GREETING.get().map_or("?", String::as_str))
+    /// }
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::builder()
+    ///         .max_workers(2)
+    ///         .initializer_with(configure, "hello".to_string())
+    ///         .build()
+    ///         .unwrap();
+    ///     assert_eq!(pool.submit(greet, "world".into()).result().unwrap(), "hello, world");
+    /// }
+    /// ```
+    pub fn initializer_with<A: Payload>(mut self, f: fn(A), arg: A) -> Self {
+        let mut encoded = Vec::new();
+        let arg = codec::encode_into(&arg, &mut encoded).map(|()| encoded).map_err(|e| e.to_string());
+        self.initializer_with =
+            Some(InitializerWith { call: trampoline::init_call::<A>(), target: f as usize, arg });
         self
     }
 
@@ -181,7 +232,8 @@ impl ProcessPoolBuilder {
     /// `max_tasks_per_child(0)`, [`BuildError::ZeroTaskTimeout`] and
     /// [`BuildError::ZeroMemoryLimit`] for limits of zero, and
     /// [`BuildError::FunctionOutsideExecutable`] for an initializer compiled into a shared
-    /// library.
+    /// library, and [`BuildError::InitializerArgument`] for an `initializer_with` argument that
+    /// cannot be encoded.
     ///
     /// # Examples
     ///
@@ -211,14 +263,24 @@ impl ProcessPoolBuilder {
             .map(trampoline::offset_of_init)
             .transpose()
             .map_err(BuildError::FunctionOutsideExecutable)?;
+        let initializer_with = match self.initializer_with {
+            None => None,
+            Some(InitializerWith { call, target, arg }) => Some(InitWith {
+                call: trampoline::offset_of_init_call(call).map_err(BuildError::FunctionOutsideExecutable)?,
+                target: trampoline::offset_of_target(target)
+                    .map_err(BuildError::FunctionOutsideExecutable)?,
+                arg: ByteBuf(arg.map_err(BuildError::InitializerArgument)?),
+            }),
+        };
         let setup = Setup {
             initializer,
+            initializer_with,
             max_tasks: self.max_tasks_per_child.map(|n| n as u64),
             item_by_item: self.task_timeout.is_some(),
             memory_limit: self.max_memory_per_worker,
         };
         let launch = Launch::new(setup);
         let pool = Pool::new(max_workers, launch, self.task_timeout, self.max_memory_per_worker);
-        Ok(ProcessPoolExecutor { pool })
+        Ok(ProcessPoolExecutor { processes: super::Processes { pool } })
     }
 }

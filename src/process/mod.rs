@@ -84,27 +84,93 @@ use std::sync::Arc;
 /// }
 /// ```
 ///
-/// A capturing closure is refused at compile time:
+/// A function chosen at run time works, as a `fn` pointer of this program:
 ///
-/// ```compile_fail,E0080
-/// use concurrent_futures::{Executor, ProcessPoolExecutor};
+/// ```
+/// use concurrent_futures::ProcessPoolExecutor;
 ///
-/// let pool = ProcessPoolExecutor::new(1);
-/// let offset = 10;
-/// pool.submit(move |x: u64| x + offset, 1); // error: must not capture anything
+/// fn square(x: u64) -> u64 { x * x }
+/// fn cube(x: u64) -> u64 { x * x * x }
+///
+/// fn main() {
+///     concurrent_futures::init();
+///     let pool = ProcessPoolExecutor::new(2);
+///     let verbose = std::env::args().count() > 99;
+///     let op = if verbose { cube } else { square };
+///     assert_eq!(pool.map(op, 1..=3).map(Result::unwrap).collect::<Vec<_>>(), [1, 4, 9]);
+/// }
 /// ```
 ///
-/// So is one in a `map`:
+/// A capturing closure is refused by `cargo check`, at the caller's line: the pool's own
+/// `submit` and `map` take a `fn(A) -> R`, which a closure that captures cannot become
+/// (rustc: "closures can only be coerced to `fn` types if they do not capture any variables").
+/// Pass the data through the argument instead:
+///
+/// ```compile_fail,E0308
+/// use concurrent_futures::ProcessPoolExecutor;
+///
+/// let pool = ProcessPoolExecutor::new(1);
+/// let offset = 10;
+/// pool.submit(move |x: u64| x + offset, 1); // error: expected fn pointer, found closure
+/// ```
+///
+/// ```compile_fail,E0308
+/// use concurrent_futures::ProcessPoolExecutor;
+///
+/// let pool = ProcessPoolExecutor::new(1);
+/// let offset = 10;
+/// let _ = pool.map(move |x: u64| x + offset, 0..4).count(); // error: expected fn pointer
+/// ```
+///
+/// In code generic over [`Executor`], the build fails (at `cargo build`) with a message that
+/// says to pass the data through the argument, and names the closure's file and line:
 ///
 /// ```compile_fail,E0080
 /// use concurrent_futures::{Executor, ProcessPoolExecutor};
 ///
-/// let pool = ProcessPoolExecutor::new(1);
-/// let offset = 10;
-/// let _ = pool.map(move |x: u64| x + offset, 0..4).count(); // error: must not capture anything
+/// fn add_to_all<E: Executor>(pool: &E, offset: u64) -> Vec<u64> {
+///     pool.map(move |x: u64| x + offset, 0..4).map(Result::unwrap).collect()
+/// }
+///
+/// add_to_all(&ProcessPoolExecutor::new(1), 10); // error: must not capture anything
 /// ```
 pub struct ProcessPoolExecutor {
+    processes: Processes,
+}
+
+/// A [`ProcessPoolExecutor`]'s workers, as its own [`map`](ProcessPoolExecutor::map) sees them:
+/// the [`MapSource`](crate::MapSource) of a `Map` whose function is a `fn(A) -> R` pointer.
+/// Nothing to use directly.
+pub struct Processes {
     pool: Arc<Pool>,
+}
+
+impl Processes {
+    /// Queues a prepared task (a future already done needs nothing more).
+    fn queue(&self, prepared: Option<prepare::Prepared>) {
+        if let Some(prepared) = prepared {
+            self.pool.submit(prepared.into_pending(self.pool.next_id()));
+        }
+    }
+}
+
+impl fmt::Debug for Processes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Processes").field("max_workers", &self.pool.max_workers()).finish()
+    }
+}
+
+impl<A: Payload, R: Payload> crate::executor::map::sealed_source::MapSource<fn(A) -> R, A, R> for Processes {
+    #[allow(private_interfaces)]
+    fn submit_chunk(&self, f: &fn(A) -> R, items: Vec<A>) -> Future<ChunkOutput<R>> {
+        let (future, prepared) = prepare::chunk(prepare::Function::pointer(*f), items);
+        self.queue(prepared);
+        future
+    }
+
+    fn max_workers(&self) -> usize {
+        self.pool.max_workers()
+    }
 }
 
 impl ProcessPoolExecutor {
@@ -174,7 +240,9 @@ impl ProcessPoolExecutor {
     /// }
     /// ```
     pub fn terminate_workers(&self) {
-        self.pool.terminate(Signal::Term, "stopped by ProcessPoolExecutor::terminate_workers".into());
+        self.processes
+            .pool
+            .terminate(Signal::Term, "stopped by ProcessPoolExecutor::terminate_workers".into());
     }
 
     /// Python 3.14's `kill_workers`: as [`terminate_workers`](Self::terminate_workers), with
@@ -204,7 +272,70 @@ impl ProcessPoolExecutor {
     /// }
     /// ```
     pub fn kill_workers(&self) {
-        self.pool.terminate(Signal::Kill, "stopped by ProcessPoolExecutor::kill_workers".into());
+        self.processes.pool.terminate(Signal::Kill, "stopped by ProcessPoolExecutor::kill_workers".into());
+    }
+
+    /// Schedules `f(arg)` on a worker process: the pool's own `submit`, whose `f` is a
+    /// `fn(A) -> R`, a function of this program (a fn item, a closure that captures nothing,
+    /// or a function chosen at run time). A closure that captures is refused by `cargo check`,
+    /// at its line: send the data it needs through `arg`.
+    ///
+    /// Code generic over `E: Executor` calls [`Executor::submit`] instead. Submitted after
+    /// shutdown, the future fails with [`TaskError::Shutdown`](crate::TaskError::Shutdown);
+    /// an argument that cannot be encoded fails it with
+    /// [`TaskError::Serialization`](crate::TaskError::Serialization).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    ///
+    /// fn shout(text: String) -> String {
+    ///     text.to_uppercase()
+    /// }
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::new(1);
+    ///     assert_eq!(pool.submit(shout, "hi".to_string()).result().unwrap(), "HI");
+    ///     assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// }
+    /// ```
+    pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Future<R> {
+        let (future, prepared) = prepare::single(prepare::Function::pointer(f), arg);
+        self.processes.queue(prepared);
+        future
+    }
+
+    /// Runs `f` over `items` on the worker processes and yields the results in input order:
+    /// the pool's own `map`, whose `f` is a `fn(A) -> R` (see [`submit`](Self::submit)), with
+    /// [`Map`](crate::Map)'s builder methods. Code generic over `E: Executor` calls
+    /// [`Executor::map`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::new(2);
+    ///     let squares: Vec<u64> = pool.map(|x: u64| x * x, 1..=4).chunksize(2).map(Result::unwrap).collect();
+    ///     assert_eq!(squares, [1, 4, 9, 16]);
+    /// }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn map<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> crate::Map<'_, Processes, fn(A) -> R, A, R, I::IntoIter>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+    {
+        crate::Map::new(&self.processes, f, items.into_iter())
     }
 }
 
@@ -254,14 +385,13 @@ impl Executor for ProcessPoolExecutor {
         const {
             assert!(
                 size_of::<F>() == 0,
-                "ProcessPoolExecutor: the task's function must not capture anything; pass a fn \
-                 item or a closure without captures, and send data through the argument"
+                "ProcessPoolExecutor: the task's function must be a fn item or a closure that captures \
+                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
+                 `map`); send the data it needs through the task's argument"
             )
         };
-        let (future, prepared) = prepare::single(&f, arg);
-        if let Some(prepared) = prepared {
-            self.pool.submit(prepared.into_pending(self.pool.next_id()));
-        }
+        let (future, prepared) = prepare::single(prepare::Function::of(&f), arg);
+        self.processes.queue(prepared);
         future
     }
 
@@ -274,34 +404,40 @@ impl Executor for ProcessPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        let (future, prepared) = prepare::chunk(&f, items);
-        if let Some(prepared) = prepared {
-            self.pool.submit(prepared.into_pending(self.pool.next_id()));
-        }
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "ProcessPoolExecutor: the task's function must be a fn item or a closure that captures \
+                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
+                 `map`); send the data it needs through the task's argument"
+            )
+        };
+        let (future, prepared) = prepare::chunk(prepare::Function::of(&f), items);
+        self.processes.queue(prepared);
         future
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.pool.shutdown(wait, cancel_futures);
+        self.processes.pool.shutdown(wait, cancel_futures);
     }
 
     fn max_workers(&self) -> usize {
-        self.pool.max_workers()
+        self.processes.pool.max_workers()
     }
 }
 
 impl Drop for ProcessPoolExecutor {
     fn drop(&mut self) {
-        self.pool.shutdown(true, false);
+        self.processes.pool.shutdown(true, false);
     }
 }
 
 impl fmt::Debug for ProcessPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessPoolExecutor")
-            .field("max_workers", &self.pool.max_workers())
-            .field("workers", &self.pool.workers_started())
-            .field("shutdown", &self.pool.is_shutdown())
+            .field("max_workers", &self.processes.pool.max_workers())
+            .field("workers", &self.processes.pool.workers_started())
+            .field("shutdown", &self.processes.pool.is_shutdown())
             .finish()
     }
 }

@@ -12,9 +12,36 @@ use crate::executor::Payload;
 use crate::executor::map::ChunkOutput;
 use crate::future::Future;
 
+/// How a task's function travels: the trampoline that runs its items, and, for a function
+/// pointer (chosen at run time), the function itself.
+#[derive(Clone, Copy)]
+pub(crate) struct Function {
+    call: trampoline::Call,
+    target: Option<usize>,
+}
+
+impl Function {
+    /// A function sent by its type: a fn item or a closure that captures nothing.
+    pub(crate) fn of<F, A, R>(f: &F) -> Function
+    where
+        F: Fn(A) -> R + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        Function { call: trampoline::call_for(f), target: None }
+    }
+
+    /// A function sent as a pointer: any `fn(A) -> R` of this program.
+    pub(crate) fn pointer<A: Payload, R: Payload>(f: fn(A) -> R) -> Function {
+        Function { call: trampoline::pointer_call::<A, R>(), target: Some(f as usize) }
+    }
+}
+
 /// A task ready to be given an id and queued.
 pub(crate) struct Prepared {
     call: isize,
+    /// The offset of the function, for a task sent as a function pointer.
+    target: Option<isize>,
     args: Batch,
     /// The parent services the argument names (a `SharedMap`), by id.
     pub(crate) services: Exposed,
@@ -24,7 +51,15 @@ pub(crate) struct Prepared {
 impl Prepared {
     pub(crate) fn into_pending(self, id: u64) -> Pending {
         let args = std::sync::Arc::new(self.args);
-        Pending { id, call: self.call, args, done: 0, task: self.task, services: self.services }
+        Pending {
+            id,
+            call: self.call,
+            target: self.target,
+            args,
+            done: 0,
+            task: self.task,
+            services: self.services,
+        }
     }
 
     /// Fails the task without running it.
@@ -36,17 +71,12 @@ impl Prepared {
 
 /// `f(arg)` as a task; `None` when its future is already done (the argument could not be
 /// encoded, or `f` is not in the main program).
-pub(crate) fn single<F, A, R>(f: &F, arg: A) -> (Future<R>, Option<Prepared>)
-where
-    F: Fn(A) -> R + 'static,
-    A: Payload,
-    R: Payload,
-{
+pub(crate) fn single<A: Payload, R: Payload>(function: Function, arg: A) -> (Future<R>, Option<Prepared>) {
     let (future, promise) = Future::pending();
     let (args, services) = service::collecting(|| Batch::single_owned(arg));
     let task = Typed::new(promise, Single::new());
     let prepared = match args {
-        Ok(args) => prepare(trampoline::call_for(f), args, services, task),
+        Ok(args) => prepare(function, args, services, task),
         Err(e) => {
             task.reject(encode_error(e));
             None
@@ -57,12 +87,10 @@ where
 
 /// A map's chunk as one task whose items are encoded, and answered, one by one; an item that
 /// cannot be encoded fails alone.
-pub(crate) fn chunk<F, A, R>(f: &F, items: Vec<A>) -> (Future<ChunkOutput<R>>, Option<Prepared>)
-where
-    F: Fn(A) -> R + 'static,
-    A: Payload,
-    R: Payload,
-{
+pub(crate) fn chunk<A: Payload, R: Payload>(
+    function: Function,
+    items: Vec<A>,
+) -> (Future<ChunkOutput<R>>, Option<Prepared>) {
     let (future, promise) = Future::pending();
     let len = items.len();
     let mut unsent = Vec::new();
@@ -77,21 +105,18 @@ where
         args
     });
     let task = Typed::new(promise, Chunk::new(unsent, len));
-    (future, prepare(trampoline::call_for(f), args, services, task))
+    (future, prepare(function, args, services, task))
 }
 
-fn prepare(
-    call: trampoline::Call,
-    args: Batch,
-    services: Exposed,
-    task: Box<dyn Remote>,
-) -> Option<Prepared> {
+fn prepare(function: Function, args: Batch, services: Exposed, task: Box<dyn Remote>) -> Option<Prepared> {
     if args.is_empty() {
         task.finish();
         return None;
     }
-    match trampoline::offset_of(call) {
-        Ok(call) => Some(Prepared { call, args, services, task }),
+    let target =
+        function.target.map(trampoline::offset_of_target).transpose().map_err(TaskError::Serialization);
+    match trampoline::offset_of(function.call).and_then(|call| Ok((call, target?))) {
+        Ok((call, target)) => Some(Prepared { call, target, args, services, task }),
         Err(error) => {
             task.reject(error);
             None

@@ -18,6 +18,8 @@ pub(crate) struct TaskFrame {
     pub(crate) id: u64,
     /// The trampoline's offset (see `trampoline`).
     pub(crate) call: isize,
+    /// The function's offset, for a task sent as a function pointer.
+    pub(crate) target: Option<isize>,
     pub(crate) args: Batch,
     /// The arguments' bytes follow the frame as a message of their own (see [`DETACH_AT`]).
     pub(crate) detached: bool,
@@ -27,6 +29,7 @@ pub(crate) struct TaskFrame {
 pub(crate) struct TaskFrameRef<'a> {
     pub(crate) id: u64,
     pub(crate) call: isize,
+    pub(crate) target: Option<isize>,
     pub(crate) args: &'a Batch,
 }
 
@@ -41,9 +44,10 @@ impl Serialize for TaskFrameRef<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let detached = self.detached();
-        let mut frame = serializer.serialize_struct("TaskFrame", 4)?;
+        let mut frame = serializer.serialize_struct("TaskFrame", 5)?;
         frame.serialize_field("id", &self.id)?;
         frame.serialize_field("call", &self.call)?;
+        frame.serialize_field("target", &self.target)?;
         frame.serialize_field("args", &self.args.wire(detached))?;
         frame.serialize_field("detached", &detached)?;
         frame.end()
@@ -75,10 +79,21 @@ pub(crate) enum ToWorkerRef<'a> {
     Tasks(&'a [TaskFrameRef<'a>]),
 }
 
+/// An initializer with an argument (`initializer_with`): its trampoline's offset, the offset of
+/// the `fn(A)`, and the encoded argument.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct InitWith {
+    pub(crate) call: isize,
+    pub(crate) target: isize,
+    pub(crate) arg: ByteBuf,
+}
+
 /// How a worker is set up.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub(crate) struct Setup {
     pub(crate) initializer: Option<isize>,
+    /// Run after `initializer`.
+    pub(crate) initializer_with: Option<InitWith>,
     pub(crate) max_tasks: Option<u64>,
     /// Report every item as it finishes (a task timeout needs to know which item runs),
     /// rather than a task's items together.
@@ -209,11 +224,11 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let args = Batch::single(&7u32).unwrap();
-        let frame = [TaskFrameRef { id: 3, call: -40, args: &args }];
+        let frame = [TaskFrameRef { id: 3, call: -40, target: Some(8), args: &args }];
         let back: ToWorker = decode(&encode(&ToWorkerRef::Tasks(&frame)).unwrap()).unwrap();
         match back {
             ToWorker::Tasks(t) => {
-                assert_eq!((t[0].id, t[0].call), (3, -40));
+                assert_eq!((t[0].id, t[0].call, t[0].target), (3, -40, Some(8)));
                 assert_eq!(t[0].args, args);
             }
             other => panic!("{other:?}"),

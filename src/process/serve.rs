@@ -209,8 +209,10 @@ impl<'a> Serving<'a> {
         for pending in &batch {
             self.worker.handle.grants.grant(&pending.services);
         }
-        let frames: Vec<TaskFrameRef<'_>> =
-            batch.iter().map(|p| TaskFrameRef { id: p.id, call: p.call, args: &p.args }).collect();
+        let frames: Vec<TaskFrameRef<'_>> = batch
+            .iter()
+            .map(|p| TaskFrameRef { id: p.id, call: p.call, target: p.target, args: &p.args })
+            .collect();
         let encoded = encode(&ToWorkerRef::Tasks(&frames));
         let detached: Vec<_> = batch
             .iter()

@@ -313,6 +313,7 @@ mod tests {
         let pending = Pending {
             id: 7,
             call: 0,
+            target: None,
             args: Arc::new(Batch::single(&1u8).unwrap()),
             done: 0,
             task,

@@ -235,6 +235,8 @@ pub(crate) struct Pending {
     pub(crate) id: u64,
     /// The trampoline's offset.
     pub(crate) call: isize,
+    /// The function's offset, for a task sent as a function pointer.
+    pub(crate) target: Option<isize>,
     /// The items still to run (after a resend, only those); shared with the writer thread that
     /// sends their bytes.
     pub(crate) args: Arc<Batch>,

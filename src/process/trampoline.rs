@@ -45,9 +45,14 @@ pub(crate) trait Around {
     }
 }
 
-/// What a trampoline looks like: a task's encoded arguments in; each item's encoded result
-/// appended to the batch the worker provides, or why there is none.
-pub(crate) type Call = fn(Batch, &mut dyn Around) -> Result<(), String>;
+/// What a trampoline looks like: a task's encoded arguments in, with the address of the
+/// function to run for a task sent as a function pointer (0 for one sent by its type); each
+/// item's encoded result appended to the batch the worker provides, or why there is none.
+pub(crate) type Call = fn(Batch, usize, &mut dyn Around) -> Result<(), String>;
+
+/// What an initializer with an argument looks like in the worker: the address of the `fn(A)`,
+/// and the encoded argument.
+pub(crate) type InitCall = fn(usize, Vec<u8>) -> Result<(), String>;
 
 /// The fixed point that function offsets are measured from.
 #[inline(never)]
@@ -86,6 +91,39 @@ pub(crate) fn offset_of_init(f: fn()) -> Result<isize, String> {
     offset_of_address(f as usize)
 }
 
+/// The offset of a function pointer from the anchor: what the parent sends as a task's target.
+///
+/// # Errors
+///
+/// When `f` (a function chosen at run time, say) or the anchor is not in the main program.
+pub(crate) fn offset_of_target(address: usize) -> Result<isize, String> {
+    offset_of_address(address)
+}
+
+/// The offset of an [`InitCall`] from the anchor.
+pub(crate) fn offset_of_init_call(call: InitCall) -> Result<isize, String> {
+    offset_of_address(call as usize)
+}
+
+/// The address, in this (worker) process, of the function at `offset` from the anchor: a
+/// task's target, or an initializer's.
+///
+/// The address is only ever handed to the trampoline the same frame names, which calls it as
+/// the function type it was made for (see [`pointer_call`]).
+pub(crate) fn address_at(offset: isize) -> usize {
+    (anchor_address() as isize).wrapping_add(offset) as usize
+}
+
+/// The [`InitCall`] at `offset`, in this (worker) process.
+///
+/// # Safety
+///
+/// `offset` must come from [`offset_of_init_call`] in a process running the same executable.
+pub(crate) unsafe fn init_call_at(offset: isize) -> InitCall {
+    // SAFETY: as in `call_at`, for an `InitCall`.
+    unsafe { std::mem::transmute::<usize, InitCall>(address_at(offset)) }
+}
+
 /// The trampoline at `offset`, in this (worker) process.
 ///
 /// # Safety
@@ -120,8 +158,18 @@ pub(crate) unsafe fn init_at(offset: isize) -> fn() {
 /// behaviour; size and drop glue, checked here at compile time, cannot tell it apart.
 unsafe fn conjure<F: 'static>() -> F {
     const {
-        assert!(size_of::<F>() == 0, "a function sent to another process must not capture anything");
-        assert!(!std::mem::needs_drop::<F>(), "a function sent to another process must not capture anything");
+        assert!(
+            size_of::<F>() == 0,
+            "a function sent to another process must be a fn item or a closure that captures \
+             nothing: pass what it needs through the task's argument (the notes below name the \
+             closure's file and line)"
+        );
+        assert!(
+            !std::mem::needs_drop::<F>(),
+            "a function sent to another process must be a fn item or a closure that captures \
+             nothing: pass what it needs through the task's argument (the notes below name the \
+             closure's file and line)"
+        );
     };
     // SAFETY: `F` is zero-sized (asserted above): a read of it from a non-null, well-aligned
     // pointer touches no memory, and yields its only value since `F` is inhabited (the
@@ -141,10 +189,24 @@ where
     trampoline::<F, A, R>
 }
 
-/// Runs every item of `args`: decodes it, runs `F` on it, and appends the encoded result. A
-/// panicking item fails alone, with its message and location, and the items after it run.
-/// Private: only [`call_for`], which is given a value of `F`, hands it out.
-fn trampoline<F, A, R>(args: Batch, around: &mut dyn Around) -> Result<(), String>
+/// The trampoline for a task sent as a `fn(A) -> R` pointer (a function chosen at run time):
+/// the frame carries the function's offset as its target.
+pub(crate) fn pointer_call<A, R>() -> Call
+where
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
+    pointer_trampoline::<A, R>
+}
+
+/// The initializer trampoline for an `fn(A)` pointer and its encoded argument.
+pub(crate) fn init_call<A: DeserializeOwned + 'static>() -> InitCall {
+    init_trampoline::<A>
+}
+
+/// Runs the task's items with `F`, the function named by the trampoline's own type. Private:
+/// only [`call_for`], which is given a value of `F`, hands it out.
+fn trampoline<F, A, R>(args: Batch, _target: usize, around: &mut dyn Around) -> Result<(), String>
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
@@ -153,6 +215,44 @@ where
     // SAFETY: this trampoline was handed out by `call_for`, which was given a value of `F`
     // (in the parent, of the same type in the same executable), so `F` is inhabited.
     let f: F = unsafe { conjure() };
+    run_items(&f, args, around)
+}
+
+/// Runs the task's items with the `fn(A) -> R` at `target`.
+fn pointer_trampoline<A, R>(args: Batch, target: usize, around: &mut dyn Around) -> Result<(), String>
+where
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
+    if target == 0 {
+        return Err("the parent sent a task by pointer without its function".into());
+    }
+    // SAFETY: this trampoline is named only by frames the parent made with `pointer_call::<A,
+    // R>()` and, as their target, the offset of an `fn(A) -> R` of this same executable (checked
+    // to be in the main program, `offset_of_target`): `target` is that function here.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(target) };
+    run_items(&f, args, around)
+}
+
+/// Decodes an initializer's argument and runs the `fn(A)` at `target` on it (a panic is caught
+/// by the caller).
+fn init_trampoline<A: DeserializeOwned + 'static>(target: usize, arg: Vec<u8>) -> Result<(), String> {
+    let arg: A =
+        codec::decode_owned(arg).map_err(|e| format!("could not decode the initializer's argument: {e}"))?;
+    // SAFETY: as in `pointer_trampoline`, for the `fn(A)` the parent named with `init_call::<A>`.
+    let f = unsafe { std::mem::transmute::<usize, fn(A)>(target) };
+    f(arg);
+    Ok(())
+}
+
+/// Runs every item of `args`: decodes it, runs `f` on it, and appends the encoded result. A
+/// panicking item fails alone, with its message and location, and the items after it run.
+fn run_items<F, A, R>(f: &F, args: Batch, around: &mut dyn Around) -> Result<(), String>
+where
+    F: Fn(A) -> R,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
     if args.len() == 1 {
         // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
         let arg = args.into_single();
@@ -161,7 +261,7 @@ where
                 return around
                     .after(0, Err(TaskError::Killed("stopped by Future::kill before it started".into())));
             }
-            let outcome = match catch_unwind(AssertUnwindSafe(|| run_owned(&f, arg, around.out()))) {
+            let outcome = match catch_unwind(AssertUnwindSafe(|| run_owned(f, arg, around.out()))) {
                 Ok(outcome) => outcome,
                 Err(payload) => Err(TaskError::Panicked(super::worker::with_panic_location(panic_message(
                     payload.as_ref(),
@@ -171,7 +271,7 @@ where
         });
     }
     if !around.item_by_item() {
-        return super::worker::in_task(|| run_together(&f, &args, around));
+        return super::worker::in_task(|| run_together(f, &args, around));
     }
     let mut items = args.items().enumerate();
     let mut current = 0;
@@ -187,7 +287,7 @@ where
                         continue;
                     }
                     let outcome = match item {
-                        Some(arg) => run_one(&f, arg, around.out()),
+                        Some(arg) => run_one(f, arg, around.out()),
                         None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
                     };
                     around.after(index, outcome)?;
@@ -338,7 +438,7 @@ mod tests {
         // SAFETY: the offset comes from `offset_of` in this very process.
         let found = unsafe { call_at(offset_of(call).unwrap()) };
         let mut collect = Collect::default();
-        found(batch_of(0..6), &mut collect).unwrap();
+        found(batch_of(0..6), 0, &mut collect).unwrap();
         let results: Vec<u32> =
             collect.out.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
         assert_eq!(results, [0, 2, 4, 8, 10]);
@@ -350,7 +450,7 @@ mod tests {
     fn items_run_together_give_the_same_outcomes_in_the_same_order() {
         for together in [false, true] {
             let mut collect = Collect { together, ..Collect::default() };
-            call_for(&double)(batch_of([3, 1, 3, 3, 2, 3]), &mut collect).unwrap();
+            call_for(&double)(batch_of([3, 1, 3, 3, 2, 3]), 0, &mut collect).unwrap();
             let results: Vec<u32> =
                 collect.out.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
             assert_eq!(results, [2, 4]);
@@ -360,12 +460,50 @@ mod tests {
     }
 
     #[test]
+    fn a_function_pointer_runs_through_its_target_like_a_function_sent_by_type() {
+        fn triple(x: u32) -> u32 {
+            x * 3
+        }
+        let chosen: fn(u32) -> u32 = if std::env::args().count() > 999 { double } else { triple };
+        let offset = offset_of_target(chosen as usize).unwrap();
+        // SAFETY: the offset comes from `offset_of` in this very process.
+        let call = unsafe { call_at(offset_of(pointer_call::<u32, u32>()).unwrap()) };
+        let mut collect = Collect::default();
+        call(batch_of(0..4), address_at(offset), &mut collect).unwrap();
+        let results: Vec<u32> =
+            collect.out.items().map(|item| codec::decode(item.unwrap()).unwrap()).collect();
+        assert_eq!(results, [0, 3, 6, 9]);
+        let mut collect = Collect::default();
+        assert!(
+            call(batch_of(0..1), 0, &mut collect).is_err(),
+            "a pointer task without its target is refused"
+        );
+    }
+
+    #[test]
+    fn an_initializer_with_its_argument_runs_through_its_target() {
+        static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        fn configure(value: u32) {
+            SEEN.store(value, std::sync::atomic::Ordering::SeqCst);
+        }
+        let configure: fn(u32) = configure;
+        let mut arg = Vec::new();
+        codec::encode_into(&41u32, &mut arg).unwrap();
+        let target = address_at(offset_of_target(configure as usize).unwrap());
+        // SAFETY: the offset comes from `offset_of_init_call` in this very process.
+        let call = unsafe { init_call_at(offset_of_init_call(init_call::<u32>()).unwrap()) };
+        call(target, arg).unwrap();
+        assert_eq!(SEEN.load(std::sync::atomic::Ordering::SeqCst), 41);
+        assert!(call(target, vec![0xff; 9]).is_err(), "an argument that does not decode is an error");
+    }
+
+    #[test]
     fn a_bad_argument_is_a_serialization_error() {
         let call = call_for(&|s: String| s.len());
         let mut args = Batch::default();
         args.push_encoded(&[0xff, 0xff, 0xff]);
         let mut collect = Collect::default();
-        call(args, &mut collect).unwrap();
+        call(args, 0, &mut collect).unwrap();
         assert!(matches!(collect.outcomes[..], [Err(TaskError::Serialization(_))]));
     }
 

@@ -156,6 +156,17 @@ fn set_up(setup: &Setup) -> Result<(), String> {
         catch_unwind(AssertUnwindSafe(|| in_task(initializer)))
             .map_err(|payload| with_panic_location(panic_message(payload.as_ref())))?;
     }
+    if let Some(with) = &setup.initializer_with {
+        // SAFETY: as above, with `offset_of_init_call` for the trampoline; the target is the
+        // offset of the `fn(A)` that trampoline was made for (`initializer_with`).
+        let call = unsafe { trampoline::init_call_at(with.call) };
+        let target = trampoline::address_at(with.target);
+        let arg = with.arg.0.clone();
+        match catch_unwind(AssertUnwindSafe(|| in_task(|| call(target, arg)))) {
+            Ok(outcome) => outcome?,
+            Err(payload) => return Err(with_panic_location(panic_message(payload.as_ref()))),
+        }
+    }
     // Last, once the worker's own threads and buffers exist: the limit is for the tasks.
     if let Some(bytes) = setup.memory_limit {
         os::limit_memory(bytes, MEMORY_EXIT_CODE).map_err(|e| format!("cannot set the memory limit: {e}"))?;
@@ -187,7 +198,8 @@ fn run_task(frame: TaskFrame, out: Out<'_>, item_by_item: bool, running: &Runnin
         seen: 0,
     };
     let total = frame.args.len();
-    call(frame.args, &mut around)?;
+    let target = frame.target.map_or(0, trampoline::address_at);
+    call(frame.args, target, &mut around)?;
     if started && !item_by_item {
         running.stop();
     }
