@@ -23,11 +23,8 @@ pub(crate) struct Pool {
     /// Slots with nothing to do: starting their worker, or waiting for a task. While there are
     /// any, a busy slot leaves queued tasks to them instead of lining them up behind its own.
     idle_slots: AtomicUsize,
-    /// Slots waiting for a task with a started worker, less the submits that counted on one of
-    /// them: while it is above zero, a submit starts no new worker (workers start on demand,
-    /// as CPython's do since 3.9). It may count too few (then a worker starts that was not
-    /// needed, within `max_workers`), never too many.
-    unclaimed_idle: AtomicUsize,
+    /// Started workers waiting for a task, for starting workers on demand.
+    idle_workers: IdleWorkers,
     /// The workers alive now, for `terminate_workers`/`kill_workers`.
     workers: Mutex<Vec<Arc<WorkerHandle>>>,
     /// Why every worker was stopped, once `terminate_workers`/`kill_workers` ran.
@@ -54,7 +51,7 @@ impl Pool {
             memory_limit,
             next_id: AtomicU64::new(0),
             idle_slots: AtomicUsize::new(0),
-            unclaimed_idle: AtomicUsize::new(0),
+            idle_workers: IdleWorkers::default(),
             workers: Mutex::new(Vec::new()),
             terminated: OnceLock::new(),
         })
@@ -76,14 +73,19 @@ impl Pool {
 
     /// Queues a task (starting a worker slot if fewer than `max_workers` run), or fails it
     /// when the pool is shut down or broken.
+    ///
+    /// A waiting worker is claimed before the task is queued: queued first, the task could be
+    /// taken (and the worker's wait withdrawn) before the claim, which would then find nobody
+    /// waiting and start a worker for nothing.
     pub(crate) fn submit(self: &Arc<Self>, pending: Pending) {
-        self.intake.submit(pending, || self.start_slot_if_needed());
+        let claimed = self.intake.can_start_thread() && self.idle_workers.claim();
+        self.intake.submit(pending, || if claimed { None } else { self.start_slot_if_needed() });
     }
 
-    /// Starts one more slot while fewer than `max_workers` run and no started worker waits for
-    /// a task. Returns why the pool is broken when not even a first slot could start.
+    /// Starts one more slot while fewer than `max_workers` run. Returns why the pool is broken
+    /// when not even a first slot could start.
     fn start_slot_if_needed(self: &Arc<Self>) -> Option<String> {
-        if !self.intake.can_start_thread() || take_one(&self.unclaimed_idle) {
+        if !self.intake.can_start_thread() {
             return None;
         }
         let pool = Arc::clone(self);
@@ -170,20 +172,57 @@ impl Pool {
 }
 
 impl Pool {
-    /// A slot's worker is about to wait for a task (see `unclaimed_idle`).
+    /// A slot's worker is about to wait for a task (see [`IdleWorkers`]).
     pub(crate) fn announce_idle(&self) {
-        self.unclaimed_idle.fetch_add(1, Ordering::AcqRel);
+        self.idle_workers.announce();
     }
 
-    /// Takes back an [`announce_idle`](Pool::announce_idle), unless a submit counted on it.
+    /// The slot's worker stopped waiting (it took a task, or it is gone).
     pub(crate) fn withdraw_idle(&self) {
-        take_one(&self.unclaimed_idle);
+        self.idle_workers.withdraw();
     }
 }
 
-/// Takes one from `count` unless it is zero; whether it did.
-fn take_one(count: &AtomicUsize) -> bool {
-    count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+/// Started workers waiting for a task: while one is there and no submit has counted on it yet,
+/// a submit starts no new worker (workers start on demand, as CPython's do since 3.9).
+///
+/// One word, two halves: the idle workers no submit has claimed (high), and the claims no
+/// worker has taken up yet (low). A submit claims an unclaimed worker; a worker that stops
+/// waiting takes up a claim if there is one (the task it took is most likely that submit's),
+/// and otherwise withdraws itself. So `unclaimed = waiting − outstanding claims` at all times:
+/// a worker counted idle is one, and a submit never counts on a worker another took.
+#[derive(Default)]
+struct IdleWorkers(AtomicU64);
+
+impl IdleWorkers {
+    const HALF: u32 = 32;
+
+    fn update(&self, change: impl Fn(u64, u64) -> Option<(u64, u64)>) -> bool {
+        let low = (1u64 << Self::HALF) - 1;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                change(word >> Self::HALF, word & low)
+                    .map(|(unclaimed, claims)| (unclaimed << Self::HALF) | claims)
+            })
+            .is_ok()
+    }
+
+    /// A worker waits for a task.
+    fn announce(&self) {
+        self.update(|unclaimed, claims| Some((unclaimed + 1, claims)));
+    }
+
+    /// A worker stopped waiting.
+    fn withdraw(&self) {
+        self.update(|unclaimed, claims| {
+            if claims > 0 { Some((unclaimed, claims - 1)) } else { Some((unclaimed.saturating_sub(1), 0)) }
+        });
+    }
+
+    /// A submit counts on a waiting worker; false if none is unclaimed (start one).
+    fn claim(&self) -> bool {
+        self.update(|unclaimed, claims| (unclaimed > 0).then(|| (unclaimed - 1, claims + 1)))
+    }
 }
 
 /// One slot's entry in the pool's count of idle slots; it leaves the count when dropped.
@@ -214,5 +253,29 @@ impl<'a> Idle<'a> {
 impl Drop for Idle<'_> {
     fn drop(&mut self) {
         self.set(false);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::IdleWorkers;
+
+    #[test]
+    fn a_claim_is_taken_up_by_the_next_worker_that_stops_waiting() {
+        let idle = IdleWorkers::default();
+        assert!(!idle.claim(), "nobody waits: start a worker");
+        idle.announce();
+        idle.announce();
+        assert!(idle.claim());
+        // The first worker to wake takes the submit's task: the other still counts.
+        idle.withdraw();
+        assert!(idle.claim(), "the second worker still waits");
+        idle.withdraw();
+        assert!(!idle.claim(), "both took their tasks");
+        // A worker that stops waiting unclaimed withdraws itself, never below zero.
+        idle.announce();
+        idle.withdraw();
+        idle.withdraw();
+        assert!(!idle.claim());
     }
 }
