@@ -6,6 +6,9 @@
 //!   summed; the function is opaque to the optimiser for every contender, and a sequential row
 //!   with the same function is the floor.
 //! - `primes`: the sum of the primes below 2M, sequential vs pools (speedup on all cores).
+//! - `skewed`: 12,000 items whose costs are heavy-tailed like file sizes (most take
+//!   microseconds, a few take milliseconds), mapped at the map's defaults and collected in
+//!   order, against rayon's `par_iter().map(f).collect()`.
 //!
 //! Run with `cargo bench --bench thread_pool`; the numbers go into `docs/PERFORMANCE.md`.
 
@@ -165,9 +168,61 @@ fn primes(c: &mut Criterion) {
     group.finish();
 }
 
+/// CPU work of `rounds` steps of a xorshift, opaque to the optimiser.
+fn spin(rounds: u64) -> u64 {
+    let mut x = rounds | 1;
+    for _ in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = black_box(x);
+    }
+    x
+}
+
+/// 12,000 item costs (in `spin` rounds) drawn from a Pareto distribution (alpha 1.1, like file
+/// sizes), capped, from a fixed seed: the same input for every contender and every run.
+fn skewed_costs() -> Vec<u64> {
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    (0..12_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let uniform = ((state >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+            (300.0 / uniform.powf(1.0 / 1.1)).min(3_000_000.0) as u64
+        })
+        .collect()
+}
+
+fn skewed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("skewed_12k");
+    group.sample_size(10);
+    let costs = skewed_costs();
+    let f: fn(u64) -> u64 = black_box(spin);
+    group
+        .bench_function("sequential", |b| b.iter(|| costs.iter().map(|&c| f(c)).collect::<Vec<u64>>().len()));
+    let pool = ThreadPoolExecutor::new(workers());
+    group.bench_function("concurrent_futures_map_defaults", |b| {
+        b.iter(|| pool.map(f, costs.iter().copied()).collect::<Result<Vec<u64>, _>>().map(|v| v.len()))
+    });
+    let rayon = rayon_pool();
+    group.bench_function("rayon_par_iter", |b| {
+        b.iter(|| rayon.install(|| costs.par_iter().map(|&c| f(c)).collect::<Vec<u64>>().len()))
+    });
+    group.finish();
+}
+
 /// criterion's generated group function carries no doc comment.
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(benches, super::bulk, super::latency, super::map, super::primes);
+    criterion::criterion_group!(
+        benches,
+        super::bulk,
+        super::latency,
+        super::map,
+        super::primes,
+        super::skewed
+    );
 }
 criterion_main!(group::benches);

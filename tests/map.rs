@@ -291,3 +291,35 @@ fn a_map_runs_every_item_on_the_pool_threads_within_max_workers() {
         }
     }
 }
+
+/// An ordered map at its defaults does not leave a worker idle behind a slow first item: the
+/// other workers read ahead (in bounded memory) until the slow one is done.
+#[test]
+fn a_slow_first_item_does_not_stop_the_other_workers_and_read_ahead_is_bounded() {
+    for workers in [2, 3] {
+        let pool = ThreadPoolExecutor::new(workers);
+        let done = Arc::new(AtomicUsize::new(0));
+        let read = Arc::new(AtomicUsize::new(0));
+        let (d, r) = (Arc::clone(&done), Arc::clone(&read));
+        // Item 0 waits until 100 others have finished: with a window of in-flight chunks
+        // only (8 for 2 workers), they never could.
+        let item = move |x: usize| {
+            if x == 0 {
+                let released = common::eventually(PATIENCE, || d.load(Ordering::SeqCst) >= 100);
+                return (released, r.load(Ordering::SeqCst));
+            }
+            d.fetch_add(1, Ordering::SeqCst);
+            (true, 0)
+        };
+        let counted = read.clone();
+        let input = (0..1000usize).inspect(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        let results: Vec<(bool, usize)> = pool.map(item, input).map(Result::unwrap).collect();
+        assert_eq!(results.len(), 1000);
+        let (released, read_then) = results[0];
+        assert!(released, "item 0 waited out its patience: the other workers stopped behind it");
+        // Held at most 64 chunks per worker (of one item each), plus the one being read.
+        assert!(read_then <= 64 * workers + 1, "read {read_then} items ahead with {workers} workers");
+    }
+}

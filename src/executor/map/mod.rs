@@ -6,6 +6,7 @@
 //! runs in bounded memory. A panicking item becomes its own `Err` inside its chunk; a chunk that
 //! fails as a whole (cancelled, worker died, ...) yields that error once for each of its items.
 
+mod ahead;
 mod chunk;
 mod progress;
 mod source;
@@ -14,6 +15,7 @@ pub(crate) use self::chunk::{ChunkOutput, run_chunk};
 pub use self::source::MapSource;
 pub(crate) use self::source::sealed as sealed_source;
 
+use self::ahead::{Ahead, HELD_PER_WORKER};
 use self::chunk::ChunkResults;
 use self::progress::Progress;
 use crate::error::TaskError;
@@ -84,7 +86,7 @@ impl<R> InFlight<R> {
 /// | method | meaning | default |
 /// |---|---|---|
 /// | [`chunksize(n)`](Self::chunksize) | items per task message | 1 |
-/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` |
+/// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` not finished yet, and up to 64 × `max_workers` held (finished, in order) behind a slow one |
 /// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
 /// | [`unordered()`](Self::unordered) | yield in completion order | input order |
 /// | [`on_progress(f)`](Self::on_progress) | `f(n)` as each chunk of `n` items finishes (feature `progress`) | none |
@@ -120,6 +122,8 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
     unordered: bool,
     deadline: Option<Instant>,
     in_flight: Option<InFlight<R>>,
+    /// An ordered map with the default window: what lets it read ahead of a slow chunk.
+    ahead: Option<Ahead>,
     current: ChunkResults<R>,
     finished: bool,
     progress: Progress,
@@ -142,6 +146,7 @@ where
             unordered: false,
             deadline: None,
             in_flight: None,
+            ahead: None,
             current: ChunkResults::empty(),
             finished: false,
             progress: Progress::default(),
@@ -171,8 +176,13 @@ where
         self
     }
 
-    /// Keeps at most `n` chunks in flight (default: 4 × the executor's `max_workers`), so the
-    /// input is read only as fast as results are consumed and an endless input works.
+    /// Keeps at most `n` chunks in flight, so the input is read only as fast as results are
+    /// consumed and an endless input works.
+    ///
+    /// Without it, an ordered map keeps 4 × the executor's `max_workers` chunks waiting to run
+    /// or running, and while the oldest one is slow it lets the others run ahead, holding up to
+    /// 64 × `max_workers` finished chunks until the slow one is done: a worker never idles
+    /// behind one long item, and memory stays bounded.
     ///
     /// # Panics
     ///
@@ -244,12 +254,30 @@ where
         } else {
             InFlight::Ordered(VecDeque::new())
         };
+        if !self.unordered && self.buffered.is_none() {
+            self.ahead = Some(Ahead::new());
+        }
         self.in_flight.insert(in_flight)
     }
 
-    /// The most chunks in flight: `buffered`, or 4 per worker.
+    fn workers(&self) -> usize {
+        sealed_max_workers(self.executor).max(1)
+    }
+
+    /// The most chunks in flight: `buffered`, or 4 per worker not finished yet (see `Ahead`).
     fn window(&self) -> usize {
-        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * sealed_max_workers(self.executor).max(1))
+        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.workers())
+    }
+
+    /// True while the window has room for one more chunk.
+    fn has_room(&self) -> bool {
+        let held = self.in_flight.as_ref().map_or(0, InFlight::len);
+        match &self.ahead {
+            Some(ahead) => {
+                held < HELD_PER_WORKER * self.workers() && ahead.not_finished(held) < self.window()
+            }
+            None => held < self.window(),
+        }
     }
 
     /// The next chunk of the input; `None` once it has run out.
@@ -264,15 +292,17 @@ where
 
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
-        let window = self.window();
         loop {
-            if self.in_flight.as_ref().map_or(0, InFlight::len) >= window {
+            if !self.has_room() {
                 return;
             }
             let Some(chunk) = self.next_input_chunk() else { return };
             let len = chunk.len();
             let future = source::sealed::MapSource::submit_chunk(self.executor, &self.f, chunk);
             self.progress.watch(&future, len);
+            if let Some(ahead) = &self.ahead {
+                ahead.watch(&future);
+            }
             match &mut self.in_flight {
                 Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
                 Some(InFlight::Unordered(set)) => set.push((len, future)),
@@ -304,13 +334,47 @@ where
         }
     }
 
+    /// While the oldest chunk is not finished, submits more chunks each time another one
+    /// finishes (see `Ahead`), until the oldest is done, the window is full or `deadline`
+    /// passes.
+    fn wait_for_head_reading_ahead(&mut self, deadline: Option<Instant>) {
+        loop {
+            if self.head_is_done() {
+                return;
+            }
+            self.fill();
+            let held = self.in_flight.as_ref().map_or(0, InFlight::len);
+            if self.head_is_done() || self.items.is_none() || held >= HELD_PER_WORKER * self.workers() {
+                // Nothing more to read ahead: wait for the oldest chunk itself.
+                return;
+            }
+            if !self.ahead.as_ref().is_some_and(|ahead| ahead.wait(deadline)) {
+                return;
+            }
+        }
+    }
+
+    /// True if the oldest chunk in flight (of an ordered map) is done, or there is none.
+    fn head_is_done(&self) -> bool {
+        match &self.in_flight {
+            Some(InFlight::Ordered(chunks)) => chunks.front().is_none_or(|c| c.future.is_done()),
+            _ => true,
+        }
+    }
+
     /// Waits for the next chunk and makes it current. False when the map is over.
     fn next_chunk(&mut self) -> bool {
         let deadline = self.deadline;
+        if self.ahead.is_some() {
+            self.wait_for_head_reading_ahead(deadline);
+        }
         let outcome = match &mut self.in_flight {
             Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {
                 None => None,
                 Some(chunk) if chunk.future.wait_until(deadline) => {
+                    if let Some(ahead) = &mut self.ahead {
+                        ahead.consumed_one();
+                    }
                     Some(Ok(ChunkResults::from_outcome(chunk.len, chunk.future.result())))
                 }
                 Some(chunk) => {
