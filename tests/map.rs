@@ -315,11 +315,42 @@ fn a_slow_first_item_does_not_stop_the_other_workers_and_read_ahead_is_bounded()
         let input = (0..1000usize).inspect(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
         });
-        let results: Vec<(bool, usize)> = pool.map(item, input).map(Result::unwrap).collect();
+        let results: Vec<(bool, usize)> = pool.map(item, input).chunksize(1).map(Result::unwrap).collect();
         assert_eq!(results.len(), 1000);
         let (released, read_then) = results[0];
         assert!(released, "item 0 waited out its patience: the other workers stopped behind it");
         // Held at most 64 chunks per worker (of one item each), plus the one being read.
         assert!(read_then <= 64 * workers + 1, "read {read_then} items ahead with {workers} workers");
+    }
+}
+
+/// With no `chunksize`, an input of known length is cut into about 16 chunks per worker (many
+/// tiny items do not each pay for a task); one of unknown length goes item by item.
+#[cfg(feature = "progress")]
+#[test]
+fn without_a_chunksize_known_lengths_are_cut_into_16_chunks_per_worker() {
+    use std::sync::Mutex;
+    for (workers, items) in [(1, 10usize), (2, 1000), (3, 100_000), (4, 50)] {
+        let pool = ThreadPoolExecutor::new(workers);
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&sizes);
+        let sum: usize = pool
+            .map(|x: usize| x, 0..items)
+            .on_progress(move |n| seen.lock().unwrap().push(n))
+            .map(Result::unwrap)
+            .sum();
+        assert_eq!(sum, items * (items - 1) / 2);
+        let sizes = sizes.lock().unwrap().clone();
+        let expected = (items / (16 * workers)).max(1);
+        assert!(sizes.iter().all(|&n| n <= expected), "{workers} workers, {items} items: {sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), items);
+        // Unknown length (a filter): item by item.
+        let counted = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&counted);
+        let n = pool.map(|x: usize| x, (0..items).filter(|_| true)).on_progress(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(n.count(), items);
+        assert_eq!(counted.load(Ordering::SeqCst), items);
     }
 }

@@ -7,7 +7,8 @@
 //! window counts only the chunks not finished yet (waiting to run, or running), 4 per worker,
 //! and lets finished ones be held up to a larger bound, 64 per worker: the other workers go on
 //! with the input, in bounded memory. Each chunk's completion rings a bell, so a consumer
-//! waiting for a slow head tops the window up as soon as another chunk finishes.
+//! waiting for a slow head (one not done after [`HEAD_PATIENCE`]) tops the window up as soon
+//! as another chunk finishes.
 
 use crate::future::Future;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -17,6 +18,10 @@ use std::time::Instant;
 
 /// Chunks held per worker at most (finished or not) while an earlier one is slow.
 pub(super) const HELD_PER_WORKER: usize = 64;
+/// How long the oldest chunk may keep the consumer waiting before it counts as slow and the
+/// map reads ahead of it: longer than most chunks take, so that a map of even chunks waits
+/// for each head alone (as many wake-ups as chunks).
+pub(super) const HEAD_PATIENCE: std::time::Duration = std::time::Duration::from_micros(250);
 
 /// The count of finished chunks, and the bell their completions ring.
 pub(super) struct Ahead {

@@ -34,6 +34,9 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
     }
 }
 
+/// Chunks per worker when no `chunksize` is set and the input's length is known.
+const CHUNKS_PER_WORKER: usize = 16;
+
 /// Chunks in flight per worker when `buffered` is not set: enough that the workers still have
 /// work while the consumer sleeps through a wake-up (about 20 µs), few enough to bound memory.
 const DEFAULT_WINDOW_PER_WORKER: usize = 4;
@@ -85,7 +88,7 @@ impl<R> InFlight<R> {
 ///
 /// | method | meaning | default |
 /// |---|---|---|
-/// | [`chunksize(n)`](Self::chunksize) | items per task message | 1 |
+/// | [`chunksize(n)`](Self::chunksize) | items per task message | an input of known length: about 16 chunks per worker; otherwise 1 |
 /// | [`buffered(n)`](Self::buffered) | chunks in flight at most | 4 × `max_workers` not finished yet, and up to 64 × `max_workers` held (finished, in order) behind a slow one |
 /// | [`timeout(d)`](Self::timeout) | deadline for the whole map, from the first `next()` | none |
 /// | [`unordered()`](Self::unordered) | yield in completion order | input order |
@@ -116,7 +119,8 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
     executor: &'a E,
     f: F,
     items: Option<I>,
-    chunksize: usize,
+    /// `None` until set, or until the map starts (then chosen from the input's length).
+    chunksize: Option<usize>,
     buffered: Option<usize>,
     timeout: Option<Duration>,
     unordered: bool,
@@ -140,7 +144,7 @@ where
             executor,
             f,
             items: Some(items),
-            chunksize: 1,
+            chunksize: None,
             buffered: None,
             timeout: None,
             unordered: false,
@@ -154,8 +158,12 @@ where
         }
     }
 
-    /// Sends `n` items per task message (default 1). Larger chunks cut the per-task cost for
-    /// many small items; smaller ones balance uneven work better.
+    /// Sends `n` items per task message. Larger chunks cut the per-task cost for many small
+    /// items; smaller ones balance uneven work better.
+    ///
+    /// Without it, an input whose length is known (a range, a `Vec`, a slice: an exact
+    /// `size_hint`) is cut into about 16 chunks per worker, the guide's rule (`items / (16 ×
+    /// workers)`, at least 1), and any other input goes item by item, as in Python.
     ///
     /// # Panics
     ///
@@ -172,7 +180,7 @@ where
     /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
         assert!(n > 0, "Map::chunksize must be at least 1 (1 sends every item as its own task)");
-        self.chunksize = n;
+        self.chunksize = Some(n);
         self
     }
 
@@ -257,34 +265,52 @@ where
         if !self.unordered && self.buffered.is_none() {
             self.ahead = Some(Ahead::new());
         }
+        if self.chunksize.is_none() {
+            self.chunksize = Some(self.default_chunksize());
+        }
         self.in_flight.insert(in_flight)
+    }
+
+    /// The chunk size when none was set: for an input of known length, enough items that each
+    /// worker gets about [`CHUNKS_PER_WORKER`] chunks (the guide's rule), so that many tiny
+    /// items do not each pay for a task; otherwise 1.
+    fn default_chunksize(&self) -> usize {
+        match self.items.as_ref().map(Iterator::size_hint) {
+            Some((known, Some(upper))) if known == upper => {
+                (known / (CHUNKS_PER_WORKER * self.workers())).max(1)
+            }
+            _ => 1,
+        }
     }
 
     fn workers(&self) -> usize {
         sealed_max_workers(self.executor).max(1)
     }
 
-    /// The most chunks in flight: `buffered`, or 4 per worker not finished yet (see `Ahead`).
+    /// The most chunks in flight: `buffered`, or 4 per worker (more while reading ahead of a
+    /// slow chunk: see `Ahead`).
     fn window(&self) -> usize {
         self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.workers())
     }
 
-    /// True while the window has room for one more chunk.
-    fn has_room(&self) -> bool {
+    /// True while the window has room for one more chunk. Reading ahead of a slow oldest
+    /// chunk (see `Ahead`), finished chunks held behind it do not count, up to a larger bound.
+    fn has_room(&self, reading_ahead: bool) -> bool {
         let held = self.in_flight.as_ref().map_or(0, InFlight::len);
         match &self.ahead {
-            Some(ahead) => {
+            Some(ahead) if reading_ahead => {
                 held < HELD_PER_WORKER * self.workers() && ahead.not_finished(held) < self.window()
             }
-            None => held < self.window(),
+            _ => held < self.window(),
         }
     }
 
     /// The next chunk of the input; `None` once it has run out.
     fn next_input_chunk(&mut self) -> Option<Vec<A>> {
         let items = self.items.as_mut()?;
-        let chunk: Vec<A> = items.by_ref().take(self.chunksize).collect();
-        if chunk.len() < self.chunksize {
+        let chunksize = self.chunksize.unwrap_or(1);
+        let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+        if chunk.len() < chunksize {
             self.items = None;
         }
         (!chunk.is_empty()).then_some(chunk)
@@ -292,8 +318,13 @@ where
 
     /// Submits chunks until the window is full or the input runs out.
     fn fill(&mut self) {
+        self.fill_window(false);
+    }
+
+    /// Submits chunks until the window (read ahead, or not) is full or the input runs out.
+    fn fill_window(&mut self, reading_ahead: bool) {
         loop {
-            if !self.has_room() {
+            if !self.has_room(reading_ahead) {
                 return;
             }
             let Some(chunk) = self.next_input_chunk() else { return };
@@ -338,11 +369,21 @@ where
     /// finishes (see `Ahead`), until the oldest is done, the window is full or `deadline`
     /// passes.
     fn wait_for_head_reading_ahead(&mut self, deadline: Option<Instant>) {
+        // Most heads are not slow: wait for the head alone first, and read ahead only when it
+        // keeps the others waiting (each early finish would otherwise wake this thread).
+        if let Some(InFlight::Ordered(chunks)) = &self.in_flight
+            && let Some(head) = chunks.front()
+        {
+            let patience = Instant::now() + ahead::HEAD_PATIENCE;
+            if head.future.wait_until(Some(deadline.map_or(patience, |d| d.min(patience)))) {
+                return;
+            }
+        }
         loop {
             if self.head_is_done() {
                 return;
             }
-            self.fill();
+            self.fill_window(true);
             let held = self.in_flight.as_ref().map_or(0, InFlight::len);
             if self.head_is_done() || self.items.is_none() || held >= HELD_PER_WORKER * self.workers() {
                 // Nothing more to read ahead: wait for the oldest chunk itself.
