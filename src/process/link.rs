@@ -19,6 +19,13 @@
 //! reading or writing (stopped with SIGSTOP, hung in a task) is still killed on time, and its
 //! death ends both threads' waits (its sockets close).
 //!
+//! One exception keeps the round trip short: the slot thread writes a small task frame itself
+//! when that cannot block. It does so only when the writer has sent everything it was given,
+//! the frame has no detached payload, and what the worker has not read yet (every message with
+//! no answer so far: a worker reads a whole message before it runs its first task) plus the
+//! frame fits in a quarter of the socket's send buffer (at most 64 KiB): the kernel takes such
+//! a write at once, whatever the worker is doing.
+//!
 //! The control channel is written by the slot thread itself: it carries a few bytes per kill
 //! request, at most one per task in flight plus one per overrun item before the worker is
 //! killed outright, far below a socket's buffer, so that send never blocks either.
@@ -29,9 +36,15 @@ use crate::future::Killer;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcReceiver};
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+/// The most bytes the worker may have left unread for the slot thread to write a frame itself
+/// (see the module docs).
+static INLINE_BUDGET: LazyLock<usize> =
+    LazyLock::new(|| os::seqpacket_send_buffer().map_or(0, |buffer| (buffer / 4).min(64 << 10)));
 
 /// What the slot hears about its worker.
 #[derive(Debug)]
@@ -67,9 +80,15 @@ pub(crate) struct Link {
     notify: Sender<Event>,
     /// `None` once closed: the writer then sends what it has and closes the task channel.
     outgoing: Option<Sender<Outgoing>>,
-    /// How many [`Outgoing`] messages the slot handed over, and the writer sent whole.
+    /// How many [`Outgoing`] messages the slot sent (itself or through the writer), and how
+    /// many reached the worker whole.
     sent: u64,
     delivered: Arc<AtomicU64>,
+    /// The task channel, for the frames the slot writes itself; `None` once closed.
+    inline: Option<IpcBytesSender>,
+    /// The messages the worker has not read yet, by number, with their sizes.
+    unread: VecDeque<(u64, usize)>,
+    unread_bytes: usize,
     /// Disconnects when the writer thread ends.
     writer_ended: Receiver<()>,
     control: IpcBytesSender,
@@ -83,6 +102,7 @@ impl Link {
         let (outgoing, to_write) = unbounded::<Outgoing>();
         let delivered = Arc::new(AtomicU64::new(0));
         let (writer_alive, writer_ended) = crossbeam_channel::bounded::<()>(0);
+        let inline = Some(tasks.clone());
         let reader_notify = notify.clone();
         std::thread::Builder::new()
             .name(format!("concurrent-futures-reader-{pid}"))
@@ -92,7 +112,18 @@ impl Link {
             let _alive = writer_alive;
             write(tasks, &to_write, &counter);
         })?;
-        Ok(Link { events, notify, outgoing: Some(outgoing), sent: 0, delivered, writer_ended, control })
+        Ok(Link {
+            events,
+            notify,
+            outgoing: Some(outgoing),
+            sent: 0,
+            delivered,
+            inline,
+            unread: VecDeque::new(),
+            unread_bytes: 0,
+            writer_ended,
+            control,
+        })
     }
 
     /// Where the slot waits for its worker.
@@ -100,14 +131,46 @@ impl Link {
         &self.events
     }
 
-    /// Hands a message to the writer; its number (from 1), to compare with [`Link::delivered`].
+    /// Sends a message (itself when that cannot block, see the module docs; otherwise through
+    /// the writer); its number (from 1), to compare with [`Link::delivered`].
     pub(crate) fn send(&mut self, message: Outgoing) -> u64 {
         self.sent += 1;
-        if let Some(outgoing) = &self.outgoing {
-            // A writer that ended (the worker is gone) drops it; the reader reports the death.
-            let _ = outgoing.send(message);
+        let bytes =
+            message.frame.len() + message.detached.iter().map(|batch| batch.data_len()).sum::<usize>();
+        let writer_idle = self.delivered.load(Ordering::Acquire) + 1 == self.sent;
+        match &self.inline {
+            Some(tasks)
+                if writer_idle
+                    && message.detached.is_empty()
+                    && self.unread_bytes + bytes <= *INLINE_BUDGET =>
+            {
+                // A worker that is gone makes the write fail; the reader reports the death.
+                if tasks.send(&message.frame).is_ok() {
+                    self.delivered.fetch_add(1, Ordering::Release);
+                }
+            }
+            _ => {
+                if let Some(outgoing) = &self.outgoing {
+                    // A writer that ended (the worker is gone) drops it; the reader reports it.
+                    let _ = outgoing.send(message);
+                }
+            }
         }
+        self.unread.push_back((self.sent, bytes));
+        self.unread_bytes += bytes;
         self.sent
+    }
+
+    /// The worker answered something of message `number`: it has read it, and every message
+    /// before it.
+    pub(crate) fn read_up_to(&mut self, number: u64) {
+        while let Some(&(message, bytes)) = self.unread.front() {
+            if message > number {
+                break;
+            }
+            self.unread.pop_front();
+            self.unread_bytes -= bytes;
+        }
     }
 
     /// How many messages reached the worker whole. Exact once [`Link::close`] returned true.
@@ -138,6 +201,7 @@ impl Link {
     /// left to do exits when it sees that), and waits up to `patience` for the writer to end;
     /// true if it did.
     pub(crate) fn close(&mut self, patience: Duration) -> bool {
+        drop(self.inline.take());
         drop(self.outgoing.take());
         matches!(
             self.writer_ended.recv_timeout(patience),
@@ -232,6 +296,39 @@ mod tests {
                 "{wrong}: {event:?}"
             );
         }
+    }
+
+    /// Frames the slot writes itself and frames the writer sends arrive in the order sent.
+    #[test]
+    fn inline_and_written_frames_keep_their_order() {
+        use ipc_channel::ipc::{bytes_channel, channel};
+        let (tasks, tasks_rx) = bytes_channel().unwrap();
+        let (control, _control_rx) = bytes_channel().unwrap();
+        let (_results_tx, results) = channel().unwrap();
+        let (_payloads_tx, payloads) = bytes_channel().unwrap();
+        let mut link = Link::open(Channels { tasks, control, results, payloads }, 0).unwrap();
+        let big = Arc::new(Batch::single(&vec![9u8; 512 << 10]).unwrap());
+        let mut expected = Vec::new();
+        for round in 0..3u8 {
+            // A detached payload goes through the writer; the small frames after it wait for
+            // it (the writer is busy, or the worker has not read it), then go either way.
+            link.send(Outgoing { frame: vec![round, 0], detached: vec![Arc::clone(&big)] });
+            expected.push(vec![round, 0]);
+            expected.push(big.data().to_vec());
+            for i in 1..20u8 {
+                let number = link.send(Outgoing { frame: vec![round, i], detached: Vec::new() });
+                expected.push(vec![round, i]);
+                if i % 5 == 0 {
+                    // As if the worker answered: it has read up to here.
+                    link.read_up_to(number);
+                }
+            }
+        }
+        for want in expected {
+            assert_eq!(tasks_rx.recv().unwrap(), want);
+        }
+        assert!(link.close(Duration::from_secs(5)));
+        assert_eq!(link.delivered(), 60);
     }
 
     #[test]

@@ -236,6 +236,14 @@ impl<'a> Serving<'a> {
 
     /// The next event, or `None` once `deadline` passed; `Err` when the worker is gone.
     fn next_event(&mut self, deadline: Option<Instant>) -> Option<Result<Event, Ended>> {
+        // A short task's answer comes within microseconds: look for it a little before parking
+        // (a park and wake-up of this thread would cost about as much again).
+        let events = self.link.events();
+        if deadline.is_none_or(|d| d > Instant::now()) && crate::sync::spin_until(|| !events.is_empty()) {
+            if let Ok(event) = events.try_recv() {
+                return Some(Ok(event));
+            }
+        }
         let exited = if self.exited_at.is_some() { &self.never } else { self.worker.exited() };
         let wait = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         select! {
@@ -361,7 +369,8 @@ impl<'a> Serving<'a> {
         failures: Vec<(u32, TaskError)>,
     ) -> Result<(), Ended> {
         let killed = self.kills.iter().any(|(k, _)| *k == id);
-        let Some(front) = self.in_flight.front_mut().map(|sent| &mut sent.pending).filter(|p| p.id == id)
+        let Some(Sent { pending: front, message }) =
+            self.in_flight.front_mut().filter(|sent| sent.pending.id == id)
         else {
             return Err(Ended::Misbehaved(format!("answered task {id}, which it was not running")));
         };
@@ -377,6 +386,9 @@ impl<'a> Serving<'a> {
         }
         let last = front.answer_all(values, failures, count);
         let done = front.done;
+        // It read that message (and those before) before it ran anything of it.
+        let message = *message;
+        self.link.read_up_to(message);
         if self.asked.as_ref().is_some_and(|a| a.id == id && a.item < done) {
             // It finished before the worker could stop it.
             self.asked = None;

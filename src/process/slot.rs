@@ -238,7 +238,7 @@ fn set_up(
         Ok(frame) => frame,
         Err(e) => return Err(given_up(&mut worker, StartError::Broken(e.to_string()))),
     };
-    link.send(Outgoing { frame, detached: Vec::new() });
+    let setup_message = link.send(Outgoing { frame, detached: Vec::new() });
     let never = crossbeam_channel::never();
     loop {
         if starter.pointless() {
@@ -251,7 +251,10 @@ fn set_up(
             default(look_again) => continue,
         };
         return match event {
-            Event::Frame(FromWorker::Ready) => Ok((worker, link)),
+            Event::Frame(FromWorker::Ready) => {
+                link.read_up_to(setup_message);
+                Ok((worker, link))
+            }
             Event::Frame(FromWorker::InitFailed(message)) => Err(given_up(
                 &mut worker,
                 StartError::Broken(format!("a worker's initializer panicked: {message}")),

@@ -28,7 +28,8 @@ pub(crate) use self::trust::{elevated_privileges, server_belongs_to};
 pub(crate) use self::unix::at_exit;
 pub(crate) use self::unix::{
     Exit, Signal, describe, detach_stdin, exit_now, file_identity, fill_random,
-    leave_interrupts_to_the_parent, parent_is, set_arg0, signal, wait_for_exit_unreaped,
+    leave_interrupts_to_the_parent, parent_is, seqpacket_send_buffer, set_arg0, signal,
+    wait_for_exit_unreaped,
 };
 #[cfg(not(all(target_os = "linux", not(cf_portable_unix))))]
 pub(crate) use self::unix::{executable, in_main_program, parent_is as tie_to_parent};

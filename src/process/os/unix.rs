@@ -117,6 +117,37 @@ pub(crate) fn describe(status: std::process::ExitStatus) -> Exit {
     Exit { code: None, text }
 }
 
+/// The send buffer of a new Unix `SOCK_SEQPACKET` socket (what ipc-channel's channels are on
+/// Linux and the BSDs), in bytes; `None` if it cannot be asked.
+pub(crate) fn seqpacket_send_buffer() -> Option<usize> {
+    let mut fds = [0 as libc::c_int; 2];
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "openbsd"))]
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "openbsd"
+    )))]
+    let kind = libc::SOCK_SEQPACKET;
+    // SAFETY: `fds` has room for the two descriptors socketpair writes on success.
+    if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fds[0]` is a socket this function owns; `size` and `len` are valid for writes of
+    // the sizes given. Both descriptors are closed once, here.
+    let asked = unsafe {
+        let asked =
+            libc::getsockopt(fds[0], libc::SOL_SOCKET, libc::SO_SNDBUF, (&raw mut size).cast(), &raw mut len);
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+        asked
+    };
+    (asked == 0).then_some(usize::try_from(size).ok()).flatten()
+}
+
 /// Sets the `argv[0]` a started program sees (std would use the executable's path).
 pub(crate) fn set_arg0(command: &mut Command, arg0: &std::ffi::OsStr) {
     use std::os::unix::process::CommandExt;
