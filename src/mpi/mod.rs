@@ -251,14 +251,6 @@ impl Executor for MpiPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "MpiPoolExecutor: the task's function must be a fn item or a closure that captures \
-                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
-                 `map`); send the data it needs through the task's argument"
-            )
-        };
         let (future, prepared) = prepare::single(Function::of(&f), arg);
         self.ranks.queue(prepared);
         future
@@ -271,14 +263,6 @@ impl Executor for MpiPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "MpiPoolExecutor: the task's function must be a fn item or a closure that captures \
-                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
-                 `map`); send the data it needs through the task's argument"
-            )
-        };
         let (future, prepared) = prepare::chunk(Function::of(&f), items);
         self.ranks.queue(prepared);
         future

@@ -382,14 +382,6 @@ impl Executor for ProcessPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "ProcessPoolExecutor: the task's function must be a fn item or a closure that captures \
-                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
-                 `map`); send the data it needs through the task's argument"
-            )
-        };
         let (future, prepared) = prepare::single(prepare::Function::of(&f), arg);
         self.processes.queue(prepared);
         future
@@ -404,14 +396,6 @@ impl Executor for ProcessPoolExecutor {
         A: Payload,
         R: Payload,
     {
-        const {
-            assert!(
-                size_of::<F>() == 0,
-                "ProcessPoolExecutor: the task's function must be a fn item or a closure that captures \
-                 nothing (a `fn` pointer chosen at run time goes to the pool's own `submit` and \
-                 `map`); send the data it needs through the task's argument"
-            )
-        };
         let (future, prepared) = prepare::chunk(prepare::Function::of(&f), items);
         self.processes.queue(prepared);
         future

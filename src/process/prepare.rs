@@ -21,13 +21,22 @@ pub(crate) struct Function {
 }
 
 impl Function {
-    /// A function sent by its type: a fn item or a closure that captures nothing.
+    /// A function sent by its type: a fn item or a closure that captures nothing (checked
+    /// when the program is built; the error's notes name the caller's line).
     pub(crate) fn of<F, A, R>(f: &F) -> Function
     where
         F: Fn(A) -> R + 'static,
         A: Payload,
         R: Payload,
     {
+        const {
+            assert!(
+                size_of::<F>() == 0,
+                "a process or MPI pool's task function must be a fn item or a closure that \
+                 captures nothing (a `fn` pointer chosen at run time goes to the pool's own \
+                 `submit` and `map`); send the data it needs through the task's argument"
+            )
+        };
         Function { call: trampoline::call_for(f), target: None }
     }
 
