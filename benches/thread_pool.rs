@@ -3,8 +3,9 @@
 //! - `bulk`: submit 100k trivial tasks, then collect every result.
 //! - `latency`: one task at a time, submit then wait for the result.
 //! - `map`: a parallel map over 1M trivial items (chunksize 4096), collected into a Vec and
-//!   summed; the function is opaque to the optimiser for every contender, and a sequential row
-//!   with the same function is the floor.
+//!   summed, over a range and (a scoped map, rayon's `par_iter`) over a borrowed slice; the
+//!   function is opaque to the optimiser for every contender, and a sequential row with the
+//!   same function is the floor.
 //! - `primes`: the sum of the primes below 2M, sequential vs pools (speedup on all cores).
 //! - `skewed`: 12,000 items whose costs are heavy-tailed like file sizes (most take
 //!   microseconds, a few take milliseconds), mapped at the map's defaults and collected in
@@ -134,7 +135,30 @@ fn map(c: &mut Criterion) {
     group.bench_function("concurrent_futures_chunk4096_sum", |b| {
         b.iter(|| pool.map(f, 0..MAP_ITEMS).chunksize(4096).map(|r| r.unwrap_or(0)).sum::<u64>())
     });
+    // A scoped map over a borrowed slice, against rayon's `par_iter()` over the same slice.
+    let data: Vec<u64> = (0..MAP_ITEMS).collect();
+    group.bench_function("concurrent_futures_scoped_slice_collect", |b| {
+        b.iter(|| {
+            pool.scope(|s| {
+                s.map(|x: &u64| f(*x), &data)
+                    .chunksize(4096)
+                    .collect::<Result<Vec<u64>, _>>()
+                    .map(|v| v.len())
+            })
+        })
+    });
+    group.bench_function("concurrent_futures_scoped_slice_sum", |b| {
+        b.iter(|| {
+            pool.scope(|s| s.map(|x: &u64| f(*x), &data).chunksize(4096).map(|r| r.unwrap_or(0)).sum::<u64>())
+        })
+    });
     let rayon = rayon_pool();
+    group.bench_function("rayon_par_iter_slice_collect", |b| {
+        b.iter(|| rayon.install(|| data.par_iter().map(|x| f(*x)).collect::<Vec<u64>>().len()))
+    });
+    group.bench_function("rayon_par_iter_slice_sum", |b| {
+        b.iter(|| rayon.install(|| data.par_iter().map(|x| f(*x)).sum::<u64>()))
+    });
     group.bench_function("rayon_par_iter_collect", |b| {
         b.iter(|| rayon.install(|| (0..MAP_ITEMS).into_par_iter().map(f).collect::<Vec<u64>>().len()))
     });
