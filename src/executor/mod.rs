@@ -149,97 +149,82 @@ pub trait Executor {
     }
 }
 
-/// A shared pool is a pool: generic code over `E: Executor` takes `&pool` as well as `pool`.
-///
-/// # Examples
-///
-/// ```
-/// use concurrent_futures::{Executor, ThreadPoolExecutor};
-///
-/// fn first_square<E: Executor>(executor: E) -> u64 {
-///     executor.submit(|x: u64| x * x, 3).result().unwrap()
-/// }
-///
-/// let pool = ThreadPoolExecutor::new(2);
-/// assert_eq!(first_square(&pool), 9);
-/// assert_eq!(first_square(&&pool), 9);
-/// ```
-impl<E: Executor + ?Sized> Executor for &E {
-    fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        (**self).submit(f, arg)
-    }
+/// `Executor` for a pointer to an executor (`&E`, `Arc<E>`): every call goes to the executor.
+macro_rules! forward_executor {
+    ($(#[$doc:meta])* $pointer:ty) => {
+        $(#[$doc])*
+        impl<E: Executor + ?Sized> Executor for $pointer {
+            fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
+            where
+                F: Fn(A) -> R + Clone + Send + Sync + 'static,
+                A: Payload,
+                R: Payload,
+            {
+                (**self).submit(f, arg)
+            }
 
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        (**self).shutdown(wait, cancel_futures);
-    }
+            fn shutdown(&self, wait: bool, cancel_futures: bool) {
+                (**self).shutdown(wait, cancel_futures);
+            }
 
-    fn max_workers(&self) -> usize {
-        (**self).max_workers()
-    }
+            fn max_workers(&self) -> usize {
+                (**self).max_workers()
+            }
 
-    #[allow(private_interfaces)]
-    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        (**self).__submit_chunk(f, items)
-    }
+            #[allow(private_interfaces)]
+            fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+            where
+                F: Fn(A) -> R + Clone + Send + Sync + 'static,
+                A: Payload,
+                R: Payload,
+            {
+                (**self).__submit_chunk(f, items)
+            }
+        }
+    };
 }
 
-/// A pool shared between threads through an `Arc` is a pool.
-///
-/// On an `Arc<ThreadPoolExecutor>` with `Executor` in scope, `submit` and `map` are this
-/// trait's (with its `Payload` bounds); call the pool's own through `pool.as_ref()`.
-///
-/// # Examples
-///
-/// ```
-/// use concurrent_futures::{Executor, ThreadPoolExecutor};
-/// use std::sync::Arc;
-///
-/// fn total<E: Executor>(executor: &E) -> u64 {
-///     executor.map(|x: u64| x, 1..=4).map(Result::unwrap).sum()
-/// }
-///
-/// let pool = Arc::new(ThreadPoolExecutor::new(2));
-/// let shared = Arc::clone(&pool);
-/// let from_a_thread = std::thread::spawn(move || total(&shared)).join().unwrap();
-/// assert_eq!((total(&pool), from_a_thread), (10, 10));
-/// ```
-impl<E: Executor + ?Sized> Executor for std::sync::Arc<E> {
-    fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        (**self).submit(f, arg)
-    }
+forward_executor! {
+    /// A shared pool is a pool: generic code over `E: Executor` takes `&pool` as well as `pool`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// fn first_square<E: Executor>(executor: E) -> u64 {
+    ///     executor.submit(|x: u64| x * x, 3).result().unwrap()
+    /// }
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// assert_eq!(first_square(&pool), 9);
+    /// assert_eq!(first_square(&&pool), 9);
+    /// ```
+    &E
+}
 
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        (**self).shutdown(wait, cancel_futures);
-    }
-
-    fn max_workers(&self) -> usize {
-        (**self).max_workers()
-    }
-
-    #[allow(private_interfaces)]
-    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        (**self).__submit_chunk(f, items)
-    }
+forward_executor! {
+    /// A pool shared between threads through an `Arc` is a pool.
+    ///
+    /// On an `Arc<ThreadPoolExecutor>` with `Executor` in scope, `submit` and `map` are this
+    /// trait's (with its `Payload` bounds); call the pool's own through `pool.as_ref()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// use std::sync::Arc;
+    ///
+    /// fn total<E: Executor>(executor: &E) -> u64 {
+    ///     executor.map(|x: u64| x, 1..=4).map(Result::unwrap).sum()
+    /// }
+    ///
+    /// let pool = Arc::new(ThreadPoolExecutor::new(2));
+    /// let shared = Arc::clone(&pool);
+    /// let from_a_thread = std::thread::spawn(move || total(&shared)).join().unwrap();
+    /// assert_eq!((total(&pool), from_a_thread), (10, 10));
+    /// ```
+    std::sync::Arc<E>
 }
 
 /// The CPUs this process may use (at least 1): what sizes the default pools.
