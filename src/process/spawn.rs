@@ -30,8 +30,9 @@ pub(crate) struct Worker {
     exited: Receiver<Exit>,
     /// The exit, once taken from `exited`.
     exit: Option<Exit>,
-    /// The thread that answers the worker's service calls; it ends when the worker does.
-    services: Option<JoinHandle<()>>,
+    /// The thread that answers the worker's service calls, and what disconnects when it ends
+    /// (with the worker, unless something else holds the worker's end of its channels).
+    services: Option<(JoinHandle<()>, Receiver<()>)>,
 }
 
 impl Worker {
@@ -47,14 +48,17 @@ impl Worker {
 
     /// Waits for the worker's exit (killing it if it does not exit within `patience`) and
     /// describes it. After it, nothing of the worker is left in the parent but this value and
-    /// its link: its service thread has ended.
+    /// its link: its service thread has ended, or (if a process the task forked still holds
+    /// the worker's end of the channels) it is left to end by itself after `patience`.
     pub(crate) fn reap(&mut self, patience: Duration) -> Exit {
         let exit = match self.exit.take() {
             Some(exit) => exit,
             None => wait_for_exit(&self.handle, &self.exited, patience),
         };
         self.exit = Some(exit.clone());
-        if let Some(services) = self.services.take() {
+        if let Some((services, ended)) = self.services.take()
+            && matches!(ended.recv_timeout(patience), Err(crossbeam_channel::RecvTimeoutError::Disconnected))
+        {
             let _ = services.join();
         }
         exit
@@ -263,15 +267,17 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         verify(hello, &secret, &identity, pid).map_err(fail)?;
     // The worker's calls to parent services are answered here, in the parent, until it exits.
     let served = Arc::clone(&handle);
+    let (serving, ended) = bounded::<()>(0);
     let services = std::thread::Builder::new()
         .name(format!("concurrent-futures-services-{pid}"))
         .spawn(move || {
+            let _serving = serving;
             if let Some(why) = service::serve(&service_requests, &service_replies, &served.grants) {
                 served.condemn(why);
             }
         })
         .map_err(|e| fail(io("cannot start a service thread", e)))?;
-    Ok((Worker { handle, exited, exit: None, services: Some(services) }, channels))
+    Ok((Worker { handle, exited, exit: None, services: Some((services, ended)) }, channels))
 }
 
 /// Accepts a handshake only from the worker that was started: it must present the secret that
