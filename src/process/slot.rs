@@ -12,7 +12,7 @@
 //! killed after [`EXIT_PATIENCE`].
 
 use super::link::{Channels, Event, Link, Outgoing};
-use super::os::{self, Exit, Signal};
+use super::os::{self, Signal};
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
 use super::serve::{Asked, Ended, Sent, Serving};
@@ -76,16 +76,10 @@ pub(crate) fn run(pool: &Pool) {
                 link.close(WRITER_PATIENCE);
                 requeue(&mut retry, in_flight);
             }
-            Ended::Died(asked) => {
-                let exit = worker.reap(EXIT_PATIENCE);
-                let delivered = if link.close(WRITER_PATIENCE) { link.delivered() } else { u64::MAX };
-                bury(pool, &worker, &exit, asked, in_flight, delivered, &mut retry);
-            }
+            Ended::Died(asked) => bury(pool, &mut worker, &mut link, asked, in_flight, &mut retry),
             Ended::Misbehaved(why) => {
                 worker.handle.condemn(why);
-                let exit = worker.reap(EXIT_PATIENCE);
-                let delivered = if link.close(WRITER_PATIENCE) { link.delivered() } else { u64::MAX };
-                bury(pool, &worker, &exit, None, in_flight, delivered, &mut retry);
+                bury(pool, &mut worker, &mut link, None, in_flight, &mut retry);
             }
         }
         pool.unregister(&worker.handle);
@@ -109,17 +103,20 @@ fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Sent>) {
     }
 }
 
-/// After a worker died: fails the item it was running, says why, and keeps the rest. Only
-/// tasks whose message reached the worker whole (`delivered`) can have run.
+/// After a worker died (or was killed for misbehaving): reaps it, fails the item it was
+/// running, says why, and keeps the rest. Only tasks whose message reached the worker whole
+/// can have run.
 fn bury(
     pool: &Pool,
-    worker: &Worker,
-    exit: &Exit,
+    worker: &mut Worker,
+    link: &mut Link,
     asked: Option<Asked>,
     mut in_flight: VecDeque<Sent>,
-    delivered: u64,
     retry: &mut VecDeque<Pending>,
 ) {
+    let exit = &worker.reap(EXIT_PATIENCE);
+    // A writer that did not end cannot say what it delivered: count everything as delivered.
+    let delivered = if link.close(WRITER_PATIENCE) { link.delivered() } else { u64::MAX };
     if let Some(reason) = pool.terminated() {
         // `terminate_workers`/`kill_workers`: every task handed to this worker (running, as
         // their futures say) is killed with it; nothing more runs.

@@ -293,13 +293,18 @@ where
         self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.workers())
     }
 
+    /// The most chunks held (finished or not) while reading ahead of a slow one.
+    fn most_held(&self) -> usize {
+        HELD_PER_WORKER * self.workers()
+    }
+
     /// True while the window has room for one more chunk. Reading ahead of a slow oldest
     /// chunk (see `Ahead`), finished chunks held behind it do not count, up to a larger bound.
     fn has_room(&self, reading_ahead: bool) -> bool {
         let held = self.in_flight.as_ref().map_or(0, InFlight::len);
         match &self.ahead {
             Some(ahead) if reading_ahead => {
-                held < HELD_PER_WORKER * self.workers() && ahead.not_finished(held) < self.window()
+                held < self.most_held() && ahead.not_finished(held) < self.window()
             }
             _ => held < self.window(),
         }
@@ -385,7 +390,7 @@ where
             }
             self.fill_window(true);
             let held = self.in_flight.as_ref().map_or(0, InFlight::len);
-            if self.head_is_done() || self.items.is_none() || held >= HELD_PER_WORKER * self.workers() {
+            if self.head_is_done() || self.items.is_none() || held >= self.most_held() {
                 // Nothing more to read ahead: wait for the oldest chunk itself.
                 return;
             }
