@@ -8,6 +8,7 @@
 
 mod ahead;
 mod chunk;
+mod flight;
 mod progress;
 mod source;
 
@@ -15,13 +16,12 @@ pub(crate) use self::chunk::{ChunkOutput, run_chunk};
 pub use self::source::MapSource;
 pub(crate) use self::source::sealed as sealed_source;
 
-use self::ahead::{Ahead, HELD_PER_WORKER};
+use self::ahead::Ahead;
 use self::chunk::ChunkResults;
+use self::flight::InFlight;
 use self::progress::Progress;
 use crate::error::TaskError;
-use crate::future::{Future, deadline_after};
-use crate::wait::{Keyed, WaitSet};
-use std::collections::VecDeque;
+use crate::future::deadline_after;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
@@ -31,51 +31,6 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
     if let Ok(output) = postcard::from_bytes::<ChunkOutput<u64>>(data) {
         let len = data.len().min(1 << 12);
         ChunkResults::from_outcome(len, Ok(output)).for_each(drop);
-    }
-}
-
-/// Chunks per worker when no `chunksize` is set and the input's length is known.
-const CHUNKS_PER_WORKER: usize = 16;
-
-/// Chunks in flight per worker when `buffered` is not set: enough that the workers still have
-/// work while the consumer sleeps through a wake-up (about 20 µs), few enough to bound memory.
-const DEFAULT_WINDOW_PER_WORKER: usize = 4;
-
-/// The workers of `source`, through its sealed side.
-fn sealed_max_workers<S: MapSource<F, A, R> + ?Sized, F, A, R>(source: &S) -> usize {
-    source::sealed::MapSource::max_workers(source)
-}
-
-/// A submitted chunk: how many items it holds, and the future of their results.
-struct Chunk<R> {
-    len: usize,
-    future: Future<ChunkOutput<R>>,
-}
-
-enum InFlight<R> {
-    Ordered(VecDeque<Chunk<R>>),
-    /// Completion order: the chunk futures wait in a set, keyed by their lengths.
-    Unordered(WaitSet<ChunkOutput<R>, Keyed<usize>>),
-}
-
-impl<R> InFlight<R> {
-    fn len(&self) -> usize {
-        match self {
-            InFlight::Ordered(chunks) => chunks.len(),
-            InFlight::Unordered(set) => set.len(),
-        }
-    }
-
-    /// Cancels every chunk that has not started.
-    fn cancel(&self) {
-        match self {
-            InFlight::Ordered(chunks) => {
-                for chunk in chunks {
-                    chunk.future.cancel();
-                }
-            }
-            InFlight::Unordered(set) => set.cancel_all(),
-        }
     }
 }
 
@@ -253,207 +208,6 @@ where
             self.unordered = true;
         }
         self
-    }
-
-    fn start(&mut self) -> &mut InFlight<R> {
-        self.deadline = self.timeout.map(deadline_after);
-        let in_flight = if self.unordered {
-            InFlight::Unordered(WaitSet::new())
-        } else {
-            InFlight::Ordered(VecDeque::new())
-        };
-        if !self.unordered && self.buffered.is_none() {
-            self.ahead = Some(Ahead::new());
-        }
-        if self.chunksize.is_none() {
-            self.chunksize = Some(self.default_chunksize());
-        }
-        self.in_flight.insert(in_flight)
-    }
-
-    /// The chunk size when none was set: for an input of known length, enough items that each
-    /// worker gets about [`CHUNKS_PER_WORKER`] chunks (the guide's rule), so that many tiny
-    /// items do not each pay for a task; otherwise 1.
-    fn default_chunksize(&self) -> usize {
-        match self.items.as_ref().map(Iterator::size_hint) {
-            Some((known, Some(upper))) if known == upper => {
-                (known / (CHUNKS_PER_WORKER * self.workers())).max(1)
-            }
-            _ => 1,
-        }
-    }
-
-    fn workers(&self) -> usize {
-        sealed_max_workers(self.executor).max(1)
-    }
-
-    /// The most chunks in flight: `buffered`, or 4 per worker (more while reading ahead of a
-    /// slow chunk: see `Ahead`).
-    fn window(&self) -> usize {
-        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.workers())
-    }
-
-    /// The most chunks held (finished or not) while reading ahead of a slow one.
-    fn most_held(&self) -> usize {
-        HELD_PER_WORKER * self.workers()
-    }
-
-    /// True while the window has room for one more chunk. Reading ahead of a slow oldest
-    /// chunk (see `Ahead`), finished chunks held behind it do not count, up to a larger bound.
-    fn has_room(&self, reading_ahead: bool) -> bool {
-        let held = self.in_flight.as_ref().map_or(0, InFlight::len);
-        match &self.ahead {
-            Some(ahead) if reading_ahead => {
-                held < self.most_held() && ahead.not_finished(held) < self.window()
-            }
-            _ => held < self.window(),
-        }
-    }
-
-    /// The next chunk of the input; `None` once it has run out.
-    fn next_input_chunk(&mut self) -> Option<Vec<A>> {
-        let items = self.items.as_mut()?;
-        let chunksize = self.chunksize.unwrap_or(1);
-        let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
-        if chunk.len() < chunksize {
-            self.items = None;
-        }
-        (!chunk.is_empty()).then_some(chunk)
-    }
-
-    /// Submits chunks until the window is full or the input runs out.
-    fn fill(&mut self) {
-        self.fill_window(false);
-    }
-
-    /// Submits chunks until the window (read ahead, or not) is full or the input runs out.
-    fn fill_window(&mut self, reading_ahead: bool) {
-        loop {
-            if !self.has_room(reading_ahead) {
-                return;
-            }
-            let Some(chunk) = self.next_input_chunk() else { return };
-            let len = chunk.len();
-            let future = source::sealed::MapSource::submit_chunk(self.executor, &self.f, chunk);
-            self.progress.watch(&future, len);
-            if let Some(ahead) = &self.ahead {
-                ahead.watch(&future);
-            }
-            match &mut self.in_flight {
-                Some(InFlight::Ordered(chunks)) => chunks.push_back(Chunk { len, future }),
-                Some(InFlight::Unordered(set)) => set.push((len, future)),
-                None => return,
-            }
-        }
-    }
-
-    /// The current chunk is used up: start the map if need be, keep the window full, and move
-    /// on to the next chunk.
-    #[cold]
-    #[inline(never)]
-    fn next_from_new_chunk(&mut self) -> Option<Result<R, TaskError>> {
-        loop {
-            if self.finished {
-                return None;
-            }
-            if self.in_flight.is_none() {
-                self.start();
-            }
-            self.fill();
-            if !self.next_chunk() {
-                return None;
-            }
-            self.fill();
-            if let Some(item) = self.current.next() {
-                return Some(item);
-            }
-        }
-    }
-
-    /// While the oldest chunk is not finished, submits more chunks each time another one
-    /// finishes (see `Ahead`), until the oldest is done, the window is full or `deadline`
-    /// passes.
-    fn wait_for_head_reading_ahead(&mut self, deadline: Option<Instant>) {
-        // Most heads are not slow: wait for the head alone first, and read ahead only when it
-        // keeps the others waiting (each early finish would otherwise wake this thread).
-        if let Some(InFlight::Ordered(chunks)) = &self.in_flight
-            && let Some(head) = chunks.front()
-        {
-            let patience = Instant::now() + ahead::HEAD_PATIENCE;
-            if head.future.wait_until(Some(deadline.map_or(patience, |d| d.min(patience)))) {
-                return;
-            }
-        }
-        loop {
-            if self.head_is_done() {
-                return;
-            }
-            self.fill_window(true);
-            let held = self.in_flight.as_ref().map_or(0, InFlight::len);
-            if self.head_is_done() || self.items.is_none() || held >= self.most_held() {
-                // Nothing more to read ahead: wait for the oldest chunk itself.
-                return;
-            }
-            if !self.ahead.as_ref().is_some_and(|ahead| ahead.wait(deadline)) {
-                return;
-            }
-        }
-    }
-
-    /// True if the oldest chunk in flight (of an ordered map) is done, or there is none.
-    fn head_is_done(&self) -> bool {
-        match &self.in_flight {
-            Some(InFlight::Ordered(chunks)) => chunks.front().is_none_or(|c| c.future.is_done()),
-            _ => true,
-        }
-    }
-
-    /// Waits for the next chunk and makes it current. False when the map is over.
-    fn next_chunk(&mut self) -> bool {
-        let deadline = self.deadline;
-        if self.ahead.is_some() {
-            self.wait_for_head_reading_ahead(deadline);
-        }
-        let outcome = match &mut self.in_flight {
-            Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {
-                None => None,
-                Some(chunk) if chunk.future.wait_until(deadline) => {
-                    if let Some(ahead) = &mut self.ahead {
-                        ahead.consumed_one();
-                    }
-                    Some(Ok(ChunkResults::from_outcome(chunk.len, chunk.future.result())))
-                }
-                Some(chunk) => {
-                    chunks.push_front(chunk);
-                    Some(Err(TaskError::Timeout))
-                }
-            },
-            Some(InFlight::Unordered(set)) => match set.next(deadline) {
-                Ok(None) => None,
-                Ok(Some((len, future))) => Some(Ok(ChunkResults::from_outcome(len, future.result()))),
-                Err(error) => Some(Err(error)),
-            },
-            None => None,
-        };
-        match outcome {
-            None => {
-                self.finished = true;
-                false
-            }
-            Some(Ok(results)) => {
-                self.current = results;
-                true
-            }
-            Some(Err(error)) => {
-                if let Some(in_flight) = self.in_flight.take() {
-                    in_flight.cancel();
-                }
-                self.items = None;
-                self.current = ChunkResults::single_error(error);
-                self.finished = true;
-                true
-            }
-        }
     }
 }
 
