@@ -5,7 +5,9 @@
 //! - `map`: a parallel map over 1M trivial items (chunksize 4096), collected into a Vec and
 //!   summed, over a range and (a scoped map, rayon's `par_iter`) over a borrowed slice; the
 //!   function is opaque to the optimiser for every contender, and a sequential row with the
-//!   same function is the floor.
+//!   same function is the floor. Two `floor_handoff` rows give the least any ordered map
+//!   consumed on one thread can cost: two threads compute the chunks and hand them over in
+//!   order, with nothing else (no inputs, futures or window).
 //! - `primes`: the sum of the primes below 2M, sequential vs pools (speedup on all cores).
 //! - `skewed`: 12,000 items whose costs are heavy-tailed like file sizes (most take
 //!   microseconds, a few take milliseconds), mapped at the map's defaults and collected in
@@ -170,7 +172,44 @@ fn map(c: &mut Criterion) {
         b.iter(|| (0..black_box(MAP_ITEMS)).map(f).collect::<Vec<u64>>().len())
     });
     group.bench_function("sequential_sum", |b| b.iter(|| (0..black_box(MAP_ITEMS)).map(f).sum::<u64>()));
+    // The floor of any ordered map consumed on one thread: two pool threads compute the
+    // 4096-item chunks (no input to send, no futures, no window) and hand them, in order, to
+    // the calling thread, which sums or collects them. The results' trip from the workers'
+    // caches to the consumer's is what rayon's `sum` and `collect` never pay.
+    group.bench_function("floor_handoff_in_order_sum", |b| {
+        b.iter(|| handoff_in_order(&rayon, f).map(|c| c.iter().sum::<u64>()).sum::<u64>())
+    });
+    group.bench_function("floor_handoff_in_order_collect", |b| {
+        b.iter(|| {
+            let chunks = handoff_in_order(&rayon, f);
+            chunks.into_iter().flatten().map(Ok::<u64, ()>).collect::<Result<Vec<u64>, _>>().map(|v| v.len())
+        })
+    });
     group.finish();
+}
+
+/// `f` over `0..MAP_ITEMS` in 4096-item chunks computed on two threads of `pool` (even chunks on
+/// one, odd on the other) and received in order by the calling thread. Returns a lazy iterator
+/// over the chunks so that the caller consumes each as it arrives.
+fn handoff_in_order(pool: &rayon::ThreadPool, f: fn(u64) -> u64) -> impl Iterator<Item = Vec<u64>> {
+    const CHUNK: u64 = 4096;
+    let chunks = MAP_ITEMS.div_ceil(CHUNK);
+    let receivers: Vec<_> = (0..2u64)
+        .map(|first| {
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<u64>>(8);
+            pool.spawn(move || {
+                for chunk in (first..chunks).step_by(2) {
+                    let start = chunk * CHUNK;
+                    let end = (start + CHUNK).min(MAP_ITEMS);
+                    if tx.send((start..end).map(f).collect()).is_err() {
+                        return;
+                    }
+                }
+            });
+            rx
+        })
+        .collect();
+    (0..chunks).map_while(move |chunk| receivers[(chunk % 2) as usize].recv().ok())
 }
 
 fn primes(c: &mut Criterion) {
