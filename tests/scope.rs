@@ -229,3 +229,52 @@ fn a_scope_on_a_shut_down_pool_fails_its_tasks_and_returns() {
         assert_eq!(outcome, Err(TaskError::Shutdown));
     });
 }
+
+/// Counts its drop in a counter it borrows from the caller, slowly, so that a drop racing with
+/// the end of the scope would be seen after `scope` returned.
+struct SlowDrop<'a>(&'a AtomicUsize);
+
+impl Drop for SlowDrop<'_> {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(30));
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn what_a_task_owns_is_dropped_before_scope_returns_even_when_it_never_ran() {
+    bounded(|| {
+        let pool = ThreadPoolExecutor::new(1);
+        for round in 0..3 {
+            let dropped = AtomicUsize::new(0);
+            let (release_tx, release) = channel::<()>();
+            let release = Mutex::new(release);
+            pool.scope(|s| {
+                // The pool's only thread waits, so the map's chunks stay queued...
+                let blocker = s.spawn(|| release.lock().unwrap().recv_timeout(PATIENCE).is_ok());
+                let guard = SlowDrop(&dropped);
+                // (`&guard` takes the whole guard into the closure, not only its field.)
+                let mut map = s
+                    .map(
+                        move |x: u32| {
+                            let _whole = &guard;
+                            x * 2
+                        },
+                        0..4,
+                    )
+                    .chunksize(1)
+                    .timeout(Duration::from_millis(5));
+                // ...until the map times out and cancels them; the last one to go drops `f`.
+                assert_eq!(map.next(), Some(Err(TaskError::Timeout)), "round {round}");
+                drop(map);
+                release_tx.send(()).unwrap();
+                assert_eq!(blocker.result(), Ok(true));
+            });
+            assert_eq!(
+                dropped.load(Ordering::SeqCst),
+                1,
+                "round {round}: a cancelled task was dropped after scope returned"
+            );
+        }
+    });
+}

@@ -12,7 +12,7 @@ use super::job;
 use super::worker::Shared;
 use crate::error::{TaskError, panic_message};
 use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source};
-use crate::future::{Future, deadline_after};
+use crate::future::{Future, Promise, deadline_after};
 use crossbeam_channel::{Receiver, Sender, select};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -291,25 +291,46 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     fn run<T: Send + 'scope>(&self, f: impl FnOnce() -> T + Send + 'scope) -> Future<T> {
         let (future, promise) = Future::pending();
         self.tasks.left.fetch_add(1, Ordering::AcqRel);
-        let ended = Ended(Arc::clone(&self.tasks));
-        let task = move |refused: Option<TaskError>| {
-            let _ended = ended;
-            match refused {
-                Some(error) => promise.reject(error),
-                None if promise.set_running() => {
-                    let outcome = catch_unwind(AssertUnwindSafe(f))
-                        .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
-                    promise.complete(outcome);
-                }
-                // Cancelled before it started (a map's window, dropped).
-                None => {}
-            }
-        };
+        let task = ScopedTask { work: f, promise, ended: Ended(Arc::clone(&self.tasks)) };
         // SAFETY: see `erase`: this job belongs to this scope, whose `scope()` call waits until
-        // its `Ended` guard has been dropped.
-        let task = unsafe { erase(Box::new(task)) };
+        // its `Ended` guard has been dropped, and the guard is dropped after everything else the
+        // job owns (see `ScopedTask`).
+        let task = unsafe { erase(Box::new(move |refused: Option<TaskError>| task.decide(refused))) };
         self.shared.submit(job::deciding(task));
         future
+    }
+}
+
+/// What a scoped job owns. `ended` is the last field, so that when the job is dropped unrun
+/// (a pool that shut down) the work and its borrows are dropped first (fields drop in
+/// declaration order); [`decide`](Self::decide) keeps the same order when it runs.
+struct ScopedTask<W, T> {
+    work: W,
+    promise: Promise<T>,
+    ended: Ended,
+}
+
+impl<W: FnOnce() -> T, T> ScopedTask<W, T> {
+    /// Runs the work, or completes the future with why it may not run; then, once nothing that
+    /// may borrow from the scope is left, ends the task's count.
+    fn decide(self, refused: Option<TaskError>) {
+        let ScopedTask { work, promise, ended } = self;
+        Self::settle(work, promise, refused);
+        drop(ended);
+    }
+
+    /// Everything here is dropped when it returns.
+    fn settle(work: W, promise: Promise<T>, refused: Option<TaskError>) {
+        match refused {
+            Some(error) => promise.reject(error),
+            None if promise.set_running() => {
+                let outcome = catch_unwind(AssertUnwindSafe(work))
+                    .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+                promise.complete(outcome);
+            }
+            // Cancelled before it started (a map's window, dropped).
+            None => {}
+        }
     }
 }
 
