@@ -1,15 +1,16 @@
-//! The chunks in flight of a [`Map`]: submitting them, keeping the window full, and waiting
-//! for the next one (reading ahead of a slow one: see `ahead`).
+//! [`Flight`]: the engine of a map. It reads the input in chunks, submits them, keeps the
+//! window full, waits for the next chunk (reading ahead of a slow one: see `ahead`), and holds
+//! the chunk whose results the map is yielding.
 
-use super::Map;
 use super::ahead::{self, Ahead, HELD_PER_WORKER};
 use super::chunk::{ChunkOutput, ChunkResults};
+use super::progress::Progress;
 use super::source::{self, MapSource};
 use crate::error::TaskError;
 use crate::future::{Future, deadline_after};
 use crate::wait::{Keyed, WaitSet};
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Chunks per worker when no `chunksize` is set and the input's length is known.
 const CHUNKS_PER_WORKER: usize = 16;
@@ -56,12 +57,87 @@ impl<R> InFlight<R> {
     }
 }
 
-impl<'a, E, F, A, R, I> Map<'a, E, F, A, R, I>
-where
-    E: MapSource<F, A, R> + ?Sized,
-    I: Iterator<Item = A>,
-{
-    fn start(&mut self) -> &mut InFlight<R> {
+/// What a [`Flight`] works from, borrowed from its map for one call: where chunks run, the
+/// function, and the input (`None` once it has run out).
+pub(super) struct Feed<'m, E: ?Sized, F, I> {
+    pub(super) source: &'m E,
+    pub(super) f: &'m F,
+    pub(super) items: &'m mut Option<I>,
+}
+
+/// A map's settings and the state of its chunks.
+pub(super) struct Flight<R> {
+    /// `None` until set, or until the map starts (then chosen from the input's length).
+    pub(super) chunksize: Option<usize>,
+    pub(super) buffered: Option<usize>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) unordered: bool,
+    pub(super) progress: Progress,
+    deadline: Option<Instant>,
+    in_flight: Option<InFlight<R>>,
+    /// An ordered map with the default window: what lets it read ahead of a slow chunk.
+    ahead: Option<Ahead>,
+    /// The chunk whose results are being yielded.
+    pub(super) current: ChunkResults<R>,
+    finished: bool,
+}
+
+impl<R> Flight<R> {
+    pub(super) fn new() -> Self {
+        Flight {
+            chunksize: None,
+            buffered: None,
+            timeout: None,
+            unordered: false,
+            progress: Progress::default(),
+            deadline: None,
+            in_flight: None,
+            ahead: None,
+            current: ChunkResults::empty(),
+            finished: false,
+        }
+    }
+
+    /// True once the first chunk was asked for (settings that shape the start no longer apply).
+    pub(super) fn started(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Sets the deadline; once started, it counts from now.
+    pub(super) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+        if self.started() {
+            self.deadline = Some(deadline_after(timeout));
+        }
+    }
+
+    /// A lower bound of the results left, given `unread` items not read from the input yet.
+    pub(super) fn size_hint(&self, unread: usize) -> (usize, Option<usize>) {
+        let current = self.current.size_hint().0;
+        if self.finished {
+            return (current, Some(current));
+        }
+        if self.timeout.is_some() {
+            return (current, None);
+        }
+        let in_flight = match &self.in_flight {
+            Some(InFlight::Ordered(chunks)) => chunks.iter().map(|c| c.len).sum(),
+            _ => 0,
+        };
+        (current.saturating_add(in_flight).saturating_add(unread), None)
+    }
+
+    /// Cancels the chunks that have not started.
+    pub(super) fn cancel(&self) {
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.cancel();
+        }
+    }
+    fn start<E, F, A, I>(&mut self, feed: &mut Feed<'_, E, F, I>) -> &mut InFlight<R>
+    where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
         self.deadline = self.timeout.map(deadline_after);
         let in_flight = if self.unordered {
             InFlight::Unordered(WaitSet::new())
@@ -72,7 +148,7 @@ where
             self.ahead = Some(Ahead::new());
         }
         if self.chunksize.is_none() {
-            self.chunksize = Some(self.default_chunksize());
+            self.chunksize = Some(self.default_chunksize(feed));
         }
         self.in_flight.insert(in_flight)
     }
@@ -80,67 +156,82 @@ where
     /// The chunk size when none was set: for an input of known length, enough items that each
     /// worker gets about [`CHUNKS_PER_WORKER`] chunks (the guide's rule), so that many tiny
     /// items do not each pay for a task; otherwise 1.
-    fn default_chunksize(&self) -> usize {
-        match self.items.as_ref().map(Iterator::size_hint) {
+    fn default_chunksize<E, F, A, I>(&self, feed: &Feed<'_, E, F, I>) -> usize
+    where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
+        match feed.items.as_ref().map(Iterator::size_hint) {
             Some((known, Some(upper))) if known == upper => {
-                (known / (CHUNKS_PER_WORKER * self.workers())).max(1)
+                (known / (CHUNKS_PER_WORKER * Self::workers(feed))).max(1)
             }
             _ => 1,
         }
     }
 
-    fn workers(&self) -> usize {
-        sealed_max_workers(self.executor).max(1)
+    fn workers<E, F, A, I>(feed: &Feed<'_, E, F, I>) -> usize
+    where
+        E: MapSource<F, A, R> + ?Sized,
+    {
+        sealed_max_workers(feed.source).max(1)
     }
 
     /// The most chunks in flight: `buffered`, or 4 per worker (more while reading ahead of a
     /// slow chunk: see `Ahead`).
-    fn window(&self) -> usize {
-        self.buffered.unwrap_or_else(|| DEFAULT_WINDOW_PER_WORKER * self.workers())
+    fn window(&self, workers: usize) -> usize {
+        self.buffered.unwrap_or(DEFAULT_WINDOW_PER_WORKER * workers)
     }
 
     /// The most chunks held (finished or not) while reading ahead of a slow one.
-    fn most_held(&self) -> usize {
-        HELD_PER_WORKER * self.workers()
+    fn most_held(workers: usize) -> usize {
+        HELD_PER_WORKER * workers
     }
 
     /// True while the window has room for one more chunk. Reading ahead of a slow oldest
     /// chunk (see `Ahead`), finished chunks held behind it do not count, up to a larger bound.
-    fn has_room(&self, reading_ahead: bool) -> bool {
+    fn has_room(&self, workers: usize, reading_ahead: bool) -> bool {
         let held = self.in_flight.as_ref().map_or(0, InFlight::len);
         match &self.ahead {
             Some(ahead) if reading_ahead => {
-                held < self.most_held() && ahead.not_finished(held) < self.window()
+                held < Self::most_held(workers) && ahead.not_finished(held) < self.window(workers)
             }
-            _ => held < self.window(),
+            _ => held < self.window(workers),
         }
     }
 
     /// The next chunk of the input; `None` once it has run out.
-    fn next_input_chunk(&mut self) -> Option<Vec<A>> {
-        let items = self.items.as_mut()?;
+    fn next_input_chunk<A, I: Iterator<Item = A>>(&self, items: &mut Option<I>) -> Option<Vec<A>> {
+        let source = items.as_mut()?;
         let chunksize = self.chunksize.unwrap_or(1);
-        let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+        let chunk: Vec<A> = source.by_ref().take(chunksize).collect();
         if chunk.len() < chunksize {
-            self.items = None;
+            *items = None;
         }
         (!chunk.is_empty()).then_some(chunk)
     }
 
     /// Submits chunks until the window is full or the input runs out.
-    fn fill(&mut self) {
-        self.fill_window(false);
+    fn fill<E, F, A, I>(&mut self, feed: &mut Feed<'_, E, F, I>)
+    where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
+        self.fill_window(feed, false);
     }
 
     /// Submits chunks until the window (read ahead, or not) is full or the input runs out.
-    fn fill_window(&mut self, reading_ahead: bool) {
+    fn fill_window<E, F, A, I>(&mut self, feed: &mut Feed<'_, E, F, I>, reading_ahead: bool)
+    where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
         loop {
-            if !self.has_room(reading_ahead) {
+            if !self.has_room(Self::workers(feed), reading_ahead) {
                 return;
             }
-            let Some(chunk) = self.next_input_chunk() else { return };
+            let Some(chunk) = self.next_input_chunk(feed.items) else { return };
             let len = chunk.len();
-            let future = source::sealed::MapSource::submit_chunk(self.executor, &self.f, chunk);
+            let future = source::sealed::MapSource::submit_chunk(feed.source, feed.f, chunk);
             self.progress.watch(&future, len);
             if let Some(ahead) = &self.ahead {
                 ahead.watch(&future);
@@ -157,19 +248,26 @@ where
     /// on to the next chunk.
     #[cold]
     #[inline(never)]
-    pub(super) fn next_from_new_chunk(&mut self) -> Option<Result<R, TaskError>> {
+    pub(super) fn next_from_new_chunk<E, F, A, I>(
+        &mut self,
+        feed: &mut Feed<'_, E, F, I>,
+    ) -> Option<Result<R, TaskError>>
+    where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
         loop {
             if self.finished {
                 return None;
             }
             if self.in_flight.is_none() {
-                self.start();
+                self.start(feed);
             }
-            self.fill();
-            if !self.next_chunk() {
+            self.fill(feed);
+            if !self.next_chunk(feed) {
                 return None;
             }
-            self.fill();
+            self.fill(feed);
             if let Some(item) = self.current.next() {
                 return Some(item);
             }
@@ -179,7 +277,14 @@ where
     /// While the oldest chunk is not finished, submits more chunks each time another one
     /// finishes (see `Ahead`), until the oldest is done, the window is full or `deadline`
     /// passes.
-    fn wait_for_head_reading_ahead(&mut self, deadline: Option<Instant>) {
+    fn wait_for_head_reading_ahead<E, F, A, I>(
+        &mut self,
+        feed: &mut Feed<'_, E, F, I>,
+        deadline: Option<Instant>,
+    ) where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
         // Most heads are not slow: wait for the head alone first, and read ahead only when it
         // keeps the others waiting (each early finish would otherwise wake this thread).
         if let Some(InFlight::Ordered(chunks)) = &self.in_flight
@@ -194,9 +299,9 @@ where
             if self.head_is_done() {
                 return;
             }
-            self.fill_window(true);
+            self.fill_window(feed, true);
             let held = self.in_flight.as_ref().map_or(0, InFlight::len);
-            if self.head_is_done() || self.items.is_none() || held >= self.most_held() {
+            if self.head_is_done() || feed.items.is_none() || held >= Self::most_held(Self::workers(feed)) {
                 // Nothing more to read ahead: wait for the oldest chunk itself.
                 return;
             }
@@ -215,10 +320,14 @@ where
     }
 
     /// Waits for the next chunk and makes it current. False when the map is over.
-    fn next_chunk(&mut self) -> bool {
+    fn next_chunk<E, F, A, I>(&mut self, feed: &mut Feed<'_, E, F, I>) -> bool
+    where
+        E: MapSource<F, A, R> + ?Sized,
+        I: Iterator<Item = A>,
+    {
         let deadline = self.deadline;
         if self.ahead.is_some() {
-            self.wait_for_head_reading_ahead(deadline);
+            self.wait_for_head_reading_ahead(feed, deadline);
         }
         let outcome = match &mut self.in_flight {
             Some(InFlight::Ordered(chunks)) => match chunks.pop_front() {
@@ -254,7 +363,7 @@ where
                 if let Some(in_flight) = self.in_flight.take() {
                     in_flight.cancel();
                 }
-                self.items = None;
+                *feed.items = None;
                 self.current = ChunkResults::single_error(error);
                 self.finished = true;
                 true

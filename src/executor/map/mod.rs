@@ -16,14 +16,14 @@ pub(crate) use self::chunk::{ChunkOutput, run_chunk};
 pub use self::source::MapSource;
 pub(crate) use self::source::sealed as sealed_source;
 
-use self::ahead::Ahead;
+#[cfg(fuzzing)]
 use self::chunk::ChunkResults;
-use self::flight::InFlight;
+use self::flight::{Feed, Flight};
+#[cfg(feature = "progress")]
 use self::progress::Progress;
 use crate::error::TaskError;
-use crate::future::deadline_after;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Decodes `data` as a chunk's output and reads it back as a map would (for the fuzz target).
 #[cfg(fuzzing)]
@@ -74,18 +74,7 @@ pub struct Map<'a, E: ?Sized, F, A, R, I> {
     executor: &'a E,
     f: F,
     items: Option<I>,
-    /// `None` until set, or until the map starts (then chosen from the input's length).
-    chunksize: Option<usize>,
-    buffered: Option<usize>,
-    timeout: Option<Duration>,
-    unordered: bool,
-    deadline: Option<Instant>,
-    in_flight: Option<InFlight<R>>,
-    /// An ordered map with the default window: what lets it read ahead of a slow chunk.
-    ahead: Option<Ahead>,
-    current: ChunkResults<R>,
-    finished: bool,
-    progress: Progress,
+    flight: Flight<R>,
     _arg: PhantomData<fn(A)>,
 }
 
@@ -95,22 +84,7 @@ where
     I: Iterator<Item = A>,
 {
     pub(crate) fn new(executor: &'a E, f: F, items: I) -> Self {
-        Map {
-            executor,
-            f,
-            items: Some(items),
-            chunksize: None,
-            buffered: None,
-            timeout: None,
-            unordered: false,
-            deadline: None,
-            in_flight: None,
-            ahead: None,
-            current: ChunkResults::empty(),
-            finished: false,
-            progress: Progress::default(),
-            _arg: PhantomData,
-        }
+        Map { executor, f, items: Some(items), flight: Flight::new(), _arg: PhantomData }
     }
 
     /// Sends `n` items per task message. Larger chunks cut the per-task cost for many small
@@ -135,7 +109,7 @@ where
     /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
         assert!(n > 0, "Map::chunksize must be at least 1 (1 sends every item as its own task)");
-        self.chunksize = Some(n);
+        self.flight.chunksize = Some(n);
         self
     }
 
@@ -163,7 +137,7 @@ where
     /// ```
     pub fn buffered(mut self, n: usize) -> Self {
         assert!(n > 0, "Map::buffered must be at least 1 chunk in flight");
-        self.buffered = Some(n);
+        self.flight.buffered = Some(n);
         self
     }
 
@@ -183,10 +157,7 @@ where
     /// assert_eq!(results, [Ok(()), Err(TaskError::Timeout)]);
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        if self.in_flight.is_some() {
-            self.deadline = Some(deadline_after(timeout));
-        }
+        self.flight.set_timeout(timeout);
         self
     }
 
@@ -204,10 +175,18 @@ where
     /// assert_eq!(all, (0..10).collect::<Vec<_>>());
     /// ```
     pub fn unordered(mut self) -> Self {
-        if self.in_flight.is_none() {
-            self.unordered = true;
+        if !self.flight.started() {
+            self.flight.unordered = true;
         }
         self
+    }
+
+    /// The current chunk is used up: move on to the next one (see [`Flight`]).
+    #[cold]
+    #[inline(never)]
+    fn next_from_new_chunk(&mut self) -> Option<Result<R, TaskError>> {
+        let mut feed = Feed { source: self.executor, f: &self.f, items: &mut self.items };
+        self.flight.next_from_new_chunk(&mut feed)
     }
 }
 
@@ -220,7 +199,7 @@ where
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self.current.next() {
+        match self.flight.current.next() {
             Some(item) => Some(item),
             None => self.next_from_new_chunk(),
         }
@@ -233,7 +212,7 @@ where
     {
         let mut acc = init;
         loop {
-            acc = self.current.fold_into(acc, &mut g);
+            acc = self.flight.current.fold_into(acc, &mut g);
             match self.next_from_new_chunk() {
                 Some(item) => acc = g(acc, item),
                 None => return acc,
@@ -244,27 +223,53 @@ where
     /// A lower bound only: every item read or still to read yields exactly one result, unless a
     /// timeout can end the map early.
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let current = self.current.size_hint().0;
-        if self.finished {
-            return (current, Some(current));
-        }
-        if self.timeout.is_some() {
-            return (current, None);
-        }
-        let in_flight = match &self.in_flight {
-            Some(InFlight::Ordered(chunks)) => chunks.iter().map(|c| c.len).sum(),
-            _ => 0,
-        };
-        let unread = self.items.as_ref().map_or(0, |items| items.size_hint().0);
-        (current.saturating_add(in_flight).saturating_add(unread), None)
+        self.flight.size_hint(self.items.as_ref().map_or(0, |items| items.size_hint().0))
     }
 }
 
 impl<E: ?Sized, F, A, R, I> Drop for Map<'_, E, F, A, R, I> {
     /// Cancels the chunks that have not started; running ones finish and are dropped.
     fn drop(&mut self) {
-        if let Some(in_flight) = &self.in_flight {
-            in_flight.cancel();
-        }
+        self.flight.cancel();
+    }
+}
+
+#[cfg(feature = "progress")]
+impl<E: ?Sized, F, A, R, I> Map<'_, E, F, A, R, I> {
+    /// Calls `report(n)` each time a chunk of `n` items finishes (its items succeeded or
+    /// failed), to drive a progress bar. Requires the cargo feature `progress` (on by default).
+    ///
+    /// `report` runs on the thread that finished the chunk (a pool worker, or the thread that
+    /// reads a process pool's results) as soon as the chunk is done, before its results reach
+    /// the iterator: in an ordered map the count moves on while the consumer still waits for
+    /// a slow earlier item. Keep it quick. Cancelled chunks (the map was dropped or timed out)
+    /// are not reported, so the counts add up to the items the map yields a result for.
+    ///
+    /// With [indicatif](https://docs.rs/indicatif): `.on_progress(move |n| bar.inc(n as u64))`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let pool = ThreadPoolExecutor::new(4);
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&done);
+    /// let squares: Vec<u64> = pool
+    ///     .map(|x: u64| x * x, 0..1000)
+    ///     .chunksize(64)
+    ///     .on_progress(move |n| {
+    ///         counter.fetch_add(n, Ordering::Relaxed);
+    ///     })
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(squares.len(), 1000);
+    /// assert_eq!(done.load(Ordering::Relaxed), 1000);
+    /// ```
+    pub fn on_progress(mut self, report: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.flight.progress = Progress::reporting(std::sync::Arc::new(report));
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::future::Future;
 
 #[cfg(feature = "progress")]
-use {super::Map, crate::error::TaskError, std::sync::Arc};
+use {crate::error::TaskError, std::sync::Arc};
 
 /// The map's progress callback, if any. Without the `progress` feature it is empty and
 /// [`watch`](Self::watch) does nothing.
@@ -19,6 +19,12 @@ pub(super) struct Progress {
 }
 
 impl Progress {
+    /// Reports to `report`.
+    #[cfg(feature = "progress")]
+    pub(super) fn reporting(report: Arc<dyn Fn(usize) + Send + Sync>) -> Self {
+        Progress { report: Some(report) }
+    }
+
     /// Reports the `len` items of `chunk` when it finishes, unless it is cancelled.
     #[inline]
     pub(super) fn watch<R>(&self, chunk: &Future<R>, len: usize) {
@@ -33,45 +39,5 @@ impl Progress {
         }
         #[cfg(not(feature = "progress"))]
         let _ = (chunk, len);
-    }
-}
-
-#[cfg(feature = "progress")]
-impl<E: ?Sized, F, A, R, I> Map<'_, E, F, A, R, I> {
-    /// Calls `report(n)` each time a chunk of `n` items finishes (its items succeeded or
-    /// failed), to drive a progress bar. Requires the cargo feature `progress` (on by default).
-    ///
-    /// `report` runs on the thread that finished the chunk (a pool worker, or the thread that
-    /// reads a process pool's results) as soon as the chunk is done, before its results reach
-    /// the iterator: in an ordered map the count moves on while the consumer still waits for
-    /// a slow earlier item. Keep it quick. Cancelled chunks (the map was dropped or timed out)
-    /// are not reported, so the counts add up to the items the map yields a result for.
-    ///
-    /// With [indicatif](https://docs.rs/indicatif): `.on_progress(move |n| bar.inc(n as u64))`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
-    /// use std::sync::Arc;
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    ///
-    /// let pool = ThreadPoolExecutor::new(4);
-    /// let done = Arc::new(AtomicUsize::new(0));
-    /// let counter = Arc::clone(&done);
-    /// let squares: Vec<u64> = pool
-    ///     .map(|x: u64| x * x, 0..1000)
-    ///     .chunksize(64)
-    ///     .on_progress(move |n| {
-    ///         counter.fetch_add(n, Ordering::Relaxed);
-    ///     })
-    ///     .map(Result::unwrap)
-    ///     .collect();
-    /// assert_eq!(squares.len(), 1000);
-    /// assert_eq!(done.load(Ordering::Relaxed), 1000);
-    /// ```
-    pub fn on_progress(mut self, report: impl Fn(usize) + Send + Sync + 'static) -> Self {
-        self.progress = Progress { report: Some(Arc::new(report)) };
-        self
     }
 }
