@@ -1,7 +1,7 @@
 //! [`ThreadPoolBuilder`]: the settings of a thread pool.
 
+use super::executor::{ThreadPoolExecutor, Threads};
 use super::worker::{Initializer, Shared};
-use super::{ThreadPoolExecutor, Threads};
 use crate::error::BuildError;
 use std::fmt;
 use std::sync::Arc;
