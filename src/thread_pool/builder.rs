@@ -116,6 +116,56 @@ impl ThreadPoolBuilder {
     }
 }
 
+/// The pool's constructors live beside its builder (so `executor.rs` needs nothing of this file).
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads.
+    ///
+    /// # Panics
+    ///
+    /// If `max_workers` is 0 (use [`builder`](Self::builder) to get an error value instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new(8);
+    /// assert_eq!(pool.spawn(|| 2 + 2).result(), Ok(4));
+    /// ```
+    pub fn new(max_workers: usize) -> Self {
+        assert!(
+            max_workers > 0,
+            "ThreadPoolExecutor::new(0): a pool needs at least 1 worker \
+             (use ThreadPoolExecutor::default() for min(32, cpus + 4))"
+        );
+        match Self::builder().max_workers(max_workers).build() {
+            Ok(pool) => pool,
+            Err(error) => panic!("ThreadPoolExecutor::new({max_workers}): {error}"),
+        }
+    }
+
+    /// A builder for the other settings: thread names and an initializer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::default()
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    /// `min(32, cpus + 4)` workers, like Python.
+    fn default() -> Self {
+        Self::new(default_max_workers())
+    }
+}
+
 impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolBuilder")

@@ -1,7 +1,6 @@
 //! [`ThreadPoolExecutor`] itself: its handle, its own `spawn`, `submit`, `map` and `scope`,
 //! and its `Executor` impl.
 
-use super::builder::{self, ThreadPoolBuilder};
 use super::job;
 use super::scope::{self, Scope};
 use super::worker::Shared;
@@ -67,46 +66,6 @@ where
 }
 
 impl ThreadPoolExecutor {
-    /// A pool of at most `max_workers` threads.
-    ///
-    /// # Panics
-    ///
-    /// If `max_workers` is 0 (use [`builder`](Self::builder) to get an error value instead).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use concurrent_futures::ThreadPoolExecutor;
-    ///
-    /// let pool = ThreadPoolExecutor::new(8);
-    /// assert_eq!(pool.spawn(|| 2 + 2).result(), Ok(4));
-    /// ```
-    pub fn new(max_workers: usize) -> Self {
-        assert!(
-            max_workers > 0,
-            "ThreadPoolExecutor::new(0): a pool needs at least 1 worker \
-             (use ThreadPoolExecutor::default() for min(32, cpus + 4))"
-        );
-        match Self::builder().max_workers(max_workers).build() {
-            Ok(pool) => pool,
-            Err(error) => panic!("ThreadPoolExecutor::new({max_workers}): {error}"),
-        }
-    }
-
-    /// A builder for the other settings: thread names and an initializer.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use concurrent_futures::ThreadPoolExecutor;
-    ///
-    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn builder() -> ThreadPoolBuilder {
-        ThreadPoolBuilder::default()
-    }
-
     /// Runs any closure on the pool: no serde bounds, any result type, captures allowed.
     ///
     /// Submitted after shutdown, the future fails with
@@ -216,13 +175,6 @@ impl ThreadPoolExecutor {
     /// ```
     pub fn scope<'env, T>(&self, f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
         scope::scope(&self.threads.shared, f)
-    }
-}
-
-impl Default for ThreadPoolExecutor {
-    /// `min(32, cpus + 4)` workers, like Python.
-    fn default() -> Self {
-        Self::new(builder::default_max_workers())
     }
 }
 
