@@ -6,8 +6,10 @@ mod builder;
 mod executor;
 pub(crate) mod job;
 mod scope;
+mod scoped_future;
 mod worker;
 
 pub use self::builder::ThreadPoolBuilder;
 pub use self::executor::{ThreadPoolExecutor, Threads};
-pub use self::scope::{Scope, ScopedFuture};
+pub use self::scope::Scope;
+pub use self::scoped_future::ScopedFuture;
