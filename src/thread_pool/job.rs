@@ -107,27 +107,40 @@ where
 /// it was refused (a pool shut down or broken): a scoped task's.
 pub(crate) type Deciding = Box<dyn FnOnce(Option<TaskError>) + Send>;
 
-/// A [`Deciding`] task as a job, taken out once under a lock.
-struct DecidingJob(crate::sync::plain::Mutex<Option<Deciding>>);
+/// A [`Deciding`] task as a job, taken out once under a lock, with a guard that is dropped only
+/// after the task: once it has returned, or been dropped unrun.
+struct DecidingJob(crate::sync::plain::Mutex<Option<(Deciding, Guard)>>);
 
-impl Job for DecidingJob {
-    fn run(&self, finished: &dyn Fn()) {
-        let task = self.0.lock().take();
-        if let Some(task) = task {
-            task(None);
-        }
-        finished();
-    }
+/// Something to drop once a [`Deciding`] task is over (a scope's count of its tasks).
+pub(crate) type Guard = Box<dyn Send>;
 
-    fn reject(&self, error: TaskError) {
-        let task = self.0.lock().take();
-        if let Some(task) = task {
-            task(Some(error));
+impl DecidingJob {
+    /// Calls the task, then drops the guard. The guard is dropped here, in a frame whose
+    /// arguments hold nothing of the task, not inside the task's own call: so nothing the task
+    /// borrowed is still in use (not even as an argument of a call being unwound) when its
+    /// owner learns that the task is over.
+    fn decide(&self, refused: Option<TaskError>) {
+        let taken = self.0.lock().take();
+        if let Some((task, guard)) = taken {
+            task(refused);
+            drop(guard);
         }
     }
 }
 
-/// The job that runs (or refuses) `task`.
-pub(crate) fn deciding(task: Deciding) -> QueuedJob {
-    QueuedJob(Some(Arc::new(DecidingJob(crate::sync::plain::Mutex::new(Some(task))))))
+impl Job for DecidingJob {
+    fn run(&self, finished: &dyn Fn()) {
+        self.decide(None);
+        finished();
+    }
+
+    fn reject(&self, error: TaskError) {
+        self.decide(Some(error));
+    }
+}
+
+/// The job that runs (or refuses) `task`, and drops `guard` after it (also when the job is
+/// dropped unrun: the task is dropped first).
+pub(crate) fn deciding(task: Deciding, guard: Guard) -> QueuedJob {
+    QueuedJob(Some(Arc::new(DecidingJob(crate::sync::plain::Mutex::new(Some((task, guard)))))))
 }

@@ -6,7 +6,10 @@
 //! in one place ([`erase`]), and that is sound because `scope` does not return (nor unwind)
 //! before every task it started has ended or been dropped unrun, so nothing it borrows can be
 //! gone while it runs. The scope counts its tasks: a task's count is taken back by a guard that
-//! the job owns, whether the job runs, panics or is dropped unrun (a pool that shut down).
+//! the pool drops right after the job, whether the job runs, panics or is dropped unrun (a pool
+//! that shut down), and outside the job's own call, so that not even an argument of a call
+//! still on a pool thread's stack refers to the scope's data when the count reaches zero (Miri
+//! checks that under Stacked Borrows).
 
 use super::job;
 use super::scoped_future::ScopedFuture;
@@ -150,46 +153,29 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     fn run<T: Send + 'scope>(&self, f: impl FnOnce() -> T + Send + 'scope) -> Future<T> {
         let (future, promise) = Future::pending();
         self.tasks.left.fetch_add(1, Ordering::AcqRel);
-        let task = ScopedTask { work: f, promise, ended: Ended(Arc::clone(&self.tasks)) };
+        let ended: job::Guard = Box::new(Ended(Arc::clone(&self.tasks)));
+        let task = move |refused: Option<TaskError>| settle(f, promise, refused);
         // SAFETY: see `erase`: this job belongs to this scope, whose `scope()` call waits until
-        // its `Ended` guard has been dropped, and the guard is dropped after everything else the
-        // job owns (see `ScopedTask`).
-        let task = unsafe { erase(Box::new(move |refused: Option<TaskError>| task.decide(refused))) };
-        self.shared.submit(job::deciding(task));
+        // its `Ended` guard has been dropped, and `job::deciding` drops the guard only once the
+        // task has returned or been dropped, with everything it owns.
+        let task = unsafe { erase(Box::new(task)) };
+        self.shared.submit(job::deciding(task, ended));
         future
     }
 }
 
-/// What a scoped job owns. `ended` is the last field, so that when the job is dropped unrun
-/// (a pool that shut down) the work and its borrows are dropped first (fields drop in
-/// declaration order); [`decide`](Self::decide) keeps the same order when it runs.
-struct ScopedTask<W, T> {
-    work: W,
-    promise: Promise<T>,
-    ended: Ended,
-}
-
-impl<W: FnOnce() -> T, T> ScopedTask<W, T> {
-    /// Runs the work, or completes the future with why it may not run; then, once nothing that
-    /// may borrow from the scope is left, ends the task's count.
-    fn decide(self, refused: Option<TaskError>) {
-        let ScopedTask { work, promise, ended } = self;
-        Self::settle(work, promise, refused);
-        drop(ended);
-    }
-
-    /// Everything here is dropped when it returns.
-    fn settle(work: W, promise: Promise<T>, refused: Option<TaskError>) {
-        match refused {
-            Some(error) => promise.reject(error),
-            None if promise.set_running() => {
-                let outcome = catch_unwind(AssertUnwindSafe(work))
-                    .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
-                promise.complete(outcome);
-            }
-            // Cancelled before it started (a map's window, dropped).
-            None => {}
+/// Runs a scoped task's work, or completes its future with why it may not run (everything it
+/// owns is dropped when this returns).
+fn settle<T>(work: impl FnOnce() -> T, promise: Promise<T>, refused: Option<TaskError>) {
+    match refused {
+        Some(error) => promise.reject(error),
+        None if promise.set_running() => {
+            let outcome = catch_unwind(AssertUnwindSafe(work))
+                .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+            promise.complete(outcome);
         }
+        // Cancelled before it started (a map's window, dropped).
+        None => {}
     }
 }
 
@@ -197,10 +183,10 @@ impl<W: FnOnce() -> T, T> ScopedTask<W, T> {
 ///
 /// # Safety
 ///
-/// The job must have ended (run, or been dropped unrun) before anything it borrows for `'scope`
-/// is gone. `scope` guarantees it for every job whose [`Ended`] guard it counts: it returns, or
-/// resumes a panic, only once the count is back to zero, and a job drops its guard only when
-/// it is over (it owns the guard, so dropping the job unrun drops it too).
+/// The job must have ended (returned, or been dropped unrun) before anything it borrows for
+/// `'scope` is gone. `scope` guarantees it for every job whose [`Ended`] guard it counts: it
+/// returns, or resumes a panic, only once the count is back to zero, and the pool drops a
+/// job's guard only after the job (`job::deciding`).
 unsafe fn erase<'scope>(
     job: Box<dyn FnOnce(Option<TaskError>) + Send + 'scope>,
 ) -> Box<dyn FnOnce(Option<TaskError>) + Send + 'static> {
