@@ -36,6 +36,15 @@ impl Tasks {
         let (ended_tx, ended) = crossbeam_channel::bounded(1);
         Arc::new(Tasks { left: AtomicUsize::new(0), ended_tx, ended })
     }
+
+    /// How many tasks have not ended. A read-modify-write, not a load, because it must read
+    /// the count's latest value: the wake-up channel holds one message, so the last task's
+    /// wake-up is dropped when an earlier end's is still there, and a waiter that took that
+    /// earlier one and then read a stale count with a plain load would wait for ever (Miri's
+    /// weak-memory emulation found that lost wake-up).
+    fn not_ended(&self) -> usize {
+        self.left.fetch_add(0, Ordering::AcqRel)
+    }
 }
 
 /// Owned by a scoped job: ends its task's count however the job ends (run, panicked, dropped).
@@ -232,7 +241,7 @@ pub(super) fn scope<'env, T>(
 /// would: otherwise the scope's tasks could wait for a thread that waits for them.
 fn wait_for_tasks(shared: &Shared, tasks: &Tasks) {
     let on_pool_thread = shared.is_own_thread();
-    while tasks.left.load(Ordering::Acquire) > 0 {
+    while tasks.not_ended() > 0 {
         if !on_pool_thread {
             let _ = tasks.ended.recv();
             continue;
