@@ -23,6 +23,9 @@ pub(super) const HELD_PER_WORKER: usize = 64;
 /// for each head alone (as many wake-ups as chunks).
 pub(super) const HEAD_PATIENCE: std::time::Duration = std::time::Duration::from_micros(250);
 
+/// The longest a consumer waits for the bell before it looks at its chunks again.
+const BELL_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The count of finished chunks, and the bell their completions ring.
 pub(super) struct Ahead {
     finished: Arc<AtomicUsize>,
@@ -58,12 +61,17 @@ impl Ahead {
         self.consumed += 1;
     }
 
-    /// Waits until some chunk finishes (or one already did since the last wait); false if
-    /// `deadline` passed first.
+    /// Waits until some chunk finishes (or one already did since the last wait), or for
+    /// [`BELL_POLL`] at most; false only once `deadline` has passed. The caller looks at its
+    /// chunks again either way: the bell holds one ring, so a ring can be lost to an earlier
+    /// one still unheard, and looking again after a bounded wait is what keeps that from
+    /// becoming a hang.
     pub(super) fn wait(&self, deadline: Option<Instant>) -> bool {
-        match deadline {
-            None => self.bell.recv().is_ok(),
-            Some(deadline) => !matches!(self.bell.recv_deadline(deadline), Err(RecvTimeoutError::Timeout)),
+        let poll = Instant::now() + BELL_POLL;
+        let until = deadline.map_or(poll, |deadline| deadline.min(poll));
+        match self.bell.recv_deadline(until) {
+            Err(RecvTimeoutError::Timeout) => deadline.is_none_or(|deadline| Instant::now() < deadline),
+            _ => true,
         }
     }
 }
