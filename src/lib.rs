@@ -55,8 +55,12 @@ mod merge;
 mod mpi;
 #[cfg(all(feature = "process", unix))]
 mod process;
+#[cfg(all(feature = "process", unix))]
+mod remote;
 mod shared_map;
 mod sync;
+#[cfg(all(feature = "process", unix))]
+mod sys;
 mod thread_pool;
 mod wait;
 #[cfg(not(all(feature = "process", unix)))]

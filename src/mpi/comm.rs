@@ -21,7 +21,7 @@ use super::wire::{Answer, MAX_MESSAGE, TAG_ANSWER, TAG_GOODBYE, TAG_TASK, TaskOu
 use crate::error::TaskError;
 use crate::executor::intake::Intake;
 use crate::process::protocol::FromWorker;
-use crate::process::task::Pending;
+use crate::remote::task::Pending;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use mpi::Threading;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};

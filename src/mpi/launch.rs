@@ -103,7 +103,7 @@ pub(crate) fn on_init() {
             let greeting = Mutex::new((greeted, None));
             let link = Link { commands, workers, greeting, ended, thread: Mutex::new(Some(thread)) };
             let _ = LINK.set(Ok(link));
-            if !crate::process::os::at_exit(finish) {
+            if !crate::sys::at_exit(finish) {
                 eprintln!("concurrent_futures: cannot arrange to stop the MPI ranks at exit");
             }
         }

@@ -11,9 +11,9 @@ use super::wire::{
     Answer, Fingerprint, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskIn, Verdict,
 };
 use crate::error::TaskError;
-use crate::process::outcomes::Outcomes;
-use crate::process::protocol::Batch;
-use crate::process::trampoline;
+use crate::remote::outcomes::Outcomes;
+use crate::remote::batch::Batch;
+use crate::remote::trampoline;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use std::collections::VecDeque;

@@ -2,7 +2,7 @@
 //! fingerprint every rank proves before any task. Depends on `process` (batches, frames).
 
 use crate::error::TaskError;
-use crate::process::protocol::Batch;
+use crate::remote::batch::Batch;
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 use std::io::Read;
@@ -37,7 +37,7 @@ pub(crate) struct Fingerprint {
 impl Fingerprint {
     /// This program's fingerprint (reads the executable once: a few milliseconds).
     pub(crate) fn of_this_program() -> std::io::Result<Fingerprint> {
-        let mut file = std::fs::File::open(crate::process::os::executable()?)?;
+        let mut file = std::fs::File::open(crate::sys::executable()?)?;
         let mut hasher = Fnv1a::default();
         let mut buffer = vec![0u8; 1 << 16];
         let mut size = 0u64;

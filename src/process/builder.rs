@@ -1,12 +1,12 @@
 //! [`ProcessPoolBuilder`]: the settings of a process pool.
 
 use super::ProcessPoolExecutor;
-use super::codec;
-use super::entry::refuse_pool_in_uninitialised_worker;
+use crate::remote::codec;
+use super::launch::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
 use super::protocol::{ByteBuf, InitWith, Setup};
 use super::spawn::Launch;
-use super::trampoline;
+use crate::remote::trampoline;
 use crate::error::BuildError;
 use crate::executor::Payload;
 use std::time::Duration;

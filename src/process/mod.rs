@@ -2,30 +2,24 @@
 //! `process`, Unix). Every OS call is in `os/`. Depends on `executor`, `future`, `error` and
 //! `sync`; never on `shared_map` (which plugs in through `service`) or `thread_pool`.
 
-mod batch;
 mod builder;
-mod codec;
-pub(crate) mod entry;
 mod handle;
+pub(crate) mod launch;
 mod link;
-pub(crate) mod os;
-pub(crate) mod outcomes;
 mod pool;
-pub(crate) mod prepare;
 pub(crate) mod protocol;
 mod serve;
 pub(crate) mod service;
 mod slot;
 mod spawn;
-pub(crate) mod task;
-pub(crate) mod trampoline;
 mod watchdog;
 pub(crate) mod worker;
 
 pub use self::builder::ProcessPoolBuilder;
-pub use self::entry::init;
+pub use self::launch::init;
 
-use self::os::Signal;
+use crate::remote::prepare;
+use crate::sys::Signal;
 use self::pool::Pool;
 use crate::executor::map::ChunkOutput;
 use crate::executor::{Executor, Payload};

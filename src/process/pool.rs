@@ -2,10 +2,10 @@
 //! workers, shutdown and termination.
 
 use super::handle::WorkerHandle;
-use super::os::Signal;
+use crate::sys::Signal;
 use super::slot::{self, EXIT_PATIENCE};
 use super::spawn::Launch;
-use super::task::Pending;
+use crate::remote::task::Pending;
 use crate::executor::intake::Intake;
 use crate::sync::plain::Mutex;
 use crossbeam_channel::{Receiver, Sender};

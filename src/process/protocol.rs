@@ -6,8 +6,8 @@
 //! its own item, and a frame that fails to decode (or does not add up) is a broken peer (the
 //! worker is replaced), never a stream out of step.
 
-pub(crate) use super::batch::{Batch, ByteBuf};
-use super::os;
+pub(crate) use crate::remote::batch::{Batch, ByteBuf};
+use crate::sys;
 use crate::error::TaskError;
 use ipc_channel::ipc::IpcBytesSender;
 use serde::{Deserialize, Serialize};
@@ -170,7 +170,7 @@ impl Identity {
         let (device, inode, size, modified_ns) = match FIRST.get() {
             Some(first) => *first,
             None => {
-                let found = os::file_identity(&os::executable()?)?;
+                let found = sys::file_identity(&sys::executable()?)?;
                 *FIRST.get_or_init(|| found)
             }
         };
@@ -213,7 +213,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Ta
 /// 32 random bytes from the operating system.
 pub(crate) fn random_secret() -> std::io::Result<Vec<u8>> {
     let mut secret = vec![0u8; 32];
-    os::fill_random(&mut secret)?;
+    sys::fill_random(&mut secret)?;
     Ok(secret)
 }
 

@@ -17,11 +17,11 @@
 //! outright after [`KILL_GRACE`] without an answer (a worker stopped with SIGSTOP, say).
 
 use super::link::{Event, Link, Outgoing};
-use super::os::Signal;
+use crate::sys::Signal;
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
 use super::spawn::Worker;
-use super::task::Pending;
+use crate::remote::task::Pending;
 use crate::error::TaskError;
 use crossbeam_channel::{Receiver, select};
 use std::collections::VecDeque;
@@ -88,7 +88,7 @@ pub(crate) struct Serving<'a> {
     exited_at: Option<Instant>,
     /// This worker is counted as idle for the pool's start-on-demand (see `Pool::announce_idle`).
     announced_idle: bool,
-    never: Receiver<crate::process::os::Exit>,
+    never: Receiver<crate::sys::Exit>,
 }
 
 impl<'a> Serving<'a> {
@@ -257,7 +257,7 @@ impl<'a> Serving<'a> {
         }
     }
 
-    fn saw_exit(&mut self, exit: Option<crate::process::os::Exit>) {
+    fn saw_exit(&mut self, exit: Option<crate::sys::Exit>) {
         if let Some(exit) = exit {
             self.worker.saw_exit(exit);
         }

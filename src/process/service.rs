@@ -165,12 +165,12 @@ pub(crate) fn install_client(requests: IpcBytesSender, replies: IpcBytesReceiver
 
 /// In a worker: the pid of the parent, which owns the services it calls.
 pub(crate) fn parent() -> Option<u32> {
-    super::entry::parent_pid()
+    super::launch::parent_pid()
 }
 
 /// True in a worker whose parent is `pid`: a service owned by `pid` can be called from here.
 pub(crate) fn can_reach(pid: u32) -> bool {
-    CLIENT.get().is_some() && super::entry::parent_pid() == Some(pid)
+    CLIENT.get().is_some() && super::launch::parent_pid() == Some(pid)
 }
 
 /// Calls operation `op` of service `service` in the parent, and returns its encoded answer.

@@ -12,12 +12,12 @@
 //! killed after [`EXIT_PATIENCE`].
 
 use super::link::{Channels, Event, Link, Outgoing};
-use super::os::{self, Signal};
+use crate::sys::{self, Signal};
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
 use super::serve::{Asked, Ended, Sent, Serving};
 use super::spawn::{StartError, Starter, Worker, start_watch, start_worker};
-use super::task::Pending;
+use crate::remote::task::Pending;
 use crate::error::TaskError;
 use crossbeam_channel::{Receiver, select};
 use std::cell::RefCell;
@@ -36,7 +36,7 @@ const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 pub(crate) fn run(pool: &Pool) {
     // Every write to a worker happens on this thread or one it starts: none may raise a SIGPIPE
     // that ends the program (see `os`).
-    os::hold_back_sigpipe_on_this_thread();
+    sys::hold_back_sigpipe_on_this_thread();
     let mut idle = Idle::starting(pool);
     // Tasks that were sent to a worker that never started them, for the next worker.
     let mut retry: VecDeque<Pending> = VecDeque::new();
@@ -284,7 +284,7 @@ mod tests {
     use crate::process::handle::WorkerHandle;
     use crate::process::protocol::{Batch, Setup};
     use crate::process::spawn::Launch;
-    use crate::process::task::{Remote, Single, Typed};
+    use crate::remote::task::{Remote, Single, Typed};
     use ipc_channel::ipc::{bytes_channel, channel};
 
     /// Serves one task to a fake worker that answers its first frame with `reply` (or closes

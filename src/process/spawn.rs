@@ -1,10 +1,10 @@
 //! Starting a worker process: re-execute this program, hand it a secret privately, and accept
 //! its authenticated handshake, never waiting forever.
 
-use super::entry::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
+use super::launch::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
 use super::handle::WorkerHandle;
 use super::link::Channels;
-use super::os::{self, Exit, Signal};
+use crate::sys::{self, Exit, Signal};
 use super::protocol::{Hello, Identity, Setup, random_secret};
 use super::service;
 use crossbeam_channel::{Receiver, bounded, select};
@@ -141,7 +141,7 @@ impl Launch {
     pub(crate) fn new(setup: Setup) -> Launch {
         let mut own = std::env::args_os();
         let arg0 = own.next().unwrap_or_else(|| OsString::from("worker"));
-        let test = super::entry::init_ran_on_this_thread()
+        let test = super::launch::init_ran_on_this_thread()
             .then(|| std::thread::current().name().map(str::to_owned))
             .flatten()
             .filter(|name| name != "main" && !name.is_empty());
@@ -165,7 +165,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
     let secret = random_secret().map_err(|e| io("cannot get random bytes for the handshake", e))?;
     let identity = Identity::of_this_process().map_err(|e| io("cannot identify this program's file", e))?;
-    let executable = os::executable().map_err(|e| io("cannot find this program's file", e))?;
+    let executable = sys::executable().map_err(|e| io("cannot find this program's file", e))?;
 
     let mut command = Command::new(executable);
     command
@@ -173,7 +173,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         .env(WORKER_ENV, &name)
         .env(PARENT_PID_ENV, std::process::id().to_string())
         .stdin(Stdio::piped());
-    os::set_arg0(&mut command, &launch.arg0);
+    sys::set_arg0(&mut command, &launch.arg0);
     let mut child = command.spawn().map_err(|e| io("cannot start a worker process", e))?;
     let pid = child.id();
     let handle = WorkerHandle::new(pid);
@@ -186,9 +186,9 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         .spawn(move || {
             // Wait for the exit first and reap only with signals shut out (`reaped`), so that a
             // signal for this worker can never reach a process that reused its pid.
-            let _ = os::wait_for_exit_unreaped(pid);
+            let _ = sys::wait_for_exit_unreaped(pid);
             let exit = match monitored.reaped(|| child.wait()) {
-                Ok(status) => os::describe(status),
+                Ok(status) => sys::describe(status),
                 Err(e) => Exit { code: None, text: format!("could not be waited for: {e}") },
             };
             let _ = exited_tx.send(exit);
@@ -210,7 +210,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
 
     // The secret goes through the child's stdin: no other process can read it there. A worker
     // already gone makes this write fail; it raises no SIGPIPE, since the slot thread that
-    // starts workers holds SIGPIPE back (see `os::sigpipe`).
+    // starts workers holds SIGPIPE back (see `sys::sigpipe`).
     let handed = stdin.map(|mut stdin| stdin.write_all(&secret));
     debug_assert_eq!(secret.len(), SECRET_LEN);
     if let Some(Err(e)) = handed {
@@ -388,7 +388,7 @@ mod tests {
         let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
         let secret = random_secret().unwrap();
         let identity = Identity::of_this_process().unwrap();
-        let mut foreign = Command::new(os::executable().unwrap())
+        let mut foreign = Command::new(sys::executable().unwrap())
             .args(["process::spawn::tests::foreign_process_helper", "--exact", "--nocapture"])
             .env(FOREIGN_ENV, &name)
             .spawn()

@@ -1,14 +1,14 @@
 //! The loop a re-executed worker process runs: handshake, setup, then tasks, item by item,
 //! until the parent closes the channel (or the worker retires).
 
-use super::entry::SECRET_LEN;
-use super::os;
-use super::outcomes::Outcomes;
+use super::launch::SECRET_LEN;
+use crate::sys;
+use crate::remote::outcomes::Outcomes;
 use super::protocol::{
     Batch, DETACH_AT, FromWorker, Hello, Identity, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
 use super::service;
-use super::trampoline;
+use crate::remote::trampoline;
 use super::watchdog::{self, Running};
 use crate::error::{TaskError, panic_message};
 use ipc_channel::ipc::{IpcBytesSender, IpcSender, bytes_channel, channel};
@@ -63,10 +63,10 @@ pub(crate) fn report_task_panics_through_futures() {
 
 /// Runs the worker and exits the process.
 pub(crate) fn run(server: &str, parent: u32) -> ! {
-    if !os::tie_to_parent(parent) {
+    if !sys::tie_to_parent(parent) {
         std::process::exit(0);
     }
-    os::leave_interrupts_to_the_parent();
+    sys::leave_interrupts_to_the_parent();
     report_task_panics_through_futures();
     match serve(server) {
         Ok(()) => std::process::exit(0),
@@ -81,7 +81,7 @@ pub(crate) fn run(server: &str, parent: u32) -> ! {
 fn serve(server: &str) -> Result<(), String> {
     let mut secret = vec![0u8; SECRET_LEN];
     std::io::stdin().read_exact(&mut secret).map_err(|e| format!("no handshake secret on stdin: {e}"))?;
-    os::detach_stdin().map_err(|e| format!("cannot detach stdin: {e}"))?;
+    sys::detach_stdin().map_err(|e| format!("cannot detach stdin: {e}"))?;
     let identity =
         Identity::of_this_process().map_err(|e| format!("cannot identify this program's file: {e}"))?;
     let no_channel = |e: std::io::Error| format!("cannot make a channel: {e}");
@@ -108,7 +108,7 @@ fn serve(server: &str) -> Result<(), String> {
     let connection = IpcSender::<Hello>::connect(server.to_owned())
         .map_err(|e| format!("cannot reach the parent: {e}"))?;
     // Nothing of this worker (its channels, the secret) goes to a server that is not its parent's.
-    super::entry::confirm_server_is_the_parent_s(server);
+    super::launch::confirm_server_is_the_parent_s(server);
     connection.send(hello).map_err(|e| format!("cannot greet the parent: {e:?}"))?;
 
     let mut setup = Setup::default();
@@ -169,7 +169,7 @@ fn set_up(setup: &Setup) -> Result<(), String> {
     }
     // Last, once the worker's own threads and buffers exist: the limit is for the tasks.
     if let Some(bytes) = setup.memory_limit {
-        os::limit_memory(bytes, MEMORY_EXIT_CODE).map_err(|e| format!("cannot set the memory limit: {e}"))?;
+        sys::limit_memory(bytes, MEMORY_EXIT_CODE).map_err(|e| format!("cannot set the memory limit: {e}"))?;
     }
     Ok(())
 }

@@ -4,14 +4,14 @@
 //! A handle is an `Arc` to the map. Serialised (as a task argument), a handle becomes an id in a
 //! process-wide registry of live maps (weak references, removed when the map is dropped).
 //! Deserialised in the same process, the id finds the map again; deserialised in a worker process
-//! of the map's owner, it becomes a proxy whose every call runs in the owner (see [`remote`]).
+//! of the map's owner, it becomes a proxy whose every call runs in the owner (see [`proxy`]).
 
 #[cfg(all(feature = "process", unix))]
-mod remote;
+mod proxy;
 mod wire;
 
 #[cfg(all(feature = "process", unix))]
-use self::remote::Op;
+use self::proxy::Op;
 use crate::executor::Payload;
 use crate::sync::plain::Mutex;
 use std::any::Any;
@@ -156,7 +156,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().insert(k, v),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Insert, &(k, v)),
+            Backend::Remote(id, _) => proxy::call(*id, Op::Insert, &(k, v)),
         }
     }
 
@@ -177,7 +177,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
             #[cfg(all(feature = "process", unix))]
             Backend::Remote(id, _) => {
                 let pairs: Vec<(K, V)> = pairs.into_iter().collect();
-                remote::call::<()>(*id, Op::Extend, &pairs);
+                proxy::call::<()>(*id, Op::Extend, &pairs);
             }
         }
     }
@@ -201,7 +201,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().get(k).cloned(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Get, k),
+            Backend::Remote(id, _) => proxy::call(*id, Op::Get, k),
         }
     }
 
@@ -221,7 +221,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().remove(k),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Remove, k),
+            Backend::Remote(id, _) => proxy::call(*id, Op::Remove, k),
         }
     }
 
@@ -240,7 +240,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().contains_key(k),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::ContainsKey, k),
+            Backend::Remote(id, _) => proxy::call(*id, Op::ContainsKey, k),
         }
     }
 
@@ -259,7 +259,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().len(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Len, &()),
+            Backend::Remote(id, _) => proxy::call(*id, Op::Len, &()),
         }
     }
 
@@ -305,7 +305,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => update(&mut inner.map.lock(), k, f),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::update(*id, k, f),
+            Backend::Remote(id, _) => proxy::update(*id, k, f),
         }
     }
 
@@ -329,7 +329,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().clone(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Snapshot, &()),
+            Backend::Remote(id, _) => proxy::call(*id, Op::Snapshot, &()),
         }
     }
 }

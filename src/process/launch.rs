@@ -13,7 +13,7 @@
 //! (a set-user-ID program must not take orders from whoever started it), when the parent it was
 //! told of is gone, and when the channel it was told to use does not lead to that parent.
 
-use super::os;
+use crate::sys;
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +85,7 @@ pub fn init() {
         crate::mpi::on_init();
         return;
     };
-    if os::elevated_privileges() {
+    if sys::elevated_privileges() {
         refuse(
             "this process runs with elevated privileges (set-user-ID, set-group-ID or file \
              capabilities), and a worker process runs what its parent sends it",
@@ -103,10 +103,10 @@ pub fn init() {
 fn started_as_worker() -> Option<(std::ffi::OsString, u32)> {
     let server = std::env::var_os(WORKER_ENV)?;
     let parent = std::env::var(PARENT_PID_ENV).ok()?.parse().ok()?;
-    if os::parent_is(parent) {
+    if sys::parent_is(parent) {
         return Some((server, parent));
     }
-    if !os::process_exists(parent) {
+    if !sys::process_exists(parent) {
         refuse(&format!("it was started as a worker of process {parent}, which is gone"));
     }
     None
@@ -122,7 +122,7 @@ pub(crate) fn refuse(why: &str) -> ! {
 /// there: refuses if that server is not its parent's.
 pub(crate) fn confirm_server_is_the_parent_s(server: &str) {
     let parent = parent_pid().unwrap_or(0);
-    if let Err(why) = os::server_belongs_to(server, parent) {
+    if let Err(why) = sys::server_belongs_to(server, parent) {
         refuse(&format!("the channel it was given does not lead to its parent: {why}"));
     }
 }

@@ -1,7 +1,7 @@
 //! A task on its way through a process pool: its encoded items, and the future that their
 //! outcomes complete (one value for `submit`, a chunk's output for `map`).
 
-use super::protocol::Batch;
+use super::batch::Batch;
 use crate::error::TaskError;
 use crate::executor::intake::Refuse;
 use crate::executor::map::ChunkOutput;
@@ -245,7 +245,7 @@ pub(crate) struct Pending {
     pub(crate) task: Box<dyn Remote>,
     /// The parent services the arguments name, by id: kept alive while the task is, and
     /// granted to the worker it is sent to.
-    pub(crate) services: super::service::Exposed,
+    pub(crate) services: crate::process::service::Exposed,
 }
 
 impl Pending {

@@ -2,7 +2,7 @@
 //! results of the items that succeeded, and the failed ones by position. Shared by the process
 //! pool's workers and the MPI ranks.
 
-use super::protocol::Batch;
+use super::batch::Batch;
 use super::trampoline::Around;
 use crate::error::TaskError;
 

@@ -3,8 +3,8 @@
 //! every pool whose workers are this program re-executed (processes, MPI ranks).
 
 use super::codec;
-use super::protocol::Batch;
-use super::service::{self, Exposed};
+use super::batch::Batch;
+use crate::process::service::{self, Exposed};
 use super::task::{Chunk, Pending, Remote, Single, Typed};
 use super::trampoline;
 use crate::error::TaskError;

@@ -17,8 +17,8 @@
 //! - the parent never calls an address, or uses an offset, that a worker sent it.
 
 use super::codec;
-use super::os;
-use super::protocol::Batch;
+use crate::sys;
+use super::batch::Batch;
 use crate::error::{TaskError, panic_message};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -64,12 +64,12 @@ fn anchor_address() -> usize {
 
 /// The offset of the function at `address` from the anchor, if both are in the main program.
 fn offset_of_address(address: usize) -> Result<isize, String> {
-    if !os::in_main_program(anchor_address()) {
+    if !sys::in_main_program(anchor_address()) {
         return Err("concurrent-futures is not linked into the main executable (a dylib?): process \
                     pools need it linked statically, which is cargo's default"
             .to_owned());
     }
-    if !os::in_main_program(address) {
+    if !sys::in_main_program(address) {
         return Err("the task's function is not in the main executable (it was compiled into a \
                     shared library); a worker process cannot find it there"
             .to_owned());
@@ -256,14 +256,14 @@ where
     if args.len() == 1 {
         // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
         let arg = args.into_single();
-        return super::worker::in_task(|| {
+        return crate::process::worker::in_task(|| {
             if !around.before(0) {
                 return around
                     .after(0, Err(TaskError::Killed("stopped by Future::kill before it started".into())));
             }
             let outcome = match catch_unwind(AssertUnwindSafe(|| run_owned(f, arg, around.out()))) {
                 Ok(outcome) => outcome,
-                Err(payload) => Err(TaskError::Panicked(super::worker::with_panic_location(panic_message(
+                Err(payload) => Err(TaskError::Panicked(crate::process::worker::with_panic_location(panic_message(
                     payload.as_ref(),
                 )))),
             };
@@ -271,11 +271,11 @@ where
         });
     }
     if !around.item_by_item() {
-        return super::worker::in_task(|| run_together(f, &args, around));
+        return crate::process::worker::in_task(|| run_together(f, &args, around));
     }
     let mut items = args.items().enumerate();
     let mut current = 0;
-    super::worker::in_task(|| {
+    crate::process::worker::in_task(|| {
         loop {
             // One landing pad for the whole task: after a panic, resume with the next item.
             let ran = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
@@ -297,7 +297,7 @@ where
             match ran {
                 Ok(done) => return done,
                 Err(payload) => {
-                    let message = super::worker::with_panic_location(panic_message(payload.as_ref()));
+                    let message = crate::process::worker::with_panic_location(panic_message(payload.as_ref()));
                     around.after(current, Err(TaskError::Panicked(message)))?;
                 }
             }
@@ -343,7 +343,7 @@ where
         match ran {
             Ok(()) => break,
             Err(payload) => {
-                let message = super::worker::with_panic_location(panic_message(payload.as_ref()));
+                let message = crate::process::worker::with_panic_location(panic_message(payload.as_ref()));
                 failures.push((reached - 1, TaskError::Panicked(message)));
             }
         }
@@ -509,7 +509,7 @@ mod tests {
 
     #[test]
     fn code_outside_the_main_program_is_refused() {
-        let err = offset_of_address(os::tests::address_in_a_shared_library()).unwrap_err();
+        let err = offset_of_address(sys::tests::address_in_a_shared_library()).unwrap_err();
         assert!(err.contains("not in the main executable"), "{err}");
         assert!(offset_of_address(double as fn(u32) -> u32 as usize).is_ok());
     }

@@ -1,0 +1,9 @@
+//! The remote-task layer, shared by every pool whose workers are this program re-executed
+//! (processes, MPI ranks).
+
+pub(crate) mod batch;
+pub(crate) mod codec;
+pub(crate) mod outcomes;
+pub(crate) mod prepare;
+pub(crate) mod task;
+pub(crate) mod trampoline;
