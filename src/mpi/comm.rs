@@ -20,7 +20,6 @@ use super::launch::Started;
 use super::wire::{Answer, MAX_MESSAGE, TAG_ANSWER, TAG_GOODBYE, TAG_TASK, TaskOut};
 use crate::error::TaskError;
 use crate::executor::intake::Intake;
-use crate::process::protocol::FromWorker;
 use crate::remote::task::Pending;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use mpi::Threading;
@@ -326,7 +325,7 @@ impl<'a> Root<'a> {
                 .break_all(format!("rank {rank} answered task {}, which it was not running", answer.id));
         };
         self.settle(pool);
-        let whole = FromWorker::items_answered(&answer.values, &answer.failures)
+        let whole = crate::remote::outcomes::answered(&answer.values, &answer.failures)
             .filter(|count| *count == pending.args.len() - pending.done);
         match whole {
             Some(count) => {

@@ -1,14 +1,14 @@
 //! [`ProcessPoolBuilder`]: the settings of a process pool.
 
 use super::ProcessPoolExecutor;
-use crate::remote::codec;
 use super::launch::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
 use super::protocol::{ByteBuf, InitWith, Setup};
 use super::spawn::Launch;
-use crate::remote::trampoline;
 use crate::error::BuildError;
 use crate::executor::Payload;
+use crate::remote::codec;
+use crate::remote::trampoline;
 use std::time::Duration;
 
 /// `initializer_with`'s function, as the worker calls it, and its encoded argument (or why it

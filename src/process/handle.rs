@@ -1,9 +1,9 @@
 //! The parent's handle on one live worker process: signals that can never reach another
 //! process, and the record of why the parent killed it.
 
-use crate::sys::{self, Signal};
 use super::service::Grants;
 use crate::sync::plain::{Condvar, Mutex};
+use crate::sys::{self, Signal};
 use std::sync::Arc;
 use std::time::Duration;
 

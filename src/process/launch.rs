@@ -1,5 +1,5 @@
-//! [`init`]: how a program tells a normal start from a worker process, and what a process
-//! checks before it serves as a worker.
+//! What `init()` asks the process transport: how a program tells a normal start from one of
+//! its worker processes, and what a process checks before it serves as a worker.
 //!
 //! A worker is told so by two environment variables that its parent sets when it starts it:
 //! the parent's one-shot server, and the parent's pid. They are left in the environment (removing
@@ -40,51 +40,15 @@ thread_local! {
     static INIT_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The entry point for process pools: call it as the first line of `main`.
-///
-/// In a normal start it returns at once. In a worker process (the program re-executed by a
-/// [`ProcessPoolExecutor`](crate::ProcessPoolExecutor)) it runs the worker loop and never
-/// returns, so nothing of `main` runs twice.
-///
-/// A program that creates a process pool without calling `init()` first gets no hang and no
-/// runaway process tree: its workers stop as soon as they reach the pool, and the parent's
-/// futures fail with [`TaskError::BrokenPool`](crate::TaskError::BrokenPool), whose message
-/// says to call `init()`.
-///
-/// **In tests.** Call `init()` as the first line of each `#[test]` that uses a process pool, and
-/// build the pool on the test's own thread: its workers run just that test again
-/// (`<test name> --exact`), and `init()` turns them into workers. A `harness = false` test
-/// target calls it first in its `main`; a doc test writes its own `fn main` that does.
-///
-/// # Examples
-///
-/// ```
-/// use concurrent_futures::{Executor, ProcessPoolExecutor};
-///
-/// fn double(x: u32) -> u32 {
-///     x * 2
-/// }
-///
-/// fn main() {
-///     concurrent_futures::init(); // first: in a worker, this never returns
-///     let pool = ProcessPoolExecutor::new(2);
-///     assert_eq!(pool.submit(double, 21).result(), Ok(42));
-/// }
-/// ```
-pub fn init() {
+/// What `init()` asks the process transport: if this process is one of its workers, it serves
+/// its parent here and exits (never returns). Returns true the first time `init()` runs in a
+/// process that is not a worker, false when it ran before.
+pub(crate) fn on_init() -> bool {
     INIT_HERE.with(|here| here.set(true));
     if INIT_RAN.swap(true, Ordering::AcqRel) {
-        return;
+        return false;
     }
-    let Some((server, parent)) = started_as_worker() else {
-        // Look at this program's file now, before it can be replaced (an error shows at the
-        // first pool, which asks again).
-        let _ = super::protocol::Identity::of_this_process();
-        // Under `mpirun`: start MPI; a worker rank serves rank 0 here and exits.
-        #[cfg(feature = "mpi")]
-        crate::mpi::on_init();
-        return;
-    };
+    let Some((server, parent)) = started_as_worker() else { return true };
     if sys::elevated_privileges() {
         refuse(
             "this process runs with elevated privileges (set-user-ID, set-group-ID or file \

@@ -30,9 +30,9 @@
 //! request, at most one per task in flight plus one per overrun item before the worker is
 //! killed outright, far below a socket's buffer, so that send never blocks either.
 
-use crate::sys;
 use super::protocol::{Batch, Control, FromWorker, encode};
 use crate::future::Killer;
+use crate::sys;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcReceiver};

@@ -16,14 +16,13 @@ mod watchdog;
 pub(crate) mod worker;
 
 pub use self::builder::ProcessPoolBuilder;
-pub use self::launch::init;
 
-use crate::remote::prepare;
-use crate::sys::Signal;
 use self::pool::Pool;
 use crate::executor::map::ChunkOutput;
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
+use crate::remote::prepare;
+use crate::sys::Signal;
 use std::fmt;
 use std::sync::Arc;
 
@@ -342,7 +341,7 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
     let _ = protocol::decode::<protocol::Control>(data);
     let read = |frame: protocol::FromWorker| {
         if let protocol::FromWorker::Items { values, failures, .. } = frame {
-            if protocol::FromWorker::items_answered(&values, &failures).is_some() {
+            if crate::remote::outcomes::answered(&values, &failures).is_some() {
                 values.items().for_each(drop);
             }
         }

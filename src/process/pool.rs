@@ -2,12 +2,12 @@
 //! workers, shutdown and termination.
 
 use super::handle::WorkerHandle;
-use crate::sys::Signal;
 use super::slot::{self, EXIT_PATIENCE};
 use super::spawn::Launch;
-use crate::remote::task::Pending;
 use crate::executor::intake::Intake;
+use crate::remote::task::Pending;
 use crate::sync::plain::Mutex;
+use crate::sys::Signal;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

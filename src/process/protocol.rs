@@ -6,9 +6,10 @@
 //! its own item, and a frame that fails to decode (or does not add up) is a broken peer (the
 //! worker is replaced), never a stream out of step.
 
-pub(crate) use crate::remote::batch::{Batch, ByteBuf};
-use crate::sys;
 use crate::error::TaskError;
+pub(crate) use crate::remote::batch::{Batch, ByteBuf};
+use crate::remote::build::Build;
+use crate::sys;
 use ipc_channel::ipc::IpcBytesSender;
 use serde::{Deserialize, Serialize};
 
@@ -139,55 +140,18 @@ impl FromWorker {
     pub(crate) fn has_detached(&self) -> bool {
         matches!(self, FromWorker::Items { detached: true, .. })
     }
-
-    /// How many items an `Items` frame answers, if it adds up (no failure out of place or
-    /// twice, well-formed values); `None` for a frame from a broken peer.
-    pub(crate) fn items_answered(values: &Batch, failures: &[(u32, TaskError)]) -> Option<usize> {
-        let count = values.len().checked_add(failures.len())?;
-        let ascending = failures.windows(2).all(|w| w[0].0 < w[1].0);
-        let inside = failures.last().is_none_or(|(at, _)| (*at as usize) < count);
-        (ascending && inside && values.is_well_formed()).then_some(count)
-    }
-}
-
-/// Who a process claims to be at the handshake.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Identity {
-    pub(crate) device: u64,
-    pub(crate) inode: u64,
-    pub(crate) size: u64,
-    pub(crate) modified_ns: i128,
-    pub(crate) crate_version: String,
-}
-
-impl Identity {
-    /// The executable this process runs, as it was when first asked (`init()` asks): on Linux
-    /// `/proc/self/exe` names the file that was started even after it is replaced; elsewhere
-    /// the path std finds is looked at once, so a file replaced later gets refused at the
-    /// handshake instead of taken for this program.
-    pub(crate) fn of_this_process() -> std::io::Result<Identity> {
-        static FIRST: std::sync::OnceLock<(u64, u64, u64, i128)> = std::sync::OnceLock::new();
-        let (device, inode, size, modified_ns) = match FIRST.get() {
-            Some(first) => *first,
-            None => {
-                let found = sys::file_identity(&sys::executable()?)?;
-                *FIRST.get_or_init(|| found)
-            }
-        };
-        Ok(Identity { device, inode, size, modified_ns, crate_version: env!("CARGO_PKG_VERSION").to_owned() })
-    }
 }
 
 /// The worker's first message, on the parent's one-shot server.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Hello {
-    /// A worker presenting its secret and identity, with its channels: tasks in, control in,
+    /// A worker presenting its secret and build, with its channels: tasks in, control in,
     /// results out (and, after their frames, the detached bytes of large results), and the
     /// requests of its
     /// parent-service clients with their replies.
     Worker {
         secret: Vec<u8>,
-        identity: Identity,
+        build: Build,
         pid: u32,
         tasks: IpcBytesSender,
         control: IpcBytesSender,
@@ -236,15 +200,6 @@ mod tests {
     }
 
     #[test]
-    fn items_frames_must_add_up() {
-        let values = Batch::single(&1u8).unwrap();
-        let fail = |at| (at, TaskError::Panicked("p".into()));
-        assert_eq!(FromWorker::items_answered(&values, &[fail(0)]), Some(2));
-        assert_eq!(FromWorker::items_answered(&values, &[fail(2)]), None);
-        assert_eq!(FromWorker::items_answered(&Batch::default(), &[fail(0), fail(0)]), None);
-    }
-
-    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for garbage in [&[][..], &[0xff; 7][..], &[9, 9, 9][..]] {
             assert!(decode::<FromWorker>(garbage).is_err());
@@ -278,17 +233,12 @@ mod tests {
                 mutated
             };
             if let Ok(FromWorker::Items { values, failures, .. }) = decode::<FromWorker>(&bytes) {
-                if FromWorker::items_answered(&values, &failures).is_some() {
+                if crate::remote::outcomes::answered(&values, &failures).is_some() {
                     values.items().for_each(drop);
                 }
             }
             let _ = decode::<ToWorker>(&bytes);
             let _ = decode::<Control>(&bytes);
         }
-    }
-
-    #[test]
-    fn identity_of_this_process_is_stable() {
-        assert_eq!(Identity::of_this_process().unwrap(), Identity::of_this_process().unwrap());
     }
 }

@@ -17,12 +17,12 @@
 //! outright after [`KILL_GRACE`] without an answer (a worker stopped with SIGSTOP, say).
 
 use super::link::{Event, Link, Outgoing};
-use crate::sys::Signal;
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
 use super::spawn::Worker;
-use crate::remote::task::Pending;
 use crate::error::TaskError;
+use crate::remote::task::Pending;
+use crate::sys::Signal;
 use crossbeam_channel::{Receiver, select};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -374,7 +374,7 @@ impl<'a> Serving<'a> {
         else {
             return Err(Ended::Misbehaved(format!("answered task {id}, which it was not running")));
         };
-        let count = FromWorker::items_answered(&values, &failures)
+        let count = crate::remote::outcomes::answered(&values, &failures)
             .filter(|count| (1..=front.args.len() - front.done).contains(count));
         let Some(count) = count else {
             return Err(Ended::Misbehaved(format!("answered task {id} with outcomes that do not add up")));

@@ -12,13 +12,13 @@
 //! killed after [`EXIT_PATIENCE`].
 
 use super::link::{Channels, Event, Link, Outgoing};
-use crate::sys::{self, Signal};
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
 use super::serve::{Asked, Ended, Sent, Serving};
 use super::spawn::{StartError, Starter, Worker, start_watch, start_worker};
-use crate::remote::task::Pending;
 use crate::error::TaskError;
+use crate::remote::task::Pending;
+use crate::sys::{self, Signal};
 use crossbeam_channel::{Receiver, select};
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -1,12 +1,13 @@
 //! Starting a worker process: re-execute this program, hand it a secret privately, and accept
 //! its authenticated handshake, never waiting forever.
 
-use super::launch::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
 use super::handle::WorkerHandle;
+use super::launch::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
 use super::link::Channels;
-use crate::sys::{self, Exit, Signal};
-use super::protocol::{Hello, Identity, Setup, random_secret};
+use super::protocol::{Hello, Setup, random_secret};
 use super::service;
+use crate::remote::build::Build;
+use crate::sys::{self, Exit, Signal};
 use crossbeam_channel::{Receiver, bounded, select};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use std::ffi::OsString;
@@ -164,7 +165,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
     let (server, name) =
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
     let secret = random_secret().map_err(|e| io("cannot get random bytes for the handshake", e))?;
-    let identity = Identity::of_this_process().map_err(|e| io("cannot identify this program's file", e))?;
+    let build = Build::this_file().map_err(|e| io("cannot identify this program's file", e))?;
     let executable = sys::executable().map_err(|e| io("cannot find this program's file", e))?;
 
     let mut command = Command::new(executable);
@@ -263,8 +264,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
             },
         }
     };
-    let (channels, service_requests, service_replies) =
-        verify(hello, &secret, &identity, pid).map_err(fail)?;
+    let (channels, service_requests, service_replies) = verify(hello, &secret, &build, pid).map_err(fail)?;
     // The worker's calls to parent services are answered here, in the parent, until it exits.
     let served = Arc::clone(&handle);
     let (serving, ended) = bounded::<()>(0);
@@ -285,13 +285,13 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
 fn verify(
     hello: Hello,
     secret: &[u8],
-    identity: &Identity,
+    build: &Build,
     pid: u32,
 ) -> Result<(Channels, IpcBytesReceiver, IpcBytesSender), StartError> {
     match hello {
         Hello::Worker {
             secret: presented,
-            identity: theirs,
+            build: theirs,
             pid: their_pid,
             tasks,
             control,
@@ -305,9 +305,9 @@ fn verify(
                     "a process without the pool's secret tried to attach; it was refused".to_owned(),
                 ));
             }
-            if theirs != *identity {
+            if theirs != *build {
                 return Err(StartError::Broken(format!(
-                    "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
+                    "a worker runs a different build of this program ({theirs}, expected {build})"
                 )));
             }
             Ok((Channels { tasks, control, results, payloads }, service_requests, service_replies))
@@ -363,7 +363,7 @@ mod tests {
         let (service_replies, _) = bytes_channel().unwrap();
         Hello::Worker {
             secret,
-            identity: Identity::of_this_process().unwrap(),
+            build: Build::this_file().unwrap(),
             pid: std::process::id(),
             tasks,
             control,
@@ -387,7 +387,7 @@ mod tests {
     fn a_foreign_process_cannot_attach() {
         let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
         let secret = random_secret().unwrap();
-        let identity = Identity::of_this_process().unwrap();
+        let build = Build::this_file().unwrap();
         let mut foreign = Command::new(sys::executable().unwrap())
             .args(["process::spawn::tests::foreign_process_helper", "--exact", "--nocapture"])
             .env(FOREIGN_ENV, &name)
@@ -400,7 +400,7 @@ mod tests {
             Hello::Worker { pid, .. } => *pid,
             Hello::Abandon => unreachable!("the helper sends a worker hello"),
         };
-        match verify(hello, &secret, &identity, claimed) {
+        match verify(hello, &secret, &build, claimed) {
             Err(StartError::Retry(why)) => assert!(why.contains("refused"), "{why}"),
             _ => panic!("a process without the secret was accepted"),
         }
@@ -409,8 +409,8 @@ mod tests {
     #[test]
     fn a_different_build_is_refused() {
         let secret = random_secret().unwrap();
-        let mut other_build = Identity::of_this_process().unwrap();
-        other_build.modified_ns += 1;
+        let mut other_build = Build::this_file().unwrap();
+        other_build.size += 1;
         match verify(foreign_hello(secret.clone()), &secret, &other_build, std::process::id()) {
             Err(StartError::Broken(why)) => assert!(why.contains("different build"), "{why}"),
             _ => panic!("a different build was accepted"),
@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn the_started_worker_is_accepted() {
         let secret = random_secret().unwrap();
-        let identity = Identity::of_this_process().unwrap();
-        assert!(verify(foreign_hello(secret.clone()), &secret, &identity, std::process::id()).is_ok());
+        let build = Build::this_file().unwrap();
+        assert!(verify(foreign_hello(secret.clone()), &secret, &build, std::process::id()).is_ok());
     }
 }

@@ -2,9 +2,9 @@
 //! parent asks. The worker itself decides, under one lock with the task loop, so a kill meant
 //! for one item can never stop the next one.
 
-use crate::sys;
 use super::protocol::{Control, KILLED_EXIT_CODE, decode};
 use crate::sync::plain::Mutex;
+use crate::sys;
 use ipc_channel::ipc::IpcBytesReceiver;
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -2,8 +2,11 @@
 //! (processes, MPI ranks).
 
 pub(crate) mod batch;
+pub(crate) mod build;
 pub(crate) mod codec;
 pub(crate) mod outcomes;
+pub(crate) mod panics;
 pub(crate) mod prepare;
+pub(crate) mod service;
 pub(crate) mod task;
 pub(crate) mod trampoline;

@@ -2,9 +2,9 @@
 //! item by item, the function as its trampoline's offset, the future and its promise. Shared by
 //! every pool whose workers are this program re-executed (processes, MPI ranks).
 
-use super::codec;
 use super::batch::Batch;
-use crate::process::service::{self, Exposed};
+use super::codec;
+use super::service::{self, Exposed};
 use super::task::{Chunk, Pending, Remote, Single, Typed};
 use super::trampoline;
 use crate::error::TaskError;

@@ -245,7 +245,7 @@ pub(crate) struct Pending {
     pub(crate) task: Box<dyn Remote>,
     /// The parent services the arguments name, by id: kept alive while the task is, and
     /// granted to the worker it is sent to.
-    pub(crate) services: crate::process::service::Exposed,
+    pub(crate) services: super::service::Exposed,
 }
 
 impl Pending {

@@ -16,10 +16,11 @@
 //!   shared library, whose place differs from process to process);
 //! - the parent never calls an address, or uses an offset, that a worker sent it.
 
-use super::codec;
-use crate::sys;
 use super::batch::Batch;
+use super::codec;
+use super::panics::{in_task, with_panic_location};
 use crate::error::{TaskError, panic_message};
+use crate::sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -256,26 +257,26 @@ where
     if args.len() == 1 {
         // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
         let arg = args.into_single();
-        return crate::process::worker::in_task(|| {
+        return in_task(|| {
             if !around.before(0) {
                 return around
                     .after(0, Err(TaskError::Killed("stopped by Future::kill before it started".into())));
             }
             let outcome = match catch_unwind(AssertUnwindSafe(|| run_owned(f, arg, around.out()))) {
                 Ok(outcome) => outcome,
-                Err(payload) => Err(TaskError::Panicked(crate::process::worker::with_panic_location(panic_message(
-                    payload.as_ref(),
-                )))),
+                Err(payload) => {
+                    Err(TaskError::Panicked(with_panic_location(panic_message(payload.as_ref()))))
+                }
             };
             around.after(0, outcome)
         });
     }
     if !around.item_by_item() {
-        return crate::process::worker::in_task(|| run_together(f, &args, around));
+        return in_task(|| run_together(f, &args, around));
     }
     let mut items = args.items().enumerate();
     let mut current = 0;
-    crate::process::worker::in_task(|| {
+    in_task(|| {
         loop {
             // One landing pad for the whole task: after a panic, resume with the next item.
             let ran = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
@@ -297,7 +298,7 @@ where
             match ran {
                 Ok(done) => return done,
                 Err(payload) => {
-                    let message = crate::process::worker::with_panic_location(panic_message(payload.as_ref()));
+                    let message = with_panic_location(panic_message(payload.as_ref()));
                     around.after(current, Err(TaskError::Panicked(message)))?;
                 }
             }
@@ -343,7 +344,7 @@ where
         match ran {
             Ok(()) => break,
             Err(payload) => {
-                let message = crate::process::worker::with_panic_location(panic_message(payload.as_ref()));
+                let message = with_panic_location(panic_message(payload.as_ref()));
                 failures.push((reached - 1, TaskError::Panicked(message)));
             }
         }

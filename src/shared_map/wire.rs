@@ -35,9 +35,7 @@ impl<K: Payload + Eq + Hash, V: Payload> Serialize for SharedMap<K, V> {
                 Wire { owner_pid: std::process::id(), id }
             }
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => {
-                Wire { owner_pid: super::proxy::parent().unwrap_or_default(), id: *id }
-            }
+            Backend::Remote(id, _) => Wire { owner_pid: super::proxy::parent().unwrap_or_default(), id: *id },
         };
         wire.serialize(serializer)
     }
