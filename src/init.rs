@@ -43,7 +43,7 @@ pub fn init() {
     #[cfg(all(feature = "process", unix))]
     {
         // A process pool's worker serves here and exits.
-        if !crate::process::launch::on_init() {
+        if !crate::process::worker::on_init() {
             return;
         }
         // Look at this program's file now, before it can be replaced (an error shows at the

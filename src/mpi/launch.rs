@@ -4,7 +4,7 @@
 //! thread, learn how the hellos went, and how rank 0's exit ends it (each wait bounded).
 //! Depends on `comm`, `greet` and `process::os`.
 
-use super::comm::{self, Command};
+use super::comm::{self, Command, Greeted, Started};
 use super::greet;
 use crate::sync::plain::Mutex;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -17,9 +17,6 @@ use std::time::Duration;
 /// take on its own (hashing its executable, finishing a round, finalizing MPI) before a wait
 /// for it gives up.
 const GRACE: Duration = Duration::from_secs(5);
-
-/// How the hellos went: `Err` says which ranks stayed silent and what to check.
-pub(crate) type Greeted = Result<(), String>;
 
 /// Rank 0's way to its communication thread.
 pub(crate) struct Link {
@@ -53,16 +50,6 @@ impl Link {
         greeting.1 = Some(outcome.clone());
         outcome
     }
-}
-
-/// What starting MPI came to on this rank.
-pub(crate) enum Started {
-    /// Rank 0 of a world with `workers` more ranks; `greeted` tells how the hellos went.
-    Root { workers: usize, greeted: Receiver<Greeted> },
-    /// A worker rank: its thread serves rank 0 until told to stop.
-    Worker,
-    /// MPI could not be used; why.
-    Failed(String),
 }
 
 /// True once rank 0 is exiting.

@@ -1,6 +1,6 @@
 //! [`ProcessPoolBuilder`]: the settings of a process pool.
 
-use super::ProcessPoolExecutor;
+use super::executor::{ProcessPoolExecutor, Processes};
 use super::launch::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
 use super::protocol::{ByteBuf, InitWith, Setup};
@@ -281,6 +281,48 @@ impl ProcessPoolBuilder {
         };
         let launch = Launch::new(setup);
         let pool = Pool::new(max_workers, launch, self.task_timeout, self.max_memory_per_worker);
-        Ok(ProcessPoolExecutor { processes: super::Processes { pool } })
+        Ok(ProcessPoolExecutor { processes: Processes { pool } })
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// A pool of at most `max_workers` worker processes.
+    ///
+    /// # Panics
+    ///
+    /// If `max_workers` is 0 (use [`builder`](Self::builder) for an error value instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    ///
+    /// let pool = ProcessPoolExecutor::new(2);
+    /// # drop(pool);
+    /// ```
+    pub fn new(max_workers: usize) -> Self {
+        assert!(
+            max_workers > 0,
+            "ProcessPoolExecutor::new(0): a pool needs at least 1 worker \
+             (use ProcessPoolExecutor::default() for one per CPU)"
+        );
+        match Self::builder().max_workers(max_workers).build() {
+            Ok(pool) => pool,
+            Err(error) => panic!("ProcessPoolExecutor::new({max_workers}): {error}"),
+        }
+    }
+
+    /// A builder for the other settings: `max_tasks_per_child` and an initializer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::default()
     }
 }

@@ -40,15 +40,24 @@ thread_local! {
     static INIT_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// What `init()` asks the process transport: if this process is one of its workers, it serves
-/// its parent here and exits (never returns). Returns true the first time `init()` runs in a
-/// process that is not a worker, false when it ran before.
-pub(crate) fn on_init() -> bool {
+/// What this process is, as `init()` finds it.
+pub(crate) enum Role {
+    /// `init()` ran before in this process: nothing more to do.
+    Again,
+    /// A normal start: the program's `main` goes on.
+    Program,
+    /// A worker of the process `parent`, to connect to the parent's one-shot server.
+    Worker { server: String, parent: u32 },
+}
+
+/// Called by `init()`: which [`Role`] this process has (a process that must not serve as a
+/// worker is ended here, saying why).
+pub(crate) fn role_at_init() -> Role {
     INIT_HERE.with(|here| here.set(true));
     if INIT_RAN.swap(true, Ordering::AcqRel) {
-        return false;
+        return Role::Again;
     }
-    let Some((server, parent)) = started_as_worker() else { return true };
+    let Some((server, parent)) = started_as_worker() else { return Role::Program };
     if sys::elevated_privileges() {
         refuse(
             "this process runs with elevated privileges (set-user-ID, set-group-ID or file \
@@ -56,7 +65,7 @@ pub(crate) fn on_init() -> bool {
         );
     }
     let _ = PARENT_PID.set(parent);
-    super::worker::run(&server.to_string_lossy(), parent)
+    Role::Worker { server: server.to_string_lossy().into_owned(), parent }
 }
 
 /// The parent's server and pid, if this process was started as a worker: the variables are set

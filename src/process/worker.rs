@@ -1,7 +1,7 @@
 //! The loop a re-executed worker process runs: handshake, setup, then tasks, item by item,
 //! until the parent closes the channel (or the worker retires).
 
-use super::launch::SECRET_LEN;
+use super::launch::{self, Role, SECRET_LEN};
 use super::protocol::{
     Batch, DETACH_AT, FromWorker, Hello, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
@@ -18,8 +18,19 @@ use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+/// What `init()` asks the process transport: if this process is one of its workers, it serves
+/// its parent here and exits (never returns). Returns true the first time `init()` runs in a
+/// process that is not a worker, false when it ran before.
+pub(crate) fn on_init() -> bool {
+    match launch::role_at_init() {
+        Role::Again => false,
+        Role::Program => true,
+        Role::Worker { server, parent } => run(&server, parent),
+    }
+}
+
 /// Runs the worker and exits the process.
-pub(crate) fn run(server: &str, parent: u32) -> ! {
+fn run(server: &str, parent: u32) -> ! {
     if !sys::tie_to_parent(parent) {
         std::process::exit(0);
     }
@@ -64,7 +75,7 @@ fn serve(server: &str) -> Result<(), String> {
     let connection = IpcSender::<Hello>::connect(server.to_owned())
         .map_err(|e| format!("cannot reach the parent: {e}"))?;
     // Nothing of this worker (its channels, the secret) goes to a server that is not its parent's.
-    super::launch::confirm_server_is_the_parent_s(server);
+    launch::confirm_server_is_the_parent_s(server);
     connection.send(hello).map_err(|e| format!("cannot greet the parent: {e:?}"))?;
 
     let mut setup = Setup::default();

@@ -10,3 +10,4 @@ pub(crate) mod prepare;
 pub(crate) mod service;
 pub(crate) mod task;
 pub(crate) mod trampoline;
+pub(crate) mod workers;
