@@ -349,6 +349,13 @@ fn exited_before_handshake(exit: &Exit) -> StartError {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// This test module's helper, as libtest names it (the path in the crate, whatever module
+    /// the file is in).
+    fn helper_test_name() -> String {
+        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
+        format!("{module}::foreign_process_helper")
+    }
     use ipc_channel::ipc::bytes_channel;
 
     const FOREIGN_ENV: &str = "CONCURRENT_FUTURES_TEST_FOREIGN_SERVER";
@@ -389,7 +396,7 @@ mod tests {
         let secret = random_secret().unwrap();
         let build = Build::this_file().unwrap();
         let mut foreign = Command::new(sys::executable().unwrap())
-            .args(["process::spawn::tests::foreign_process_helper", "--exact", "--nocapture"])
+            .args([&helper_test_name(), "--exact", "--nocapture"])
             .env(FOREIGN_ENV, &name)
             .spawn()
             .unwrap();
