@@ -3,6 +3,7 @@
 use super::executor::{ProcessPoolExecutor, Processes};
 use super::launch::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
+use super::slot;
 use super::protocol::{ByteBuf, InitWith, Setup};
 use super::spawn::Launch;
 use crate::error::BuildError;
@@ -280,7 +281,7 @@ impl ProcessPoolBuilder {
             memory_limit: self.max_memory_per_worker,
         };
         let launch = Launch::new(setup);
-        let pool = Pool::new(max_workers, launch, self.task_timeout, self.max_memory_per_worker);
+        let pool = Pool::new(max_workers, slot::run, launch, self.task_timeout, self.max_memory_per_worker);
         Ok(ProcessPoolExecutor { processes: Processes { pool } })
     }
 }

@@ -12,7 +12,7 @@
 //! killed after [`EXIT_PATIENCE`].
 
 use super::link::{Channels, Event, Link, Outgoing};
-use super::pool::{Idle, Pool};
+use super::pool::{EXIT_PATIENCE, Idle, Pool};
 use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
 use super::serve::{Asked, Ended, Sent, Serving};
 use super::spawn::{StartError, Starter, Worker, start_watch, start_worker};
@@ -27,8 +27,6 @@ use std::time::Duration;
 
 /// Attempts to start a worker before the pool counts as broken.
 const START_ATTEMPTS: usize = 3;
-/// How long an exiting worker may take before it is killed.
-pub(crate) const EXIT_PATIENCE: Duration = Duration::from_secs(5);
 /// How long the writer of a dead worker may take to notice (its sends fail at once).
 const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -290,7 +288,7 @@ mod tests {
     /// Serves one task to a fake worker that answers its first frame with `reply` (or closes
     /// its channel when `reply` is `None`); returns how serving ended and the task's future.
     fn serve_fake(reply: Option<FromWorker>) -> (Ended, Future<u32>) {
-        let pool = Pool::new(1, Launch::new(Setup::default()), None, None);
+        let pool = Pool::new(1, run, Launch::new(Setup::default()), None, None);
         // No more tasks will come: once the fake's answer is read, serving ends.
         pool.shutdown(false, false);
         let (tasks, tasks_rx) = bytes_channel().unwrap();
