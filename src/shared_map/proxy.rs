@@ -8,7 +8,7 @@
 //! old value, retried when another write came first: atomic, and no code of the worker's
 //! choosing ever runs in the parent.
 
-use super::Inner;
+use super::local::Inner;
 use crate::executor::Payload;
 use crate::process::service;
 use crate::remote::service::{self as exposing, Service};

@@ -1,7 +1,8 @@
 //! The wire form of a [`SharedMap`] handle: the map's id in the process that owns it. In the
 //! owner it finds the same map again; in a worker of the owner it becomes a proxy (`proxy`).
 
-use super::{Backend, Inner, SharedMap, lookup, registry};
+use super::local::{Inner, lookup, registry};
+use super::{Backend, SharedMap};
 use crate::executor::Payload;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -35,7 +36,7 @@ impl<K: Payload + Eq + Hash, V: Payload> Serialize for SharedMap<K, V> {
                 Wire { owner_pid: std::process::id(), id }
             }
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => Wire { owner_pid: super::proxy::parent().unwrap_or_default(), id: *id },
+            Backend::Proxy(id, _) => Wire { owner_pid: super::proxy::parent().unwrap_or_default(), id: *id },
         };
         wire.serialize(serializer)
     }
@@ -46,7 +47,7 @@ impl<'de, K: Payload + Eq + Hash, V: Payload> Deserialize<'de> for SharedMap<K, 
         let wire = Wire::deserialize(deserializer)?;
         #[cfg(all(feature = "process", unix))]
         if wire.owner_pid != std::process::id() && super::proxy::can_reach(wire.owner_pid) {
-            return Ok(SharedMap { backend: Backend::Remote(wire.id, std::marker::PhantomData) });
+            return Ok(SharedMap { backend: Backend::Proxy(wire.id, std::marker::PhantomData) });
         }
         if wire.owner_pid != std::process::id() {
             return Err(D::Error::custom(format!(
