@@ -3,8 +3,8 @@
 use super::executor::{ProcessPoolExecutor, Processes};
 use super::launch::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
-use super::slot;
 use super::protocol::{ByteBuf, InitWith, Setup};
+use super::slot;
 use super::spawn::Launch;
 use crate::error::BuildError;
 use crate::executor::Payload;

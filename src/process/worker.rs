@@ -9,6 +9,7 @@ use super::service;
 use super::watchdog::{self, Running};
 use crate::error::{TaskError, panic_message};
 use crate::remote::build::Build;
+use crate::remote::items::ItemHooks;
 use crate::remote::outcomes::Outcomes;
 use crate::remote::panics::{in_task, report_task_panics_through_futures, with_panic_location};
 use crate::remote::trampoline;
@@ -174,7 +175,7 @@ fn run_task(frame: TaskFrame, out: Out<'_>, item_by_item: bool, running: &Runnin
     // A malformed batch ends its items early: the rest still need an answer.
     for index in around.seen..total {
         let malformed = TaskError::Serialization("the parent sent a malformed task".into());
-        trampoline::Around::after(&mut around, index, Err(malformed))?;
+        ItemHooks::after(&mut around, index, Err(malformed))?;
     }
     around.report()?;
     running.forget(frame.id);
@@ -216,7 +217,7 @@ impl Reporter<'_> {
     }
 }
 
-impl trampoline::Around for Reporter<'_> {
+impl ItemHooks for Reporter<'_> {
     fn item_by_item(&self) -> bool {
         self.item_by_item
     }

@@ -47,6 +47,7 @@ impl Build {
 
     /// The executable this process runs, by its bytes, for a peer on another host (reads the
     /// whole file: a few milliseconds).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // MPI ranks only
     pub(crate) fn these_bytes() -> std::io::Result<Build> {
         let mut file = std::fs::File::open(sys::executable()?)?;
         let mut hasher = Fnv1a::default();
@@ -83,6 +84,7 @@ impl fmt::Display for Build {
 
 /// FNV-1a, 64 bits: enough to tell builds apart (not a defence against a forger, which would
 /// need to run on the MPI job's hosts already).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 struct Fnv1a(u64);
 
 impl Default for Fnv1a {

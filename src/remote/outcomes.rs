@@ -3,7 +3,7 @@
 //! pool's workers and the MPI ranks.
 
 use super::batch::Batch;
-use super::trampoline::Around;
+use super::items::ItemHooks;
 use crate::error::TaskError;
 
 /// The outcomes of the items answered since the last [`take`](Self::take).
@@ -61,7 +61,7 @@ pub(crate) fn answered(values: &Batch, failures: &[(u32, TaskError)]) -> Option<
 }
 
 /// Every item runs and is answered together, at the end (an MPI rank's way).
-impl Around for Outcomes {
+impl ItemHooks for Outcomes {
     fn before(&mut self, _index: usize) -> bool {
         true
     }
