@@ -10,6 +10,7 @@ mod launch;
 mod link;
 mod pool;
 pub(crate) mod protocol;
+mod reap;
 mod serve;
 pub(crate) mod service;
 mod slot;

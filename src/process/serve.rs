@@ -19,7 +19,7 @@
 use super::link::{Event, Link, Outgoing};
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
-use super::spawn::Worker;
+use super::reap::Worker;
 use crate::error::TaskError;
 use crate::remote::task::Pending;
 use crate::sys::Signal;

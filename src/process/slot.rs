@@ -14,8 +14,9 @@
 use super::link::{Channels, Event, Link, Outgoing};
 use super::pool::{EXIT_PATIENCE, Idle, Pool};
 use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
+use super::reap::Worker;
 use super::serve::{Asked, Ended, Sent, Serving};
-use super::spawn::{StartError, Starter, Worker, start_watch, start_worker};
+use super::spawn::{StartError, Starter, start_watch, start_worker};
 use crate::error::TaskError;
 use crate::remote::task::Pending;
 use crate::sys::{self, Signal};
