@@ -3,7 +3,9 @@
 //! `sys` (every OS call), `executor`, `future`, `error` and `sync`; never on `mpi`, on
 //! `shared_map` (which plugs in through `remote::service`) or on `thread_pool`.
 
+mod answers;
 mod builder;
+mod deadlines;
 mod executor;
 mod handle;
 mod launch;
