@@ -9,11 +9,11 @@
 use super::protocol::ByteBuf;
 use crate::remote::service::Service;
 use crate::sync::plain::Mutex;
+use crate::sync::{SPIN_WINDOW, spin_then_park};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -46,22 +46,19 @@ impl Grants {
     }
 }
 
-/// How long either side of a call looks for the other's message before it sleeps: a call is a
-/// round trip, and a sleeping side costs a wake-up (tens of µs on this VM) each time.
-const SPIN: Duration = Duration::from_micros(50);
-
-/// Receives the next message, first spinning (then yielding) for [`SPIN`], then blocking.
+/// Receives the next message, looking for it for [`SPIN_WINDOW`] before it blocks: a call is a
+/// round trip, and a sleeping side costs a wake-up each time.
 fn recv_soon(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, String> {
     use ipc_channel::TryRecvError;
-    let start = Instant::now();
-    while start.elapsed() < SPIN {
-        match receiver.try_recv() {
-            Ok(message) => return Ok(message),
-            Err(TryRecvError::Empty) => std::thread::yield_now(),
-            Err(TryRecvError::IpcError(e)) => return Err(format!("{e:?}")),
-        }
-    }
-    receiver.recv().map_err(|e| format!("{e:?}"))
+    spin_then_park(
+        SPIN_WINDOW,
+        || match receiver.try_recv() {
+            Ok(message) => Some(Ok(message)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::IpcError(e)) => Some(Err(format!("{e:?}"))),
+        },
+        || receiver.recv().map_err(|e| format!("{e:?}")),
+    )
 }
 
 /// The parent's side: answers one worker's requests until the worker is gone. Returns why
