@@ -2,7 +2,7 @@
 //! On rank 0 that thread serves the pools and `init()` returns; on ranks 1..N it serves rank 0
 //! and the process exits when rank 0 says stop. Rank 0's [`Link`] is how pools reach that
 //! thread, learn how the hellos went, and how rank 0's exit ends it (each wait bounded).
-//! Depends on `comm`, `greet` and `process::os`.
+//! Depends on `comm`, `greet` and `sys`.
 
 use super::comm::{self, Command, Greeted, Started};
 use super::greet;

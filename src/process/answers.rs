@@ -75,7 +75,7 @@ mod tests {
     use crate::process::slot::{fail_all, run};
     use crate::process::spawn::Launch;
     use crate::remote::task::Pending;
-    use crate::remote::task::{Remote, Single, Typed};
+    use crate::remote::task::{CollectingPromise, Completer, Single};
     use ipc_channel::ipc::{bytes_channel, channel};
     use std::collections::VecDeque;
     use std::sync::Arc;
@@ -101,7 +101,7 @@ mod tests {
         let mut link = Link::open(Channels { tasks, control, results, payloads }, 0).unwrap();
         let mut worker = Worker::fake(WorkerHandle::new(0), exited);
         let (future, promise) = Future::pending();
-        let task = Typed::new(promise, Single::new());
+        let task = CollectingPromise::new(promise, Single::new());
         assert!(task.set_running(Box::new(|| {})));
         let pending = Pending {
             id: 7,

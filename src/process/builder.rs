@@ -313,7 +313,12 @@ impl ProcessPoolExecutor {
         }
     }
 
-    /// A builder for the other settings: `max_tasks_per_child` and an initializer.
+    /// A builder for every setting: [`max_workers`](ProcessPoolBuilder::max_workers),
+    /// [`max_tasks_per_child`](ProcessPoolBuilder::max_tasks_per_child), an
+    /// [`initializer`](ProcessPoolBuilder::initializer) (or one with an argument,
+    /// [`initializer_with`](ProcessPoolBuilder::initializer_with)), a
+    /// [`task_timeout`](ProcessPoolBuilder::task_timeout) and a
+    /// [`max_memory_per_worker`](ProcessPoolBuilder::max_memory_per_worker).
     ///
     /// # Examples
     ///

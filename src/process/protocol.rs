@@ -58,10 +58,7 @@ impl Serialize for TaskFrameRef<'_> {
 /// Items' bytes from this size on travel as a message of their own, beside their frame, and
 /// are neither copied into the frame nor out of it: a `Vec<u8>` argument is sent from its own
 /// buffer, and the received message becomes the task's `Vec<u8>` (and likewise for results).
-/// Below it, one frame is cheaper than two messages. Measured (one worker, `submit` of a
-/// `Vec<u8>`, to the worker / there and back, µs): at 128 KiB 71.7 / 102.8 detached against
-/// 51.3 / 100.2 in the frame; at 256 KiB 145 / 173 against 152 / 383; at 1 MiB 377 / 649
-/// against 375 / 1345.
+/// Below it, one frame is cheaper than two messages (docs/PERFORMANCE.md has the measurements).
 pub(crate) const DETACH_AT: usize = 256 << 10;
 
 /// Parent to worker, on the task channel.

@@ -75,10 +75,12 @@ pub(crate) fn run(pool: &Pool) {
                 link.close(WRITER_PATIENCE);
                 requeue(&mut retry, in_flight);
             }
-            Ended::Died(asked) => bury(pool, &mut worker, &mut link, asked, in_flight, &mut retry),
+            Ended::Died(asked) => {
+                reap_and_requeue(pool, &mut worker, &mut link, asked, in_flight, &mut retry)
+            }
             Ended::Misbehaved(why) => {
                 worker.handle.condemn(why);
-                bury(pool, &mut worker, &mut link, None, in_flight, &mut retry);
+                reap_and_requeue(pool, &mut worker, &mut link, None, in_flight, &mut retry);
             }
         }
         pool.unregister(&worker.handle);
@@ -105,7 +107,7 @@ fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Sent>) {
 /// After a worker died (or was killed for misbehaving): reaps it, fails the item it was
 /// running, says why, and keeps the rest. Only tasks whose message reached the worker whole
 /// can have run.
-fn bury(
+fn reap_and_requeue(
     pool: &Pool,
     worker: &mut Worker,
     link: &mut Link,

@@ -3,8 +3,9 @@
 //! A task's function is a zero-sized `Fn(A) -> R` (a fn item or a non-capturing closure, checked
 //! at compile time by `submit`). For each such `F` the compiler makes one monomorphised
 //! [`trampoline`], which runs a task's items with `F` (the loops of `items`, with the worker's
-//! duties around each item: [`ItemHooks`]). The parent sends the trampoline's address as an offset from [`anchor`]; the
-//! worker adds its own address of `anchor` and calls the function there.
+//! duties around each item: [`ItemHooks`]). The parent sends the trampoline's address as an
+//! offset from [`anchor`]; the worker adds its own address of `anchor` and calls the function
+//! there.
 //!
 //! The `unsafe` of calling a number is in this module. It is sound because:
 //! - only the parent sends offsets, over a private channel, and only to workers that proved at
