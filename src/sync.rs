@@ -4,7 +4,10 @@
 //! [`plain`] wraps std's locks (a panic while a lock is held does not poison it for everyone
 //! else): every lock of the crate is one of these. Only the state machine of [`crate::future`]
 //! and the [`crate::future::waiter`] go through the swapped ones: they are what the loom tests
-//! check exhaustively. Depends on nothing of the crate.
+//! check exhaustively. [`spin_then_park`] is the crate's one wait that looks before it blocks.
+//! Depends on nothing of the crate.
+
+use std::time::{Duration, Instant};
 
 pub(crate) mod plain {
     use std::sync::PoisonError;
@@ -101,7 +104,6 @@ pub(crate) mod plain {
 mod imp {
     pub(crate) use super::plain::{Condvar, Mutex};
     pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
-    use std::time::Instant;
 
     /// An `UnsafeCell` with loom's closure-based access API.
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
@@ -118,30 +120,6 @@ mod imp {
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
-    }
-
-    /// How long a waiter checks before it parks.
-    const WAITER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
-
-    /// Checks `done` for up to [`WAITER_SPIN`] (spinning, then yielding) before a waiter parks,
-    /// since a park and wake-up costs about 20 µs across cores. The window must outlast a
-    /// wake-up: if waiter and worker both gave up sooner, each would wait for the other's
-    /// wake-up every time. True as soon as `done` is.
-    pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
-        for _ in 0..64 {
-            if done() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        let start = Instant::now();
-        while start.elapsed() < WAITER_SPIN {
-            if done() {
-                return true;
-            }
-            std::thread::yield_now();
-        }
-        done()
     }
 }
 
@@ -209,11 +187,55 @@ mod imp {
             self.0.notify_one();
         }
     }
-
-    /// loom explores every interleaving, so spinning would only multiply them.
-    pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
-        done()
-    }
 }
 
 pub(crate) use imp::*;
+
+/// How long a waiter looks for what it waits for before it parks, unless it has a reason to
+/// look longer: a park and wake-up costs about 20 µs across cores, and the window must outlast
+/// a wake-up (if both sides of a round trip gave up sooner, each would wait for the other's
+/// wake-up every time).
+pub(crate) const SPIN_WINDOW: Duration = Duration::from_micros(50);
+
+/// Rounds of spinning before a waiter yields: round `n` spins `2^n` times between two looks.
+const SPIN_ROUNDS: u32 = 7;
+
+/// Waits for what `poll` gives: looks at once, then between spins that double each round (for
+/// [`SPIN_ROUNDS`] rounds), then between yields until `window` has passed since the call, and
+/// then returns `park()`, the caller's blocking wait (which must not miss what came meanwhile:
+/// a channel's `recv`, a condition variable checked under its lock). Under loom, which explores
+/// every interleaving, it looks once and parks.
+pub(crate) fn spin_then_park<T>(
+    window: Duration,
+    mut poll: impl FnMut() -> Option<T>,
+    park: impl FnOnce() -> T,
+) -> T {
+    if let Some(found) = poll() {
+        return found;
+    }
+    if cfg!(loom) {
+        return park();
+    }
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..(1u32 << round) {
+            std::hint::spin_loop();
+        }
+        if let Some(found) = poll() {
+            return found;
+        }
+    }
+    let start = Instant::now();
+    while start.elapsed() < window {
+        std::thread::yield_now();
+        if let Some(found) = poll() {
+            return found;
+        }
+    }
+    park()
+}
+
+/// True once `done` is, looking for [`SPIN_WINDOW`] (see [`spin_then_park`]); false if it is
+/// not by then (the caller parks).
+pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
+    spin_then_park(SPIN_WINDOW, || done().then_some(true), &done)
+}

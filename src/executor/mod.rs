@@ -5,7 +5,35 @@
 pub(crate) mod intake;
 pub(crate) mod map;
 
-use self::map::{ChunkOutput, Map, run_chunk};
+/// The crate's side of [`Executor`], public in a private module so that nothing outside the
+/// crate implements `Executor` (nor can name `ChunkOutput`).
+pub(crate) mod sealed {
+    use super::Payload;
+    use super::map::{ChunkOutput, run_chunk};
+    use crate::future::Future;
+
+    /// How a map runs one chunk on an executor. By default one task runs the chunk's items in
+    /// turn; a process or MPI pool sends the items separately encoded, so that each has its own
+    /// outcome and, with a task timeout, its own deadline. (A trait method rather than a
+    /// run-time check, so that only a process pool's `map` requires a function that captures
+    /// nothing.)
+    #[allow(unreachable_pub)]
+    pub trait SubmitChunk {
+        /// Runs `f` over `items` as one task; its future gives every item's outcome.
+        #[allow(private_interfaces)]
+        fn submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+        where
+            Self: super::Executor,
+            F: Fn(A) -> R + Clone + Send + Sync + 'static,
+            A: Payload,
+            R: Payload,
+        {
+            self.submit(move |items: Vec<A>| run_chunk(&f, items), items)
+        }
+    }
+}
+
+use self::map::Map;
 use crate::future::Future;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,11 +56,12 @@ pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 
-/// A pool that runs functions on workers: [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)
-/// or `ProcessPoolExecutor`.
+/// A pool that runs functions on workers: [`ThreadPoolExecutor`](crate::ThreadPoolExecutor),
+/// `ProcessPoolExecutor` or `MpiPoolExecutor`.
 ///
 /// Code generic over `E: Executor` runs unchanged on threads or on processes, so switching
-/// between them is one line.
+/// between them is one line. Implemented by this crate's executors, and by `&E` and `Arc<E>`
+/// for any of them (sealed: nothing outside the crate implements it).
 ///
 /// # Examples
 ///
@@ -46,7 +75,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 /// let pool = ThreadPoolExecutor::new(2);
 /// assert_eq!(total_len(&pool, vec!["ab".into(), "cde".into()]), 5);
 /// ```
-pub trait Executor {
+pub trait Executor: sealed::SubmitChunk {
     /// Schedules `f(arg)` and returns a [`Future`] for its result.
     ///
     /// `f` is `Clone` and `'static`: a function item or a closure. A thread pool lets it capture
@@ -131,22 +160,6 @@ pub trait Executor {
     /// assert_eq!(ThreadPoolExecutor::new(3).max_workers(), 3);
     /// ```
     fn max_workers(&self) -> usize;
-
-    /// Not part of the API: how a map runs one chunk. By default one task runs the chunk's
-    /// items in turn; a process pool sends the items separately encoded, so that each has its
-    /// own outcome and, with a task timeout, its own deadline. (A trait method rather than a
-    /// run-time check, so that only a process pool's `map` requires a function that captures
-    /// nothing.)
-    #[doc(hidden)]
-    #[allow(private_interfaces)]
-    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        self.submit(move |items: Vec<A>| run_chunk(&f, items), items)
-    }
 }
 
 /// `Executor` for a pointer to an executor (`&E`, `Arc<E>`): every call goes to the executor.
@@ -170,15 +183,17 @@ macro_rules! forward_executor {
             fn max_workers(&self) -> usize {
                 (**self).max_workers()
             }
+        }
 
+        impl<E: Executor + ?Sized> sealed::SubmitChunk for $pointer {
             #[allow(private_interfaces)]
-            fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+            fn submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<map::ChunkOutput<R>>
             where
                 F: Fn(A) -> R + Clone + Send + Sync + 'static,
                 A: Payload,
                 R: Payload,
             {
-                (**self).__submit_chunk(f, items)
+                (**self).submit_chunk(f, items)
             }
         }
     };

@@ -26,6 +26,7 @@
 //! - it is moved out only by [`Handle::take`], which consumes the handle, so no borrow handed out
 //!   by [`Handle::with_outcome`] can still be alive.
 
+use super::listeners::{Callback, Killer, Listeners};
 use super::waiter::Waiter;
 use crate::error::{TaskError, panic_message};
 use crate::sync::{AtomicU8, Mutex, Ordering, UnsafeCell};
@@ -39,46 +40,8 @@ pub(crate) const COMPLETING: u8 = 3;
 pub(crate) const CANCELLED: u8 = 4;
 pub(crate) const FINISHED: u8 = 5;
 
-/// A done callback, as `Future::add_done_callback` stores it.
-pub(crate) type Callback<T> = Box<dyn FnOnce(Result<&T, &TaskError>) + Send>;
-
-/// What stops a running task, set by an executor that can stop one (a process pool: it asks
-/// the worker to kill the task). Called at most once, after the future has been failed.
-pub(crate) type Killer = Box<dyn FnOnce() + Send>;
-
 /// What `cancel` hands to callbacks.
 static CANCELLED_ERROR: TaskError = TaskError::Cancelled;
-
-struct Listeners<T> {
-    callbacks: Vec<Callback<T>>,
-    waiters: Vec<(Arc<Waiter>, usize)>,
-    /// What only some futures need, boxed so that the others (every thread-pool task) stay
-    /// small: allocated the first time either is set.
-    remote: Option<Box<Remote>>,
-}
-
-/// The parts of a future's listeners that only process tasks and awaited futures use.
-#[derive(Default)]
-struct Remote {
-    /// Set while the task runs somewhere it can be stopped (see [`Core::kill`]).
-    killer: Option<Killer>,
-    /// The waker of the one `.await` on this future, if it is pending there.
-    waker: Option<std::task::Waker>,
-}
-
-impl<T> Listeners<T> {
-    fn remote(&mut self) -> &mut Remote {
-        self.remote.get_or_insert_with(Box::default)
-    }
-
-    fn take_killer(&mut self) -> Option<Killer> {
-        self.remote.as_mut().and_then(|remote| remote.killer.take())
-    }
-
-    fn take_waker(&mut self) -> Option<std::task::Waker> {
-        self.remote.as_mut().and_then(|remote| remote.waker.take())
-    }
-}
 
 pub(crate) struct Core<T> {
     state: AtomicU8,
@@ -96,7 +59,11 @@ impl<T> Core<T> {
     fn new(state: u8, outcome: Option<Result<T, TaskError>>) -> Self {
         Core {
             state: AtomicU8::new(state),
-            listeners: Mutex::new(Listeners { callbacks: Vec::new(), waiters: Vec::new(), remote: None }),
+            listeners: Mutex::new(Listeners {
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                killer_and_waker: None,
+            }),
             outcome: UnsafeCell::new(outcome),
         }
     }
@@ -133,10 +100,10 @@ impl<T> Core<T> {
         if self.is_done() {
             return false;
         }
-        let remote = listeners.remote();
-        match &remote.waker {
+        let rare = listeners.killer_and_waker();
+        match &rare.waker {
             Some(registered) if registered.will_wake(waker) => {}
-            _ => remote.waker = Some(waker.clone()),
+            _ => rare.waker = Some(waker.clone()),
         }
         true
     }
@@ -218,7 +185,7 @@ impl<T> Core<T> {
         if self.state.compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return false;
         }
-        listeners.remote().killer = Some(killer);
+        listeners.killer_and_waker().killer = Some(killer);
         true
     }
 
@@ -227,7 +194,7 @@ impl<T> Core<T> {
     pub(super) fn set_killer(&self, killer: Killer) {
         let mut listeners = self.listeners.lock();
         if self.state.load(Ordering::Acquire) == RUNNING {
-            listeners.remote().killer = Some(killer);
+            listeners.killer_and_waker().killer = Some(killer);
         }
     }
 

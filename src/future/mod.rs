@@ -4,6 +4,7 @@
 
 mod awaiting;
 pub(crate) mod core;
+mod listeners;
 mod promise;
 pub(crate) mod waiter;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[cfg(all(feature = "process", unix))]
-pub(crate) use self::core::Killer;
+pub(crate) use self::listeners::Killer;
 pub(crate) use self::promise::Promise;
 
 /// The eventual result of a task, like Python's `concurrent.futures.Future`.

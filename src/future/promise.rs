@@ -1,7 +1,8 @@
 //! [`Promise`]: the completing side of a future whose task runs elsewhere (a worker process).
 //! Built on the future's [`core`](super::core) only; knows nothing of executors.
 
-use super::core::{Cell, DynCell, Handle, Killer, PENDING, RUNNING};
+use super::core::{Cell, DynCell, Handle, PENDING, RUNNING};
+use super::listeners::Killer;
 use crate::error::TaskError;
 use std::sync::Arc;
 

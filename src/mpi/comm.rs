@@ -2,7 +2,7 @@
 //! takes every worker rank's hello (`greet`), then feeds the tasks of every live pool to the
 //! ranks (a few in flight per rank to hide the latency) and completes their futures from the
 //! answers, until rank 0 exits; then it says goodbye to the ranks (`greet`) and finalizes MPI.
-//! Depends on `wire`, `greet`, `rank`, `launch` and the process pool's tasks.
+//! Depends on `wire`, `greet`, `rank` and the remote-task layer.
 //!
 //! Several pools at once: each pool's queue is served (`Served`), one task from each in turn,
 //! over the same ranks; a pool is let go once it is shut down, its queue is empty and none of
@@ -16,12 +16,10 @@
 //! takes every answer as it comes.
 
 use super::greet::{self, Heard, Roster};
-use super::launch::Started;
 use super::wire::{Answer, MAX_MESSAGE, TAG_ANSWER, TAG_GOODBYE, TAG_TASK, TaskOut};
 use crate::error::TaskError;
 use crate::executor::intake::Intake;
-use crate::process::protocol::FromWorker;
-use crate::process::task::Pending;
+use crate::remote::task::Pending;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use mpi::Threading;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
@@ -46,6 +44,19 @@ pub(crate) enum Command {
     Serve { intake: Arc<Intake<Pending>>, done: Sender<()> },
     /// Rank 0 is exiting: stop the ranks and finalize MPI.
     Exit,
+}
+
+/// How the hellos went: `Err` says which ranks stayed silent and what to check.
+pub(crate) type Greeted = Result<(), String>;
+
+/// What starting MPI came to on this rank.
+pub(crate) enum Started {
+    /// Rank 0 of a world with `workers` more ranks; `greeted` tells how the hellos went.
+    Root { workers: usize, greeted: Receiver<Greeted> },
+    /// A worker rank: its thread serves rank 0 until told to stop.
+    Worker,
+    /// MPI could not be used; why.
+    Failed(String),
 }
 
 /// Starts MPI on this thread and serves as rank 0 or as a worker rank. `exiting` turns true
@@ -326,7 +337,7 @@ impl<'a> Root<'a> {
                 .break_all(format!("rank {rank} answered task {}, which it was not running", answer.id));
         };
         self.settle(pool);
-        let whole = FromWorker::items_answered(&answer.values, &answer.failures)
+        let whole = crate::remote::outcomes::answered(&answer.values, &answer.failures)
             .filter(|count| *count == pending.args.len() - pending.done);
         match whole {
             Some(count) => {

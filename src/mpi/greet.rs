@@ -3,7 +3,8 @@
 //! (every worker rank says it leaves before rank 0 finalizes MPI). [`Roster`] is what rank 0
 //! knows of each worker rank; the two bounds live here. Depends on `wire`; used by `comm`.
 
-use super::wire::{Fingerprint, TAG_GOODBYE, TAG_HELLO, TAG_STOP, TAG_VERDICT, Verdict};
+use super::wire::{TAG_GOODBYE, TAG_HELLO, TAG_STOP, TAG_VERDICT, Verdict};
+use crate::remote::build::Build;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ pub(crate) enum Standing {
 /// What rank 0 knows of its worker ranks (index 0 is rank 1), and the build they must match.
 pub(crate) struct Roster {
     standing: Vec<Standing>,
-    mine: Result<Fingerprint, String>,
+    mine: Result<Build, String>,
 }
 
 /// How one message from a worker rank, outside a task's answer, changed the roster.
@@ -69,7 +70,7 @@ pub(crate) enum Heard {
 
 impl Roster {
     pub(crate) fn new(workers: usize) -> Roster {
-        let mine = Fingerprint::of_this_program().map_err(|e| e.to_string());
+        let mine = Build::these_bytes().map_err(|e| e.to_string());
         Roster { standing: vec![Standing::Silent; workers], mine }
     }
 
@@ -143,16 +144,14 @@ impl Roster {
     ) -> Option<String> {
         let index =
             rank.checked_sub(1).filter(|index| self.standing.get(*index) == Some(&Standing::Silent))?;
-        let theirs: Result<Fingerprint, String> =
+        let theirs: Result<Build, String> =
             postcard::from_bytes(bytes).unwrap_or_else(|e| Err(format!("an unreadable hello ({e})")));
         let verdict: Verdict = match (late, &self.mine, theirs) {
             (Some(late), _, _) => Some(late.to_owned()),
             (None, Ok(mine), Ok(theirs)) if *mine == theirs => None,
             (None, Ok(mine), Ok(theirs)) => Some(format!(
-                "rank {rank} runs another build of the program than rank 0 ({} bytes, hash {:x}, \
-                 version {} against {} bytes, hash {:x}, version {}); start the same executable \
-                 on every rank",
-                theirs.size, theirs.hash, theirs.crate_version, mine.size, mine.hash, mine.crate_version
+                "rank {rank} runs another build of the program than rank 0 ({theirs} against \
+                 {mine}); start the same executable on every rank"
             )),
             (None, Err(why), _) => Some(format!("rank 0 cannot read its own executable: {why}")),
             (None, _, Err(why)) => Some(format!("rank {rank} cannot prove its build: {why}")),

@@ -2,9 +2,9 @@
 //! On rank 0 that thread serves the pools and `init()` returns; on ranks 1..N it serves rank 0
 //! and the process exits when rank 0 says stop. Rank 0's [`Link`] is how pools reach that
 //! thread, learn how the hellos went, and how rank 0's exit ends it (each wait bounded).
-//! Depends on `comm`, `greet` and `process::os`.
+//! Depends on `comm`, `greet` and `sys`.
 
-use super::comm::{self, Command};
+use super::comm::{self, Command, Greeted, Started};
 use super::greet;
 use crate::sync::plain::Mutex;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -17,9 +17,6 @@ use std::time::Duration;
 /// take on its own (hashing its executable, finishing a round, finalizing MPI) before a wait
 /// for it gives up.
 const GRACE: Duration = Duration::from_secs(5);
-
-/// How the hellos went: `Err` says which ranks stayed silent and what to check.
-pub(crate) type Greeted = Result<(), String>;
 
 /// Rank 0's way to its communication thread.
 pub(crate) struct Link {
@@ -53,16 +50,6 @@ impl Link {
         greeting.1 = Some(outcome.clone());
         outcome
     }
-}
-
-/// What starting MPI came to on this rank.
-pub(crate) enum Started {
-    /// Rank 0 of a world with `workers` more ranks; `greeted` tells how the hellos went.
-    Root { workers: usize, greeted: Receiver<Greeted> },
-    /// A worker rank: its thread serves rank 0 until told to stop.
-    Worker,
-    /// MPI could not be used; why.
-    Failed(String),
 }
 
 /// True once rank 0 is exiting.
@@ -103,7 +90,7 @@ pub(crate) fn on_init() {
             let greeting = Mutex::new((greeted, None));
             let link = Link { commands, workers, greeting, ended, thread: Mutex::new(Some(thread)) };
             let _ = LINK.set(Ok(link));
-            if !crate::process::os::at_exit(finish) {
+            if !crate::sys::at_exit(finish) {
                 eprintln!("concurrent_futures: cannot arrange to stop the MPI ranks at exit");
             }
         }

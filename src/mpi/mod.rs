@@ -1,9 +1,9 @@
-//! [`MpiPoolExecutor`] (feature `mpi`): the same [`Executor`] over the ranks of an MPI job,
+//! [`MpiPoolExecutor`] (feature `mpi`): the same [`Executor`](crate::Executor) over the ranks of an MPI job,
 //! like mpi4py.futures. `init()` starts MPI on every rank (`launch`); rank 0's communication
 //! thread (`comm`) takes the ranks' hellos and, at exit, their goodbyes (`greet`, both waits
 //! bounded), and in between feeds the tasks of every live pool to the worker ranks (`rank`)
-//! over the frames of `wire`. Depends on `executor`, `future`, `error`, `sync` and the process
-//! pool's tasks and trampolines.
+//! over the frames of `wire`: the MPI transport of the remote-task layer. Depends on `remote`,
+//! `sys`, `executor`, `future`, `error` and `sync`; never on `process`.
 
 mod comm;
 mod greet;
@@ -16,12 +16,12 @@ pub(crate) use self::launch::on_init;
 use self::comm::Command;
 use self::launch::Link;
 use crate::error::{BuildError, TaskError};
+use crate::executor::Payload;
 use crate::executor::intake::Intake;
-use crate::executor::map::ChunkOutput;
-use crate::executor::{Executor, Payload};
 use crate::future::Future;
-use crate::process::prepare::{self, Function, Prepared};
-use crate::process::task::Pending;
+use crate::remote::prepare::{Function, Prepared};
+use crate::remote::task::Pending;
+use crate::remote::workers::{Workers, remote_executor};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,19 +112,6 @@ impl fmt::Debug for Ranks {
     }
 }
 
-impl<A: Payload, R: Payload> crate::executor::map::sealed_source::MapSource<fn(A) -> R, A, R> for Ranks {
-    #[allow(private_interfaces)]
-    fn submit_chunk(&self, f: &fn(A) -> R, items: Vec<A>) -> Future<ChunkOutput<R>> {
-        let (future, prepared) = prepare::chunk(Function::pointer(*f), items);
-        self.queue(prepared);
-        future
-    }
-
-    fn max_workers(&self) -> usize {
-        self.link.workers
-    }
-}
-
 impl MpiPoolExecutor {
     /// A pool over the worker ranks of this MPI job (`max_workers()` is the world size less
     /// one). Any number may be alive at once and follow one another; the ranks stay until rank
@@ -157,7 +144,7 @@ impl MpiPoolExecutor {
 
     /// Schedules `f(arg)` on a worker rank: the pool's own `submit`, whose `f` is a
     /// `fn(A) -> R` of this program (a closure that captures is refused by `cargo check`, at
-    /// its line). Code generic over `E: Executor` calls [`Executor::submit`] instead.
+    /// its line). Code generic over `E: Executor` calls [`Executor::submit`](crate::Executor::submit) instead.
     ///
     /// # Examples
     ///
@@ -171,9 +158,7 @@ impl MpiPoolExecutor {
     /// }
     /// ```
     pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Future<R> {
-        let (future, prepared) = prepare::single(Function::pointer(f), arg);
-        self.ranks.queue(prepared);
-        future
+        self.ranks.submit(Function::pointer(f), arg)
     }
 
     /// Runs `f` over `items` on the worker ranks and yields the results in input order: the
@@ -207,9 +192,8 @@ impl MpiPoolExecutor {
     }
 }
 
-impl Ranks {
-    fn queue(&self, prepared: Option<Prepared>) {
-        let Some(prepared) = prepared else { return };
+impl Workers for Ranks {
+    fn queue(&self, prepared: Prepared) {
         if !prepared.services.is_empty() {
             return prepared.reject(TaskError::Serialization(
                 "a SharedMap cannot be sent to an MPI rank; return the pairs from the task and \
@@ -221,6 +205,16 @@ impl Ranks {
         self.intake.submit(pending, || self.start_serving());
     }
 
+    fn max_workers(&self) -> usize {
+        self.link.workers
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.intake.shutdown(wait, cancel_futures);
+    }
+}
+
+impl Ranks {
     /// On the first submit: asks the communication thread to serve this pool, from a thread
     /// that lives until the pool is drained (what `shutdown(wait)` joins).
     fn start_serving(&self) -> Option<String> {
@@ -244,45 +238,6 @@ impl Ranks {
     }
 }
 
-impl Executor for MpiPoolExecutor {
-    fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        let (future, prepared) = prepare::single(Function::of(&f), arg);
-        self.ranks.queue(prepared);
-        future
-    }
-
-    #[allow(private_interfaces)]
-    fn __submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
-    where
-        F: Fn(A) -> R + Clone + Send + Sync + 'static,
-        A: Payload,
-        R: Payload,
-    {
-        let (future, prepared) = prepare::chunk(Function::of(&f), items);
-        self.ranks.queue(prepared);
-        future
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.ranks.intake.shutdown(wait, cancel_futures);
-    }
-
-    fn max_workers(&self) -> usize {
-        self.ranks.link.workers
-    }
-}
-
-impl Drop for MpiPoolExecutor {
-    fn drop(&mut self) {
-        self.ranks.intake.shutdown(true, false);
-    }
-}
-
 impl fmt::Debug for MpiPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpiPoolExecutor")
@@ -291,3 +246,5 @@ impl fmt::Debug for MpiPoolExecutor {
             .finish()
     }
 }
+
+remote_executor!(MpiPoolExecutor, ranks, Ranks);

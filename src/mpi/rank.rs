@@ -7,22 +7,21 @@
 //! taking what rank 0 sends meanwhile (`send_answer`). Its waits on rank 0 (the verdict, the
 //! next task) end when rank 0 answers, stops it, or dies (then the launcher ends the job).
 
-use super::wire::{
-    Answer, Fingerprint, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskIn, Verdict,
-};
+use super::wire::{Answer, TAG_ANSWER, TAG_HELLO, TAG_STOP, TAG_TASK, TAG_VERDICT, TaskIn, Verdict};
 use crate::error::TaskError;
-use crate::process::outcomes::Outcomes;
-use crate::process::protocol::Batch;
-use crate::process::trampoline;
+use crate::remote::batch::Batch;
+use crate::remote::build::Build;
+use crate::remote::outcomes::Outcomes;
+use crate::remote::trampoline;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use std::collections::VecDeque;
 
 /// Serves rank 0 until it says stop (or refuses this rank's build).
 pub(crate) fn serve(world: &SimpleCommunicator) {
-    crate::process::worker::report_task_panics_through_futures();
+    crate::remote::panics::report_task_panics_through_futures();
     let root = world.process_at_rank(0);
-    let hello: Result<Fingerprint, String> = Fingerprint::of_this_program().map_err(|e| e.to_string());
+    let hello: Result<Build, String> = Build::these_bytes().map_err(|e| e.to_string());
     match postcard::to_allocvec(&hello) {
         Ok(bytes) => root.send_with_tag(&bytes[..], TAG_HELLO),
         Err(e) => return eprintln!("concurrent_futures: rank {} cannot say hello: {e}", world.rank()),
@@ -107,7 +106,7 @@ fn run(bytes: &[u8]) -> (Answer, usize) {
     };
     let total = task.args.len();
     // SAFETY: the offset comes from rank 0, which computed it with `offset_of` and sends tasks
-    // only to ranks whose build fingerprint (executable size and hash) matched its own, so the
+    // only to ranks whose build (executable size and hash) matched its own, so the
     // same function is at the same offset from the anchor here.
     let call = unsafe { trampoline::call_at(task.call) };
     let mut outcomes = Outcomes::with_capacity(total * 8);

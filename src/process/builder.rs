@@ -1,14 +1,15 @@
 //! [`ProcessPoolBuilder`]: the settings of a process pool.
 
-use super::ProcessPoolExecutor;
-use super::codec;
-use super::entry::refuse_pool_in_uninitialised_worker;
+use super::executor::{ProcessPoolExecutor, Processes};
+use super::launch::refuse_pool_in_uninitialised_worker;
 use super::pool::Pool;
 use super::protocol::{ByteBuf, InitWith, Setup};
+use super::slot;
 use super::spawn::Launch;
-use super::trampoline;
 use crate::error::BuildError;
 use crate::executor::Payload;
+use crate::remote::codec;
+use crate::remote::trampoline;
 use std::time::Duration;
 
 /// `initializer_with`'s function, as the worker calls it, and its encoded argument (or why it
@@ -280,7 +281,54 @@ impl ProcessPoolBuilder {
             memory_limit: self.max_memory_per_worker,
         };
         let launch = Launch::new(setup);
-        let pool = Pool::new(max_workers, launch, self.task_timeout, self.max_memory_per_worker);
-        Ok(ProcessPoolExecutor { processes: super::Processes { pool } })
+        let pool = Pool::new(max_workers, slot::run, launch, self.task_timeout, self.max_memory_per_worker);
+        Ok(ProcessPoolExecutor { processes: Processes { pool } })
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// A pool of at most `max_workers` worker processes.
+    ///
+    /// # Panics
+    ///
+    /// If `max_workers` is 0 (use [`builder`](Self::builder) for an error value instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    ///
+    /// let pool = ProcessPoolExecutor::new(2);
+    /// # drop(pool);
+    /// ```
+    pub fn new(max_workers: usize) -> Self {
+        assert!(
+            max_workers > 0,
+            "ProcessPoolExecutor::new(0): a pool needs at least 1 worker \
+             (use ProcessPoolExecutor::default() for one per CPU)"
+        );
+        match Self::builder().max_workers(max_workers).build() {
+            Ok(pool) => pool,
+            Err(error) => panic!("ProcessPoolExecutor::new({max_workers}): {error}"),
+        }
+    }
+
+    /// A builder for every setting: [`max_workers`](ProcessPoolBuilder::max_workers),
+    /// [`max_tasks_per_child`](ProcessPoolBuilder::max_tasks_per_child), an
+    /// [`initializer`](ProcessPoolBuilder::initializer) (or one with an argument,
+    /// [`initializer_with`](ProcessPoolBuilder::initializer_with)), a
+    /// [`task_timeout`](ProcessPoolBuilder::task_timeout) and a
+    /// [`max_memory_per_worker`](ProcessPoolBuilder::max_memory_per_worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::default()
     }
 }

@@ -1,9 +1,9 @@
 //! The parent's handle on one live worker process: signals that can never reach another
 //! process, and the record of why the parent killed it.
 
-use super::os::{self, Signal};
 use super::service::Grants;
 use crate::sync::plain::{Condvar, Mutex};
+use crate::sys::{self, Signal};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ impl WorkerHandle {
     pub(crate) fn signal(&self, signal: Signal) {
         let alive = self.alive.lock();
         if *alive {
-            os::signal(self.pid, signal);
+            sys::signal(self.pid, signal);
         }
     }
 

@@ -30,9 +30,9 @@
 //! request, at most one per task in flight plus one per overrun item before the worker is
 //! killed outright, far below a socket's buffer, so that send never blocks either.
 
-use super::os;
 use super::protocol::{Batch, Control, FromWorker, encode};
 use crate::future::Killer;
+use crate::sys;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcReceiver};
@@ -44,7 +44,7 @@ use std::time::Duration;
 /// The most bytes the worker may have left unread for the slot thread to write a frame itself
 /// (see the module docs).
 static INLINE_BUDGET: LazyLock<usize> =
-    LazyLock::new(|| os::seqpacket_send_buffer().map_or(0, |buffer| (buffer / 4).min(64 << 10)));
+    LazyLock::new(|| sys::seqpacket_send_buffer().map_or(0, |buffer| (buffer / 4).min(64 << 10)));
 
 /// What the slot hears about its worker.
 #[derive(Debug)]
@@ -253,7 +253,7 @@ pub(crate) fn attach(frame: FromWorker, data: Vec<u8>) -> Event {
 fn write(tasks: IpcBytesSender, to_write: &Receiver<Outgoing>, delivered: &AtomicU64) {
     // A send to a worker that died raises SIGPIPE on this thread: held back here, so that it
     // cannot end a program that restored SIGPIPE's default action; the send fails instead.
-    os::hold_back_sigpipe_on_this_thread();
+    sys::hold_back_sigpipe_on_this_thread();
     for message in to_write {
         let sent = tasks
             .send(&message.frame)

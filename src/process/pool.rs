@@ -2,20 +2,26 @@
 //! workers, shutdown and termination.
 
 use super::handle::WorkerHandle;
-use super::os::Signal;
-use super::slot::{self, EXIT_PATIENCE};
 use super::spawn::Launch;
-use super::task::Pending;
 use crate::executor::intake::Intake;
+use crate::remote::task::Pending;
 use crate::sync::plain::Mutex;
+use crate::sys::Signal;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// How long a worker told to exit (shutdown, `max_tasks_per_child`, a signal) has before it is
+/// killed.
+pub(crate) const EXIT_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Shared by the executor handle and the slot threads.
 pub(crate) struct Pool {
     intake: Intake<Pending>,
+    /// What a slot thread runs (`slot::run`, given by the builder: the pool starts slots but
+    /// does not depend on what they do).
+    run_slot: fn(&Pool),
     pub(crate) launch: Launch,
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) memory_limit: Option<u64>,
@@ -37,6 +43,7 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(
         max_workers: usize,
+        run_slot: fn(&Pool),
         launch: Launch,
         task_timeout: Option<Duration>,
         memory_limit: Option<u64>,
@@ -46,6 +53,7 @@ impl Pool {
             closing: Mutex::new(Some(closing)),
             closed,
             intake: Intake::new(max_workers),
+            run_slot,
             launch,
             task_timeout,
             memory_limit,
@@ -89,7 +97,8 @@ impl Pool {
             return None;
         }
         let pool = Arc::clone(self);
-        self.intake.start_thread(|index| format!("concurrent-futures-slot-{index}"), move || slot::run(&pool))
+        let run_slot = self.run_slot;
+        self.intake.start_thread(|index| format!("concurrent-futures-slot-{index}"), move || run_slot(&pool))
     }
 
     pub(crate) fn is_broken(&self) -> Option<&String> {

@@ -6,9 +6,10 @@
 //! its own item, and a frame that fails to decode (or does not add up) is a broken peer (the
 //! worker is replaced), never a stream out of step.
 
-pub(crate) use super::batch::{Batch, ByteBuf};
-use super::os;
 use crate::error::TaskError;
+pub(crate) use crate::remote::batch::{Batch, ByteBuf};
+use crate::remote::build::Build;
+use crate::sys;
 use ipc_channel::ipc::IpcBytesSender;
 use serde::{Deserialize, Serialize};
 
@@ -57,10 +58,7 @@ impl Serialize for TaskFrameRef<'_> {
 /// Items' bytes from this size on travel as a message of their own, beside their frame, and
 /// are neither copied into the frame nor out of it: a `Vec<u8>` argument is sent from its own
 /// buffer, and the received message becomes the task's `Vec<u8>` (and likewise for results).
-/// Below it, one frame is cheaper than two messages. Measured (one worker, `submit` of a
-/// `Vec<u8>`, to the worker / there and back, µs): at 128 KiB 71.7 / 102.8 detached against
-/// 51.3 / 100.2 in the frame; at 256 KiB 145 / 173 against 152 / 383; at 1 MiB 377 / 649
-/// against 375 / 1345.
+/// Below it, one frame is cheaper than two messages (docs/PERFORMANCE.md has the measurements).
 pub(crate) const DETACH_AT: usize = 256 << 10;
 
 /// Parent to worker, on the task channel.
@@ -139,55 +137,18 @@ impl FromWorker {
     pub(crate) fn has_detached(&self) -> bool {
         matches!(self, FromWorker::Items { detached: true, .. })
     }
-
-    /// How many items an `Items` frame answers, if it adds up (no failure out of place or
-    /// twice, well-formed values); `None` for a frame from a broken peer.
-    pub(crate) fn items_answered(values: &Batch, failures: &[(u32, TaskError)]) -> Option<usize> {
-        let count = values.len().checked_add(failures.len())?;
-        let ascending = failures.windows(2).all(|w| w[0].0 < w[1].0);
-        let inside = failures.last().is_none_or(|(at, _)| (*at as usize) < count);
-        (ascending && inside && values.is_well_formed()).then_some(count)
-    }
-}
-
-/// Who a process claims to be at the handshake.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Identity {
-    pub(crate) device: u64,
-    pub(crate) inode: u64,
-    pub(crate) size: u64,
-    pub(crate) modified_ns: i128,
-    pub(crate) crate_version: String,
-}
-
-impl Identity {
-    /// The executable this process runs, as it was when first asked (`init()` asks): on Linux
-    /// `/proc/self/exe` names the file that was started even after it is replaced; elsewhere
-    /// the path std finds is looked at once, so a file replaced later gets refused at the
-    /// handshake instead of taken for this program.
-    pub(crate) fn of_this_process() -> std::io::Result<Identity> {
-        static FIRST: std::sync::OnceLock<(u64, u64, u64, i128)> = std::sync::OnceLock::new();
-        let (device, inode, size, modified_ns) = match FIRST.get() {
-            Some(first) => *first,
-            None => {
-                let found = os::file_identity(&os::executable()?)?;
-                *FIRST.get_or_init(|| found)
-            }
-        };
-        Ok(Identity { device, inode, size, modified_ns, crate_version: env!("CARGO_PKG_VERSION").to_owned() })
-    }
 }
 
 /// The worker's first message, on the parent's one-shot server.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Hello {
-    /// A worker presenting its secret and identity, with its channels: tasks in, control in,
+    /// A worker presenting its secret and build, with its channels: tasks in, control in,
     /// results out (and, after their frames, the detached bytes of large results), and the
     /// requests of its
     /// parent-service clients with their replies.
     Worker {
         secret: Vec<u8>,
-        identity: Identity,
+        build: Build,
         pid: u32,
         tasks: IpcBytesSender,
         control: IpcBytesSender,
@@ -213,7 +174,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Ta
 /// 32 random bytes from the operating system.
 pub(crate) fn random_secret() -> std::io::Result<Vec<u8>> {
     let mut secret = vec![0u8; 32];
-    os::fill_random(&mut secret)?;
+    sys::fill_random(&mut secret)?;
     Ok(secret)
 }
 
@@ -233,15 +194,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn items_frames_must_add_up() {
-        let values = Batch::single(&1u8).unwrap();
-        let fail = |at| (at, TaskError::Panicked("p".into()));
-        assert_eq!(FromWorker::items_answered(&values, &[fail(0)]), Some(2));
-        assert_eq!(FromWorker::items_answered(&values, &[fail(2)]), None);
-        assert_eq!(FromWorker::items_answered(&Batch::default(), &[fail(0), fail(0)]), None);
     }
 
     #[test]
@@ -278,17 +230,12 @@ mod tests {
                 mutated
             };
             if let Ok(FromWorker::Items { values, failures, .. }) = decode::<FromWorker>(&bytes) {
-                if FromWorker::items_answered(&values, &failures).is_some() {
+                if crate::remote::outcomes::answered(&values, &failures).is_some() {
                     values.items().for_each(drop);
                 }
             }
             let _ = decode::<ToWorker>(&bytes);
             let _ = decode::<Control>(&bytes);
         }
-    }
-
-    #[test]
-    fn identity_of_this_process_is_stable() {
-        assert_eq!(Identity::of_this_process().unwrap(), Identity::of_this_process().unwrap());
     }
 }

@@ -12,17 +12,15 @@
 //!
 //! With a task timeout the slot waits for each item with a deadline. When it passes, it asks the
 //! worker to stop that item (the worker decides, so an item that just finished is never mistaken
-//! for the next) and kills the worker outright if it has not stopped after [`KILL_GRACE`]. A
+//! for the next) and kills the worker outright if it has not stopped after `KILL_GRACE`. A
 //! `Future::kill` escalates the same way once its task is the one running: asked first, killed
-//! outright after [`KILL_GRACE`] without an answer (a worker stopped with SIGSTOP, say).
+//! outright after `KILL_GRACE` without an answer (a worker stopped with SIGSTOP, say).
 
 use super::link::{Event, Link, Outgoing};
-use super::os::Signal;
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
-use super::spawn::Worker;
-use super::task::Pending;
-use crate::error::TaskError;
+use super::reap::Worker;
+use crate::remote::task::Pending;
 use crossbeam_channel::{Receiver, select};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -35,12 +33,10 @@ const IN_FLIGHT: usize = 4;
 /// (about 10 µs): lining them up would gain nothing and could keep one waiting, so the slot
 /// sends one at a time until results come quickly again.
 const LONG_TASK: Duration = Duration::from_millis(1);
-/// How long a worker asked to stop a task (or an item) may take before it is killed outright.
-pub(crate) const KILL_GRACE: Duration = Duration::from_millis(500);
 /// How long the last frames of a worker that exited may take to be read before it counts as
 /// gone (they are already in the socket: this bound only matters if something else, a process
 /// the task forked, keeps the socket open).
-const EXIT_DRAIN: Duration = Duration::from_secs(1);
+pub(super) const EXIT_DRAIN: Duration = Duration::from_secs(1);
 
 /// A task handed to the writer, with the number of the message that carries it.
 pub(crate) struct Sent {
@@ -53,7 +49,7 @@ pub(crate) struct Asked {
     pub(crate) id: u64,
     pub(crate) item: usize,
     /// When the worker was asked; `None` once it was killed outright.
-    at: Option<Instant>,
+    pub(super) at: Option<Instant>,
 }
 
 /// How serving one worker ended.
@@ -70,25 +66,25 @@ pub(crate) enum Ended {
 
 /// One worker being served.
 pub(crate) struct Serving<'a> {
-    pool: &'a Pool,
-    worker: &'a mut Worker,
-    link: &'a mut Link,
+    pub(super) pool: &'a Pool,
+    pub(super) worker: &'a mut Worker,
+    pub(super) link: &'a mut Link,
     /// Sent and not wholly answered, oldest first.
     pub(crate) in_flight: VecDeque<Sent>,
     /// How many tasks to line up: 1 while tasks are long.
-    limit: usize,
+    pub(super) limit: usize,
     /// When the oldest unanswered item started (as near as the parent can tell).
-    front_since: Instant,
-    asked: Option<Asked>,
+    pub(super) front_since: Instant,
+    pub(super) asked: Option<Asked>,
     /// Tasks whose futures were killed, and when the worker was asked to stop each.
-    kills: Vec<(u64, Instant)>,
+    pub(super) kills: Vec<(u64, Instant)>,
     /// The worker was killed outright: only its end is awaited now.
-    killed_outright: bool,
+    pub(super) killed_outright: bool,
     /// When the worker's exit was seen (its last frames may still be on their way).
-    exited_at: Option<Instant>,
+    pub(super) exited_at: Option<Instant>,
     /// This worker is counted as idle for the pool's start-on-demand (see `Pool::announce_idle`).
-    announced_idle: bool,
-    never: Receiver<crate::process::os::Exit>,
+    pub(super) announced_idle: bool,
+    pub(super) never: Receiver<crate::sys::Exit>,
 }
 
 impl<'a> Serving<'a> {
@@ -257,62 +253,14 @@ impl<'a> Serving<'a> {
         }
     }
 
-    fn saw_exit(&mut self, exit: Option<crate::process::os::Exit>) {
+    fn saw_exit(&mut self, exit: Option<crate::sys::Exit>) {
         if let Some(exit) = exit {
             self.worker.saw_exit(exit);
         }
         self.exited_at = Some(Instant::now());
     }
 
-    /// The soonest deadline that applies now.
-    fn deadline(&self) -> Option<Instant> {
-        let drained = self.exited_at.map(|at| at + EXIT_DRAIN);
-        if self.killed_outright {
-            return drained;
-        }
-        let front = self.in_flight.front().map(|sent| &sent.pending);
-        let asked = match &self.asked {
-            Some(Asked { at: Some(at), .. }) => Some(*at + KILL_GRACE),
-            Some(Asked { at: None, .. }) => None,
-            None => self.pool.task_timeout.filter(|_| front.is_some()).map(|t| self.front_since + t),
-        };
-        let killed = front.and_then(|front| self.kill_deadline(front.id));
-        [drained, asked, killed].into_iter().flatten().min()
-    }
-
-    /// When the worker is killed outright if task `id`, killed by its future and running now,
-    /// has not stopped.
-    fn kill_deadline(&self, id: u64) -> Option<Instant> {
-        let asked_at = self.kills.iter().find(|(k, _)| *k == id)?.1;
-        Some(asked_at.max(self.front_since) + KILL_GRACE)
-    }
-
-    fn on_deadline(&mut self) -> Result<(), Ended> {
-        let now = Instant::now();
-        if self.exited_at.is_some_and(|at| at + EXIT_DRAIN <= now) {
-            return Err(Ended::Died(self.asked.take()));
-        }
-        if self.killed_outright {
-            return Ok(());
-        }
-        let front = self.in_flight.front().map(|sent| (sent.pending.id, sent.pending.done));
-        let grace_over = matches!(self.asked, Some(Asked { at: Some(at), .. }) if at + KILL_GRACE <= now);
-        let killed_over = front.is_some_and(|(id, _)| self.kill_deadline(id).is_some_and(|d| d <= now));
-        if grace_over || killed_over {
-            self.kill_outright();
-            return Ok(());
-        }
-        if self.asked.is_none()
-            && let (Some((id, item)), Some(timeout)) = (front, self.pool.task_timeout)
-            && self.front_since + timeout <= now
-        {
-            self.link.ask_to_stop(id, u32::try_from(item).ok());
-            self.asked = Some(Asked { id, item, at: Some(now) });
-        }
-        Ok(())
-    }
-
-    fn announce_idle(&mut self) {
+    pub(super) fn announce_idle(&mut self) {
         if !self.announced_idle {
             self.pool.announce_idle();
             self.announced_idle = true;
@@ -323,15 +271,6 @@ impl<'a> Serving<'a> {
         if self.announced_idle {
             self.pool.withdraw_idle();
             self.announced_idle = false;
-        }
-    }
-
-    /// Kills the worker: it did not stop what it was asked to stop.
-    fn kill_outright(&mut self) {
-        self.worker.handle.signal(Signal::Kill);
-        self.killed_outright = true;
-        if let Some(asked) = &mut self.asked {
-            asked.at = None;
         }
     }
 
@@ -350,74 +289,10 @@ impl<'a> Serving<'a> {
             }
         }
     }
-
-    /// A task's future was killed: ask the worker to stop it (once), and remember when.
-    fn on_kill(&mut self, id: u64) {
-        let here = self.in_flight.iter().any(|sent| sent.pending.id == id);
-        if here && !self.kills.iter().any(|(k, _)| *k == id) {
-            self.link.ask_to_stop(id, None);
-            self.kills.push((id, Instant::now()));
-        }
-    }
-
-    /// The outcomes of the next items of task `id`: checked against what was sent, then given
-    /// to its future.
-    fn on_items(
-        &mut self,
-        id: u64,
-        values: super::protocol::Batch,
-        failures: Vec<(u32, TaskError)>,
-    ) -> Result<(), Ended> {
-        let killed = self.kills.iter().any(|(k, _)| *k == id);
-        let Some(Sent { pending: front, message }) =
-            self.in_flight.front_mut().filter(|sent| sent.pending.id == id)
-        else {
-            return Err(Ended::Misbehaved(format!("answered task {id}, which it was not running")));
-        };
-        let count = FromWorker::items_answered(&values, &failures)
-            .filter(|count| (1..=front.args.len() - front.done).contains(count));
-        let Some(count) = count else {
-            return Err(Ended::Misbehaved(format!("answered task {id} with outcomes that do not add up")));
-        };
-        // A worker reports a panic, a value it could not decode or encode, or (for a task the
-        // parent asked it to stop) that it skipped it: nothing else.
-        if let Some((_, error)) = failures.iter().find(|(_, error)| !worker_can_report(error, killed)) {
-            return Err(Ended::Misbehaved(format!("reported {error:?} for an item of task {id}")));
-        }
-        let last = front.answer_all(values, failures, count);
-        let done = front.done;
-        // It read that message (and those before) before it ran anything of it.
-        let message = *message;
-        self.link.read_up_to(message);
-        if self.asked.as_ref().is_some_and(|a| a.id == id && a.item < done) {
-            // It finished before the worker could stop it.
-            self.asked = None;
-        }
-        if last && let Some(sent) = self.in_flight.pop_front() {
-            if self.in_flight.is_empty() {
-                // Counted as idle before the future completes, so that a submit made as soon
-                // as it has finds this worker instead of starting another.
-                self.announce_idle();
-            }
-            sent.pending.task.finish();
-            self.kills.retain(|(k, _)| *k != id);
-        }
-        self.front_since = Instant::now();
-        Ok(())
-    }
 }
 
 impl Drop for Serving<'_> {
     fn drop(&mut self) {
         self.withdraw_idle();
-    }
-}
-
-/// True for the errors a worker can produce for an item it was sent.
-fn worker_can_report(error: &TaskError, killed: bool) -> bool {
-    match error {
-        TaskError::Panicked(_) | TaskError::Serialization(_) => true,
-        TaskError::Killed(_) => killed,
-        _ => false,
     }
 }

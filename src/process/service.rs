@@ -1,7 +1,5 @@
-//! Parent services: objects of the parent that a worker's tasks may call while they run (a
-//! `SharedMap` is one). The process pool knows nothing of what a service does: a service
-//! registers itself when a task argument that names it is encoded, and answers requests made
-//! of an operation number and encoded operands.
+//! Parent services over ipc-channel: a worker's calls to the objects of the parent its tasks
+//! were sent (see `remote::service`), and the parent's thread that answers them.
 //!
 //! Trusting no worker: the parent runs only code it chose itself. A request names a service by
 //! the id the parent gave it, and that id must belong to a service that was sent to that very
@@ -9,57 +7,13 @@
 //! other id is a forgery: no service is called, and the worker is killed.
 
 use super::protocol::ByteBuf;
+use crate::remote::service::Service;
 use crate::sync::plain::Mutex;
+use crate::sync::{SPIN_WINDOW, spin_then_park};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
-
-/// Something of the parent's that workers may call.
-pub(crate) trait Service: Send + Sync + 'static {
-    /// Answers one request: operation `op` with its encoded operands. An `Err` is sent back to
-    /// the caller as its error.
-    fn call(&self, op: u8, operands: &[u8]) -> Result<Vec<u8>, String>;
-}
-
-/// Services a task argument names, by the ids the parent gave them.
-pub(crate) type Exposed = Vec<(u64, Arc<dyn Service>)>;
-
-thread_local! {
-    /// While a process pool encodes a task's argument: the services the argument names.
-    static EXPOSED: RefCell<Option<Exposed>> = const { RefCell::new(None) };
-}
-
-/// Called by a service's `Serialize`: if a process pool is encoding a task argument on this
-/// thread, the task will carry `service` (keeping it alive until it is done) and grant the
-/// worker that runs it the use of `id`. Elsewhere it does nothing.
-pub(crate) fn expose(id: u64, service: Arc<dyn Service>) {
-    EXPOSED.with(|exposed| {
-        if let Some(list) = exposed.borrow_mut().as_mut() {
-            list.push((id, service));
-        }
-    });
-}
-
-/// Runs `encode` and returns what it made, with the services it exposed. The collector is
-/// put back as it was even if `encode` panics (a user's `Serialize` may).
-pub(crate) fn collecting<T>(encode: impl FnOnce() -> T) -> (T, Exposed) {
-    struct Restore(Option<Option<Exposed>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            if let Some(outer) = self.0.take() {
-                EXPOSED.with(|exposed| *exposed.borrow_mut() = outer);
-            }
-        }
-    }
-    let mut restore = Restore(Some(EXPOSED.with(|exposed| exposed.borrow_mut().replace(Vec::new()))));
-    let made = encode();
-    let outer = restore.0.take().unwrap_or_default();
-    let exposed = EXPOSED.with(|exposed| std::mem::replace(&mut *exposed.borrow_mut(), outer));
-    (made, exposed.unwrap_or_default())
-}
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -92,22 +46,19 @@ impl Grants {
     }
 }
 
-/// How long either side of a call looks for the other's message before it sleeps: a call is a
-/// round trip, and a sleeping side costs a wake-up (tens of µs on this VM) each time.
-const SPIN: Duration = Duration::from_micros(50);
-
-/// Receives the next message, first spinning (then yielding) for [`SPIN`], then blocking.
+/// Receives the next message, looking for it for [`SPIN_WINDOW`] before it blocks: a call is a
+/// round trip, and a sleeping side costs a wake-up each time.
 fn recv_soon(receiver: &IpcBytesReceiver) -> Result<Vec<u8>, String> {
     use ipc_channel::TryRecvError;
-    let start = Instant::now();
-    while start.elapsed() < SPIN {
-        match receiver.try_recv() {
-            Ok(message) => return Ok(message),
-            Err(TryRecvError::Empty) => std::thread::yield_now(),
-            Err(TryRecvError::IpcError(e)) => return Err(format!("{e:?}")),
-        }
-    }
-    receiver.recv().map_err(|e| format!("{e:?}"))
+    spin_then_park(
+        SPIN_WINDOW,
+        || match receiver.try_recv() {
+            Ok(message) => Some(Ok(message)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::IpcError(e)) => Some(Err(format!("{e:?}"))),
+        },
+        || receiver.recv().map_err(|e| format!("{e:?}")),
+    )
 }
 
 /// The parent's side: answers one worker's requests until the worker is gone. Returns why
@@ -165,12 +116,12 @@ pub(crate) fn install_client(requests: IpcBytesSender, replies: IpcBytesReceiver
 
 /// In a worker: the pid of the parent, which owns the services it calls.
 pub(crate) fn parent() -> Option<u32> {
-    super::entry::parent_pid()
+    super::launch::parent_pid()
 }
 
 /// True in a worker whose parent is `pid`: a service owned by `pid` can be called from here.
 pub(crate) fn can_reach(pid: u32) -> bool {
-    CLIENT.get().is_some() && super::entry::parent_pid() == Some(pid)
+    CLIENT.get().is_some() && super::launch::parent_pid() == Some(pid)
 }
 
 /// Calls operation `op` of service `service` in the parent, and returns its encoded answer.
@@ -252,15 +203,5 @@ mod tests {
         drop(echo);
         let (replies, _) = exchange(&grants, &[Request { service: 4, op: 0, operands: ByteBuf(Vec::new()) }]);
         assert!(matches!(&replies[..], [Err(why)] if why.contains("no longer exists")));
-    }
-
-    #[test]
-    fn only_services_encoded_inside_collecting_are_collected() {
-        expose(1, Arc::new(Echo));
-        let ((), inner) = collecting(|| expose(2, Arc::new(Echo)));
-        assert_eq!(inner.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [2]);
-        // An encoder that panics leaves no collector behind.
-        let _ = std::panic::catch_unwind(|| collecting(|| panic!("a Serialize impl panicked")));
-        assert!(EXPOSED.with(|exposed| exposed.borrow().is_none()));
     }
 }

@@ -12,13 +12,14 @@
 //! killed after [`EXIT_PATIENCE`].
 
 use super::link::{Channels, Event, Link, Outgoing};
-use super::os::{self, Signal};
-use super::pool::{Idle, Pool};
+use super::pool::{EXIT_PATIENCE, Idle, Pool};
 use super::protocol::{FromWorker, MEMORY_EXIT_CODE, ToWorkerRef, encode};
+use super::reap::Worker;
 use super::serve::{Asked, Ended, Sent, Serving};
-use super::spawn::{StartError, Starter, Worker, start_watch, start_worker};
-use super::task::Pending;
+use super::spawn::{StartError, Starter, start_watch, start_worker};
 use crate::error::TaskError;
+use crate::remote::task::Pending;
+use crate::sys::{self, Signal};
 use crossbeam_channel::{Receiver, select};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -27,8 +28,6 @@ use std::time::Duration;
 
 /// Attempts to start a worker before the pool counts as broken.
 const START_ATTEMPTS: usize = 3;
-/// How long an exiting worker may take before it is killed.
-pub(crate) const EXIT_PATIENCE: Duration = Duration::from_secs(5);
 /// How long the writer of a dead worker may take to notice (its sends fail at once).
 const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -36,7 +35,7 @@ const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 pub(crate) fn run(pool: &Pool) {
     // Every write to a worker happens on this thread or one it starts: none may raise a SIGPIPE
     // that ends the program (see `os`).
-    os::hold_back_sigpipe_on_this_thread();
+    sys::hold_back_sigpipe_on_this_thread();
     let mut idle = Idle::starting(pool);
     // Tasks that were sent to a worker that never started them, for the next worker.
     let mut retry: VecDeque<Pending> = VecDeque::new();
@@ -76,10 +75,12 @@ pub(crate) fn run(pool: &Pool) {
                 link.close(WRITER_PATIENCE);
                 requeue(&mut retry, in_flight);
             }
-            Ended::Died(asked) => bury(pool, &mut worker, &mut link, asked, in_flight, &mut retry),
+            Ended::Died(asked) => {
+                reap_and_requeue(pool, &mut worker, &mut link, asked, in_flight, &mut retry)
+            }
             Ended::Misbehaved(why) => {
                 worker.handle.condemn(why);
-                bury(pool, &mut worker, &mut link, None, in_flight, &mut retry);
+                reap_and_requeue(pool, &mut worker, &mut link, None, in_flight, &mut retry);
             }
         }
         pool.unregister(&worker.handle);
@@ -90,7 +91,7 @@ pub(crate) fn run(pool: &Pool) {
     }
 }
 
-fn fail_all(tasks: impl IntoIterator<Item = Pending>, error: &TaskError) {
+pub(super) fn fail_all(tasks: impl IntoIterator<Item = Pending>, error: &TaskError) {
     for pending in tasks {
         pending.fail_rest(error);
     }
@@ -106,7 +107,7 @@ fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Sent>) {
 /// After a worker died (or was killed for misbehaving): reaps it, fails the item it was
 /// running, says why, and keeps the rest. Only tasks whose message reached the worker whole
 /// can have run.
-fn bury(
+fn reap_and_requeue(
     pool: &Pool,
     worker: &mut Worker,
     link: &mut Link,
@@ -273,145 +274,5 @@ fn set_up(
             // No task has been sent to it yet.
             Event::Kill(_) => continue,
         };
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use crate::TaskError;
-    use crate::future::Future;
-    use crate::process::handle::WorkerHandle;
-    use crate::process::protocol::{Batch, Setup};
-    use crate::process::spawn::Launch;
-    use crate::process::task::{Remote, Single, Typed};
-    use ipc_channel::ipc::{bytes_channel, channel};
-
-    /// Serves one task to a fake worker that answers its first frame with `reply` (or closes
-    /// its channel when `reply` is `None`); returns how serving ended and the task's future.
-    fn serve_fake(reply: Option<FromWorker>) -> (Ended, Future<u32>) {
-        let pool = Pool::new(1, Launch::new(Setup::default()), None, None);
-        // No more tasks will come: once the fake's answer is read, serving ends.
-        pool.shutdown(false, false);
-        let (tasks, tasks_rx) = bytes_channel().unwrap();
-        let (control, _control_rx) = bytes_channel().unwrap();
-        let (results_tx, results) = channel().unwrap();
-        let (_payloads_tx, payloads) = bytes_channel().unwrap();
-        let (_exited_tx, exited) = crossbeam_channel::bounded(1);
-        let fake = std::thread::spawn(move || {
-            let _frame = tasks_rx.recv().unwrap();
-            match reply {
-                Some(frame) => results_tx.send(frame).unwrap(),
-                None => drop(results_tx),
-            }
-        });
-        let mut link = Link::open(Channels { tasks, control, results, payloads }, 0).unwrap();
-        let mut worker = Worker::fake(WorkerHandle::new(0), exited);
-        let (future, promise) = Future::pending();
-        let task = Typed::new(promise, Single::new());
-        assert!(task.set_running(Box::new(|| {})));
-        let pending = Pending {
-            id: 7,
-            call: 0,
-            target: None,
-            args: Arc::new(Batch::single(&1u8).unwrap()),
-            done: 0,
-            task,
-            services: Vec::new(),
-        };
-        let mut retry = VecDeque::from([pending]);
-        let mut serving = Serving::new(&pool, &mut worker, &mut link);
-        let ended = serving.serve(&mut Idle::starting(&pool), &mut retry);
-        let in_flight = std::mem::take(&mut serving.in_flight);
-        fake.join().unwrap();
-        fail_all(in_flight.into_iter().map(|sent| sent.pending), &TaskError::WorkerDied("test".into()));
-        (ended, future)
-    }
-
-    fn answer(id: u64, value: u32) -> FromWorker {
-        FromWorker::Items {
-            id,
-            values: Batch::single(&value).unwrap(),
-            failures: Vec::new(),
-            detached: false,
-        }
-    }
-
-    #[test]
-    fn an_answer_for_another_task_is_misbehaviour() {
-        let (ended, _) = serve_fake(Some(answer(99, 1)));
-        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("task 99")));
-    }
-
-    #[test]
-    fn outcomes_that_do_not_add_up_are_misbehaviour() {
-        let two = FromWorker::Items {
-            id: 7,
-            values: Batch::single(&1u32).unwrap(),
-            failures: vec![(0, TaskError::Cancelled)],
-            detached: false,
-        };
-        let (ended, _) = serve_fake(Some(two));
-        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("do not add up")));
-    }
-
-    #[test]
-    fn a_frame_that_answers_no_item_is_misbehaviour() {
-        // It would put the task timeout off for ever.
-        let none =
-            FromWorker::Items { id: 7, values: Batch::default(), failures: Vec::new(), detached: false };
-        let (ended, _) = serve_fake(Some(none));
-        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("do not add up")));
-    }
-
-    #[test]
-    fn an_error_no_worker_can_produce_is_misbehaviour() {
-        for error in
-            [TaskError::Cancelled, TaskError::Shutdown, TaskError::Timeout, TaskError::Killed("k".into())]
-        {
-            let claimed = FromWorker::Items {
-                id: 7,
-                values: Batch::default(),
-                failures: vec![(0, error)],
-                detached: false,
-            };
-            let (ended, future) = serve_fake(Some(claimed));
-            assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("reported")));
-            assert!(
-                matches!(future.result(), Err(TaskError::WorkerDied(_))),
-                "the task fails as its worker's"
-            );
-        }
-    }
-
-    #[test]
-    fn a_panic_reported_by_the_worker_fails_the_task() {
-        let panicked = FromWorker::Items {
-            id: 7,
-            values: Batch::default(),
-            failures: vec![(0, TaskError::Panicked("p".into()))],
-            detached: false,
-        };
-        let (_, future) = serve_fake(Some(panicked));
-        assert_eq!(future.result(), Err(TaskError::Panicked("p".into())));
-    }
-
-    #[test]
-    fn a_frame_out_of_turn_is_misbehaviour() {
-        let (ended, _) = serve_fake(Some(FromWorker::Ready));
-        assert!(matches!(ended, Ended::Misbehaved(ref why) if why.contains("out of turn")));
-    }
-
-    #[test]
-    fn a_closed_channel_is_a_death() {
-        let (ended, future) = serve_fake(None);
-        assert!(matches!(ended, Ended::Died(None)));
-        assert!(matches!(future.result(), Err(TaskError::WorkerDied(_))));
-    }
-
-    #[test]
-    fn a_good_answer_completes_the_future() {
-        let (_, future) = serve_fake(Some(answer(7, 5)));
-        assert_eq!(future.result(), Ok(5));
     }
 }

@@ -1,19 +1,20 @@
 //! Starting a worker process: re-execute this program, hand it a secret privately, and accept
 //! its authenticated handshake, never waiting forever.
 
-use super::entry::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
 use super::handle::WorkerHandle;
+use super::launch::{FORGOT_INIT_EXIT_CODE, PARENT_PID_ENV, REFUSED_EXIT_CODE, SECRET_LEN, WORKER_ENV};
 use super::link::Channels;
-use super::os::{self, Exit, Signal};
-use super::protocol::{Hello, Identity, Setup, random_secret};
+use super::protocol::{Hello, Setup, random_secret};
+use super::reap::Worker;
 use super::service;
+use crate::remote::build::Build;
+use crate::sys::{self, Exit, Signal};
 use crossbeam_channel::{Receiver, bounded, select};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a started worker may take to connect and set up before the start counts as failed.
@@ -22,68 +23,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 const GONE_PATIENCE: Duration = Duration::from_secs(5);
 /// How often a start that waits looks whether it is still worth it, once the pool shut down.
 const LOOK_AGAIN: Duration = Duration::from_millis(50);
-
-/// What the parent keeps of a running worker, besides its [`Link`](super::link::Link).
-pub(crate) struct Worker {
-    pub(crate) handle: Arc<WorkerHandle>,
-    /// The worker's exit, once it has exited and been reaped.
-    exited: Receiver<Exit>,
-    /// The exit, once taken from `exited`.
-    exit: Option<Exit>,
-    /// The thread that answers the worker's service calls, and what disconnects when it ends
-    /// (with the worker, unless something else holds the worker's end of its channels).
-    services: Option<(JoinHandle<()>, Receiver<()>)>,
-}
-
-impl Worker {
-    /// Where the worker's exit is reported, once it has exited and been reaped.
-    pub(crate) fn exited(&self) -> &Receiver<Exit> {
-        &self.exited
-    }
-
-    /// Keeps the exit that was taken from [`Worker::exited`].
-    pub(crate) fn saw_exit(&mut self, exit: Exit) {
-        self.exit = Some(exit);
-    }
-
-    /// Waits for the worker's exit (killing it if it does not exit within `patience`) and
-    /// describes it. After it, nothing of the worker is left in the parent but this value and
-    /// its link: its service thread has ended, or (if a process the task forked still holds
-    /// the worker's end of the channels) it is left to end by itself after `patience`.
-    pub(crate) fn reap(&mut self, patience: Duration) -> Exit {
-        let exit = match self.exit.take() {
-            Some(exit) => exit,
-            None => wait_for_exit(&self.handle, &self.exited, patience),
-        };
-        self.exit = Some(exit.clone());
-        if let Some((services, ended)) = self.services.take()
-            && matches!(ended.recv_timeout(patience), Err(crossbeam_channel::RecvTimeoutError::Disconnected))
-        {
-            let _ = services.join();
-        }
-        exit
-    }
-
-    /// A worker with no process behind it (for the slot's tests).
-    #[cfg(all(test, not(loom)))]
-    pub(crate) fn fake(handle: Arc<WorkerHandle>, exited: Receiver<Exit>) -> Worker {
-        Worker { handle, exited, exit: None, services: None }
-    }
-}
-
-/// Waits for a worker's exit as its monitor thread reports it, killing it after `patience`
-/// (and giving up on it as lost after as long again: a killed process is reaped at once).
-fn wait_for_exit(handle: &WorkerHandle, exited: &Receiver<Exit>, patience: Duration) -> Exit {
-    match exited.recv_timeout(patience) {
-        Ok(exit) => exit,
-        Err(_) => {
-            handle.signal(Signal::Kill);
-            exited
-                .recv_timeout(patience)
-                .unwrap_or_else(|_| Exit { code: None, text: "was lost (it could not be reaped)".to_owned() })
-        }
-    }
-}
 
 /// What a starting worker needs from its pool.
 pub(crate) trait Starter {
@@ -141,7 +80,7 @@ impl Launch {
     pub(crate) fn new(setup: Setup) -> Launch {
         let mut own = std::env::args_os();
         let arg0 = own.next().unwrap_or_else(|| OsString::from("worker"));
-        let test = super::entry::init_ran_on_this_thread()
+        let test = super::launch::init_ran_on_this_thread()
             .then(|| std::thread::current().name().map(str::to_owned))
             .flatten()
             .filter(|name| name != "main" && !name.is_empty());
@@ -164,8 +103,8 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
     let (server, name) =
         IpcOneShotServer::<Hello>::new().map_err(|e| io("cannot open a handshake server", e))?;
     let secret = random_secret().map_err(|e| io("cannot get random bytes for the handshake", e))?;
-    let identity = Identity::of_this_process().map_err(|e| io("cannot identify this program's file", e))?;
-    let executable = os::executable().map_err(|e| io("cannot find this program's file", e))?;
+    let build = Build::this_file().map_err(|e| io("cannot identify this program's file", e))?;
+    let executable = sys::executable().map_err(|e| io("cannot find this program's file", e))?;
 
     let mut command = Command::new(executable);
     command
@@ -173,7 +112,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         .env(WORKER_ENV, &name)
         .env(PARENT_PID_ENV, std::process::id().to_string())
         .stdin(Stdio::piped());
-    os::set_arg0(&mut command, &launch.arg0);
+    sys::set_arg0(&mut command, &launch.arg0);
     let mut child = command.spawn().map_err(|e| io("cannot start a worker process", e))?;
     let pid = child.id();
     let handle = WorkerHandle::new(pid);
@@ -186,9 +125,9 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         .spawn(move || {
             // Wait for the exit first and reap only with signals shut out (`reaped`), so that a
             // signal for this worker can never reach a process that reused its pid.
-            let _ = os::wait_for_exit_unreaped(pid);
+            let _ = sys::wait_for_exit_unreaped(pid);
             let exit = match monitored.reaped(|| child.wait()) {
-                Ok(status) => os::describe(status),
+                Ok(status) => sys::describe(status),
                 Err(e) => Exit { code: None, text: format!("could not be waited for: {e}") },
             };
             let _ = exited_tx.send(exit);
@@ -210,7 +149,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
 
     // The secret goes through the child's stdin: no other process can read it there. A worker
     // already gone makes this write fail; it raises no SIGPIPE, since the slot thread that
-    // starts workers holds SIGPIPE back (see `os::sigpipe`).
+    // starts workers holds SIGPIPE back (see `sys::sigpipe`).
     let handed = stdin.map(|mut stdin| stdin.write_all(&secret));
     debug_assert_eq!(secret.len(), SECRET_LEN);
     if let Some(Err(e)) = handed {
@@ -263,8 +202,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
             },
         }
     };
-    let (channels, service_requests, service_replies) =
-        verify(hello, &secret, &identity, pid).map_err(fail)?;
+    let (channels, service_requests, service_replies) = verify(hello, &secret, &build, pid).map_err(fail)?;
     // The worker's calls to parent services are answered here, in the parent, until it exits.
     let served = Arc::clone(&handle);
     let (serving, ended) = bounded::<()>(0);
@@ -277,7 +215,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
             }
         })
         .map_err(|e| fail(io("cannot start a service thread", e)))?;
-    Ok((Worker { handle, exited, exit: None, services: Some((services, ended)) }, channels))
+    Ok((Worker::new(handle, exited, (services, ended)), channels))
 }
 
 /// Accepts a handshake only from the worker that was started: it must present the secret that
@@ -285,13 +223,13 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
 fn verify(
     hello: Hello,
     secret: &[u8],
-    identity: &Identity,
+    build: &Build,
     pid: u32,
 ) -> Result<(Channels, IpcBytesReceiver, IpcBytesSender), StartError> {
     match hello {
         Hello::Worker {
             secret: presented,
-            identity: theirs,
+            build: theirs,
             pid: their_pid,
             tasks,
             control,
@@ -305,9 +243,9 @@ fn verify(
                     "a process without the pool's secret tried to attach; it was refused".to_owned(),
                 ));
             }
-            if theirs != *identity {
+            if theirs != *build {
                 return Err(StartError::Broken(format!(
-                    "a worker runs a different build of this program ({theirs:?}, expected {identity:?})"
+                    "a worker runs a different build of this program ({theirs}, expected {build})"
                 )));
             }
             Ok((Channels { tasks, control, results, payloads }, service_requests, service_replies))
@@ -349,6 +287,13 @@ fn exited_before_handshake(exit: &Exit) -> StartError {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// This test module's helper, as libtest names it (the path in the crate, whatever module
+    /// the file is in).
+    fn helper_test_name() -> String {
+        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
+        format!("{module}::foreign_process_helper")
+    }
     use ipc_channel::ipc::bytes_channel;
 
     const FOREIGN_ENV: &str = "CONCURRENT_FUTURES_TEST_FOREIGN_SERVER";
@@ -363,7 +308,7 @@ mod tests {
         let (service_replies, _) = bytes_channel().unwrap();
         Hello::Worker {
             secret,
-            identity: Identity::of_this_process().unwrap(),
+            build: Build::this_file().unwrap(),
             pid: std::process::id(),
             tasks,
             control,
@@ -387,9 +332,9 @@ mod tests {
     fn a_foreign_process_cannot_attach() {
         let (server, name) = IpcOneShotServer::<Hello>::new().unwrap();
         let secret = random_secret().unwrap();
-        let identity = Identity::of_this_process().unwrap();
-        let mut foreign = Command::new(os::executable().unwrap())
-            .args(["process::spawn::tests::foreign_process_helper", "--exact", "--nocapture"])
+        let build = Build::this_file().unwrap();
+        let mut foreign = Command::new(sys::executable().unwrap())
+            .args([&helper_test_name(), "--exact", "--nocapture"])
             .env(FOREIGN_ENV, &name)
             .spawn()
             .unwrap();
@@ -400,7 +345,7 @@ mod tests {
             Hello::Worker { pid, .. } => *pid,
             Hello::Abandon => unreachable!("the helper sends a worker hello"),
         };
-        match verify(hello, &secret, &identity, claimed) {
+        match verify(hello, &secret, &build, claimed) {
             Err(StartError::Retry(why)) => assert!(why.contains("refused"), "{why}"),
             _ => panic!("a process without the secret was accepted"),
         }
@@ -409,8 +354,8 @@ mod tests {
     #[test]
     fn a_different_build_is_refused() {
         let secret = random_secret().unwrap();
-        let mut other_build = Identity::of_this_process().unwrap();
-        other_build.modified_ns += 1;
+        let mut other_build = Build::this_file().unwrap();
+        other_build.size += 1;
         match verify(foreign_hello(secret.clone()), &secret, &other_build, std::process::id()) {
             Err(StartError::Broken(why)) => assert!(why.contains("different build"), "{why}"),
             _ => panic!("a different build was accepted"),
@@ -420,7 +365,7 @@ mod tests {
     #[test]
     fn the_started_worker_is_accepted() {
         let secret = random_secret().unwrap();
-        let identity = Identity::of_this_process().unwrap();
-        assert!(verify(foreign_hello(secret.clone()), &secret, &identity, std::process::id()).is_ok());
+        let build = Build::this_file().unwrap();
+        assert!(verify(foreign_hello(secret.clone()), &secret, &build, std::process::id()).is_ok());
     }
 }

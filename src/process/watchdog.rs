@@ -2,9 +2,9 @@
 //! parent asks. The worker itself decides, under one lock with the task loop, so a kill meant
 //! for one item can never stop the next one.
 
-use super::os;
 use super::protocol::{Control, KILLED_EXIT_CODE, decode};
 use crate::sync::plain::Mutex;
+use crate::sys;
 use ipc_channel::ipc::IpcBytesReceiver;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -57,7 +57,7 @@ impl Running {
         let mut state = self.0.lock();
         match state.current {
             Some((running, at)) if running == id && item.is_none_or(|item| item == at) => {
-                os::exit_now(KILLED_EXIT_CODE)
+                sys::exit_now(KILLED_EXIT_CODE)
             }
             _ if item.is_none() => {
                 if state.killed.len() == REMEMBERED_KILLS {
@@ -83,7 +83,7 @@ pub(crate) fn start(control: IpcBytesReceiver, running: Arc<Running>) -> std::io
                     // Only the parent writes here; a frame it did not mean is ignored.
                     Err(_) => {}
                 },
-                Err(_) => os::exit_now(0),
+                Err(_) => sys::exit_now(0),
             }
         }
     })?;

@@ -1,72 +1,41 @@
 //! The loop a re-executed worker process runs: handshake, setup, then tasks, item by item,
 //! until the parent closes the channel (or the worker retires).
 
-use super::entry::SECRET_LEN;
-use super::os;
-use super::outcomes::Outcomes;
+use super::launch::{self, Role, SECRET_LEN};
 use super::protocol::{
-    Batch, DETACH_AT, FromWorker, Hello, Identity, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
+    Batch, DETACH_AT, FromWorker, Hello, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
 use super::service;
-use super::trampoline;
 use super::watchdog::{self, Running};
 use crate::error::{TaskError, panic_message};
+use crate::remote::build::Build;
+use crate::remote::items::ItemHooks;
+use crate::remote::outcomes::Outcomes;
+use crate::remote::panics::{in_task, report_task_panics_through_futures, with_panic_location};
+use crate::remote::trampoline;
+use crate::sys;
 use ipc_channel::ipc::{IpcBytesSender, IpcSender, bytes_channel, channel};
-use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-thread_local! {
-    /// Where the last panic on this thread happened (set by the worker's panic hook).
-    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// True while a task's own code runs: its panics are reported through its future only.
-    static IN_TASK: Cell<bool> = const { Cell::new(false) };
-}
-
-/// `message`, followed by the location of the panic if the worker's hook recorded one.
-pub(crate) fn with_panic_location(message: String) -> String {
-    match PANIC_LOCATION.with(|l| l.borrow_mut().take()) {
-        Some(location) => format!("{message} (at {location})"),
-        None => message,
+/// What `init()` asks the process transport: if this process is one of its workers, it serves
+/// its parent here and exits (never returns). Returns true the first time `init()` runs in a
+/// process that is not a worker, false when it ran before.
+pub(crate) fn on_init() -> bool {
+    match launch::role_at_init() {
+        Role::Again => false,
+        Role::Program => true,
+        Role::Worker { server, parent } => run(&server, parent),
     }
-}
-
-/// Runs a task's code, marked as such for the panic hook (also while it unwinds).
-pub(crate) fn in_task<T>(f: impl FnOnce() -> T) -> T {
-    struct Mark;
-    impl Drop for Mark {
-        fn drop(&mut self) {
-            IN_TASK.with(|t| t.set(false));
-        }
-    }
-    IN_TASK.with(|t| t.set(true));
-    let _mark = Mark;
-    f()
-}
-
-/// Installs the panic hook of a process that runs tasks for another: it records where a panic
-/// happened (for [`with_panic_location`]), and prints only panics outside a task's own code,
-/// since a task's panic travels to its future with its message and location.
-pub(crate) fn report_task_panics_through_futures() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if let Some(location) = info.location() {
-            let location = format!("{}:{}:{}", location.file(), location.line(), location.column());
-            PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(location));
-        }
-        if !IN_TASK.with(Cell::get) {
-            default_hook(info);
-        }
-    }));
 }
 
 /// Runs the worker and exits the process.
-pub(crate) fn run(server: &str, parent: u32) -> ! {
-    if !os::tie_to_parent(parent) {
+fn run(server: &str, parent: u32) -> ! {
+    if !sys::tie_to_parent(parent) {
         std::process::exit(0);
     }
-    os::leave_interrupts_to_the_parent();
+    sys::leave_interrupts_to_the_parent();
     report_task_panics_through_futures();
     match serve(server) {
         Ok(()) => std::process::exit(0),
@@ -81,9 +50,8 @@ pub(crate) fn run(server: &str, parent: u32) -> ! {
 fn serve(server: &str) -> Result<(), String> {
     let mut secret = vec![0u8; SECRET_LEN];
     std::io::stdin().read_exact(&mut secret).map_err(|e| format!("no handshake secret on stdin: {e}"))?;
-    os::detach_stdin().map_err(|e| format!("cannot detach stdin: {e}"))?;
-    let identity =
-        Identity::of_this_process().map_err(|e| format!("cannot identify this program's file: {e}"))?;
+    sys::detach_stdin().map_err(|e| format!("cannot detach stdin: {e}"))?;
+    let build = Build::this_file().map_err(|e| format!("cannot identify this program's file: {e}"))?;
     let no_channel = |e: std::io::Error| format!("cannot make a channel: {e}");
     let (tasks_tx, tasks) = bytes_channel().map_err(no_channel)?;
     let (control_tx, control) = bytes_channel().map_err(no_channel)?;
@@ -96,7 +64,7 @@ fn serve(server: &str) -> Result<(), String> {
     watchdog::start(control, Arc::clone(&running)).map_err(|e| format!("cannot start the watchdog: {e}"))?;
     let hello = Hello::Worker {
         secret,
-        identity,
+        build,
         pid: std::process::id(),
         tasks: tasks_tx,
         control: control_tx,
@@ -108,7 +76,7 @@ fn serve(server: &str) -> Result<(), String> {
     let connection = IpcSender::<Hello>::connect(server.to_owned())
         .map_err(|e| format!("cannot reach the parent: {e}"))?;
     // Nothing of this worker (its channels, the secret) goes to a server that is not its parent's.
-    super::entry::confirm_server_is_the_parent_s(server);
+    launch::confirm_server_is_the_parent_s(server);
     connection.send(hello).map_err(|e| format!("cannot greet the parent: {e:?}"))?;
 
     let mut setup = Setup::default();
@@ -169,7 +137,8 @@ fn set_up(setup: &Setup) -> Result<(), String> {
     }
     // Last, once the worker's own threads and buffers exist: the limit is for the tasks.
     if let Some(bytes) = setup.memory_limit {
-        os::limit_memory(bytes, MEMORY_EXIT_CODE).map_err(|e| format!("cannot set the memory limit: {e}"))?;
+        sys::limit_memory(bytes, MEMORY_EXIT_CODE)
+            .map_err(|e| format!("cannot set the memory limit: {e}"))?;
     }
     Ok(())
 }
@@ -206,7 +175,7 @@ fn run_task(frame: TaskFrame, out: Out<'_>, item_by_item: bool, running: &Runnin
     // A malformed batch ends its items early: the rest still need an answer.
     for index in around.seen..total {
         let malformed = TaskError::Serialization("the parent sent a malformed task".into());
-        trampoline::Around::after(&mut around, index, Err(malformed))?;
+        ItemHooks::after(&mut around, index, Err(malformed))?;
     }
     around.report()?;
     running.forget(frame.id);
@@ -248,7 +217,7 @@ impl Reporter<'_> {
     }
 }
 
-impl trampoline::Around for Reporter<'_> {
+impl ItemHooks for Reporter<'_> {
     fn item_by_item(&self) -> bool {
         self.item_by_item
     }

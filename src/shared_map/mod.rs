@@ -1,51 +1,26 @@
 //! [`SharedMap`]: one locked map shared by every worker, Python's `Manager().dict()`. Depends on
-//! `executor` (for `Payload`) and `sync`, and, for its proxy only, on `process::service`.
+//! `executor` (for `Payload`) and `sync`, and, for its proxy only, on `remote::service` and
+//! `process::service`.
 //!
 //! A handle is an `Arc` to the map. Serialised (as a task argument), a handle becomes an id in a
 //! process-wide registry of live maps (weak references, removed when the map is dropped).
 //! Deserialised in the same process, the id finds the map again; deserialised in a worker process
-//! of the map's owner, it becomes a proxy whose every call runs in the owner (see [`remote`]).
+//! of the map's owner, it becomes a proxy whose every call runs in the owner (see [`proxy`]).
 
+mod local;
 #[cfg(all(feature = "process", unix))]
-mod remote;
+mod proxy;
 mod wire;
 
+use self::local::{Inner, update};
 #[cfg(all(feature = "process", unix))]
-use self::remote::Op;
+use self::proxy::Op;
 use crate::executor::Payload;
 use crate::sync::plain::Mutex;
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::{Arc, OnceLock, Weak};
-
-type Registry = Mutex<HashMap<u64, Weak<dyn Any + Send + Sync>>>;
-
-/// The live maps of this process that have been serialised at least once, by id.
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::default)
-}
-
-/// The live map registered under `id`, if any.
-fn lookup(id: u64) -> Option<Arc<dyn Any + Send + Sync>> {
-    registry().lock().get(&id).and_then(Weak::upgrade)
-}
-
-struct Inner<K, V> {
-    map: Mutex<HashMap<K, V>>,
-    /// Set the first time the handle is serialised.
-    id: OnceLock<u64>,
-}
-
-impl<K, V> Drop for Inner<K, V> {
-    fn drop(&mut self) {
-        if let Some(id) = self.id.get() {
-            registry().lock().remove(id);
-        }
-    }
-}
+use std::sync::{Arc, OnceLock};
 
 /// A map shared by threads (and, through a process pool, by worker processes).
 ///
@@ -104,7 +79,7 @@ enum Backend<K, V> {
     Local(Arc<Inner<K, V>>),
     /// A proxy in a worker process: the id of the map in the parent's registry.
     #[cfg(all(feature = "process", unix))]
-    Remote(u64, std::marker::PhantomData<fn() -> (K, V)>),
+    Proxy(u64, std::marker::PhantomData<fn() -> (K, V)>),
 }
 
 impl<K, V> Clone for SharedMap<K, V> {
@@ -112,7 +87,7 @@ impl<K, V> Clone for SharedMap<K, V> {
         let backend = match &self.backend {
             Backend::Local(inner) => Backend::Local(Arc::clone(inner)),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => Backend::Remote(*id, std::marker::PhantomData),
+            Backend::Proxy(id, _) => Backend::Proxy(*id, std::marker::PhantomData),
         };
         SharedMap { backend }
     }
@@ -156,7 +131,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().insert(k, v),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Insert, &(k, v)),
+            Backend::Proxy(id, _) => proxy::call(*id, Op::Insert, &(k, v)),
         }
     }
 
@@ -175,9 +150,9 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().extend(pairs),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => {
+            Backend::Proxy(id, _) => {
                 let pairs: Vec<(K, V)> = pairs.into_iter().collect();
-                remote::call::<()>(*id, Op::Extend, &pairs);
+                proxy::call::<()>(*id, Op::Extend, &pairs);
             }
         }
     }
@@ -201,7 +176,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().get(k).cloned(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Get, k),
+            Backend::Proxy(id, _) => proxy::call(*id, Op::Get, k),
         }
     }
 
@@ -221,7 +196,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().remove(k),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Remove, k),
+            Backend::Proxy(id, _) => proxy::call(*id, Op::Remove, k),
         }
     }
 
@@ -240,7 +215,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().contains_key(k),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::ContainsKey, k),
+            Backend::Proxy(id, _) => proxy::call(*id, Op::ContainsKey, k),
         }
     }
 
@@ -259,7 +234,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().len(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Len, &()),
+            Backend::Proxy(id, _) => proxy::call(*id, Op::Len, &()),
         }
     }
 
@@ -305,7 +280,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => update(&mut inner.map.lock(), k, f),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::update(*id, k, f),
+            Backend::Proxy(id, _) => proxy::update(*id, k, f),
         }
     }
 
@@ -329,7 +304,7 @@ impl<K: Payload + Eq + Hash, V: Payload> SharedMap<K, V> {
         match &self.backend {
             Backend::Local(inner) => inner.map.lock().clone(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => remote::call(*id, Op::Snapshot, &()),
+            Backend::Proxy(id, _) => proxy::call(*id, Op::Snapshot, &()),
         }
     }
 }
@@ -341,20 +316,14 @@ impl<K, V> fmt::Debug for SharedMap<K, V> {
                 f.debug_struct("SharedMap").field("len", &inner.map.lock().len()).finish()
             }
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => f.debug_struct("SharedMap").field("proxy_of", id).finish(),
+            Backend::Proxy(id, _) => f.debug_struct("SharedMap").field("proxy_of", id).finish(),
         }
     }
 }
 
-/// `update` under the lock: the map is left as it was if `f` panics.
-fn update<K: Eq + Hash, V: Clone>(map: &mut HashMap<K, V>, k: K, f: impl Fn(Option<V>) -> V) -> V {
-    let new = f(map.get(&k).cloned());
-    map.insert(k, new.clone());
-    new
-}
-
 #[cfg(test)]
 mod tests {
+    use super::local::registry;
     use super::*;
 
     #[test]
@@ -373,7 +342,7 @@ mod tests {
         let id = match &map.backend {
             Backend::Local(inner) => *inner.id.get().unwrap(),
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(..) => unreachable!("a new map is local"),
+            Backend::Proxy(..) => unreachable!("a new map is local"),
         };
         drop(map);
         assert!(!registry().lock().contains_key(&id));

@@ -1,7 +1,8 @@
 //! The wire form of a [`SharedMap`] handle: the map's id in the process that owns it. In the
-//! owner it finds the same map again; in a worker of the owner it becomes a proxy (`remote`).
+//! owner it finds the same map again; in a worker of the owner it becomes a proxy (`proxy`).
 
-use super::{Backend, Inner, SharedMap, lookup, registry};
+use super::local::{Inner, lookup, registry};
+use super::{Backend, SharedMap};
 use crate::executor::Payload;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -31,13 +32,11 @@ impl<K: Payload + Eq + Hash, V: Payload> Serialize for SharedMap<K, V> {
                 // Sent to a worker as a task argument: the task keeps the map alive, and the
                 // worker may call it.
                 #[cfg(all(feature = "process", unix))]
-                super::remote::expose(id, inner);
+                super::proxy::expose(id, inner);
                 Wire { owner_pid: std::process::id(), id }
             }
             #[cfg(all(feature = "process", unix))]
-            Backend::Remote(id, _) => {
-                Wire { owner_pid: super::remote::parent().unwrap_or_default(), id: *id }
-            }
+            Backend::Proxy(id, _) => Wire { owner_pid: super::proxy::parent().unwrap_or_default(), id: *id },
         };
         wire.serialize(serializer)
     }
@@ -47,8 +46,8 @@ impl<'de, K: Payload + Eq + Hash, V: Payload> Deserialize<'de> for SharedMap<K, 
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
         #[cfg(all(feature = "process", unix))]
-        if wire.owner_pid != std::process::id() && super::remote::can_reach(wire.owner_pid) {
-            return Ok(SharedMap { backend: Backend::Remote(wire.id, std::marker::PhantomData) });
+        if wire.owner_pid != std::process::id() && super::proxy::can_reach(wire.owner_pid) {
+            return Ok(SharedMap { backend: Backend::Proxy(wire.id, std::marker::PhantomData) });
         }
         if wire.owner_pid != std::process::id() {
             return Err(D::Error::custom(format!(

@@ -26,7 +26,7 @@ pub(crate) mod sealed {
     }
 }
 
-/// Every executor: one task per chunk, through [`Executor::__submit_chunk`] (a process pool
+/// Every executor: one task per chunk, through its sealed `SubmitChunk` (a process pool
 /// encodes the items separately, so that each has its own outcome and deadline).
 impl<E, F, A, R> sealed::MapSource<F, A, R> for E
 where
@@ -37,7 +37,7 @@ where
 {
     #[allow(private_interfaces)]
     fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<ChunkOutput<R>> {
-        self.__submit_chunk(f.clone(), items)
+        crate::executor::sealed::SubmitChunk::submit_chunk(self, f.clone(), items)
     }
 
     fn max_workers(&self) -> usize {

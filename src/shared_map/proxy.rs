@@ -8,9 +8,10 @@
 //! old value, retried when another write came first: atomic, and no code of the worker's
 //! choosing ever runs in the parent.
 
-use super::Inner;
+use super::local::Inner;
 use crate::executor::Payload;
-use crate::process::service::{self, Service};
+use crate::process::service;
+use crate::remote::service::{self as exposing, Service};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
@@ -161,7 +162,7 @@ where
 
 /// Offers the map `inner`, registered as `id`, to the worker the task being sent goes to.
 pub(super) fn expose<K: Payload + Eq + Hash, V: Payload>(id: u64, inner: &Arc<Inner<K, V>>) {
-    service::expose(id, Arc::clone(inner) as Arc<dyn Service>);
+    exposing::expose(id, Arc::clone(inner) as Arc<dyn Service>);
 }
 
 /// In a worker: the pid of the parent whose maps it may call.

@@ -1,5 +1,5 @@
-//! [`init`]: how a program tells a normal start from a worker process, and what a process
-//! checks before it serves as a worker.
+//! What `init()` asks the process transport: how a program tells a normal start from one of
+//! its worker processes, and what a process checks before it serves as a worker.
 //!
 //! A worker is told so by two environment variables that its parent sets when it starts it:
 //! the parent's one-shot server, and the parent's pid. They are left in the environment (removing
@@ -13,7 +13,7 @@
 //! (a set-user-ID program must not take orders from whoever started it), when the parent it was
 //! told of is gone, and when the channel it was told to use does not lead to that parent.
 
-use super::os;
+use crate::sys;
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,59 +40,32 @@ thread_local! {
     static INIT_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The entry point for process pools: call it as the first line of `main`.
-///
-/// In a normal start it returns at once. In a worker process (the program re-executed by a
-/// [`ProcessPoolExecutor`](crate::ProcessPoolExecutor)) it runs the worker loop and never
-/// returns, so nothing of `main` runs twice.
-///
-/// A program that creates a process pool without calling `init()` first gets no hang and no
-/// runaway process tree: its workers stop as soon as they reach the pool, and the parent's
-/// futures fail with [`TaskError::BrokenPool`](crate::TaskError::BrokenPool), whose message
-/// says to call `init()`.
-///
-/// **In tests.** Call `init()` as the first line of each `#[test]` that uses a process pool, and
-/// build the pool on the test's own thread: its workers run just that test again
-/// (`<test name> --exact`), and `init()` turns them into workers. A `harness = false` test
-/// target calls it first in its `main`; a doc test writes its own `fn main` that does.
-///
-/// # Examples
-///
-/// ```
-/// use concurrent_futures::{Executor, ProcessPoolExecutor};
-///
-/// fn double(x: u32) -> u32 {
-///     x * 2
-/// }
-///
-/// fn main() {
-///     concurrent_futures::init(); // first: in a worker, this never returns
-///     let pool = ProcessPoolExecutor::new(2);
-///     assert_eq!(pool.submit(double, 21).result(), Ok(42));
-/// }
-/// ```
-pub fn init() {
+/// What this process is, as `init()` finds it.
+pub(crate) enum Role {
+    /// `init()` ran before in this process: nothing more to do.
+    Again,
+    /// A normal start: the program's `main` goes on.
+    Program,
+    /// A worker of the process `parent`, to connect to the parent's one-shot server.
+    Worker { server: String, parent: u32 },
+}
+
+/// Called by `init()`: which [`Role`] this process has (a process that must not serve as a
+/// worker is ended here, saying why).
+pub(crate) fn role_at_init() -> Role {
     INIT_HERE.with(|here| here.set(true));
     if INIT_RAN.swap(true, Ordering::AcqRel) {
-        return;
+        return Role::Again;
     }
-    let Some((server, parent)) = started_as_worker() else {
-        // Look at this program's file now, before it can be replaced (an error shows at the
-        // first pool, which asks again).
-        let _ = super::protocol::Identity::of_this_process();
-        // Under `mpirun`: start MPI; a worker rank serves rank 0 here and exits.
-        #[cfg(feature = "mpi")]
-        crate::mpi::on_init();
-        return;
-    };
-    if os::elevated_privileges() {
+    let Some((server, parent)) = started_as_worker() else { return Role::Program };
+    if sys::elevated_privileges() {
         refuse(
             "this process runs with elevated privileges (set-user-ID, set-group-ID or file \
              capabilities), and a worker process runs what its parent sends it",
         );
     }
     let _ = PARENT_PID.set(parent);
-    super::worker::run(&server.to_string_lossy(), parent)
+    Role::Worker { server: server.to_string_lossy().into_owned(), parent }
 }
 
 /// The parent's server and pid, if this process was started as a worker: the variables are set
@@ -103,10 +76,10 @@ pub fn init() {
 fn started_as_worker() -> Option<(std::ffi::OsString, u32)> {
     let server = std::env::var_os(WORKER_ENV)?;
     let parent = std::env::var(PARENT_PID_ENV).ok()?.parse().ok()?;
-    if os::parent_is(parent) {
+    if sys::parent_is(parent) {
         return Some((server, parent));
     }
-    if !os::process_exists(parent) {
+    if !sys::process_exists(parent) {
         refuse(&format!("it was started as a worker of process {parent}, which is gone"));
     }
     None
@@ -122,7 +95,7 @@ pub(crate) fn refuse(why: &str) -> ! {
 /// there: refuses if that server is not its parent's.
 pub(crate) fn confirm_server_is_the_parent_s(server: &str) {
     let parent = parent_pid().unwrap_or(0);
-    if let Err(why) = os::server_belongs_to(server, parent) {
+    if let Err(why) = sys::server_belongs_to(server, parent) {
         refuse(&format!("the channel it was given does not lead to its parent: {why}"));
     }
 }

@@ -2,8 +2,8 @@
 //! results of the items that succeeded, and the failed ones by position. Shared by the process
 //! pool's workers and the MPI ranks.
 
-use super::protocol::Batch;
-use super::trampoline::Around;
+use super::batch::Batch;
+use super::items::ItemHooks;
 use crate::error::TaskError;
 
 /// The outcomes of the items answered since the last [`take`](Self::take).
@@ -51,8 +51,17 @@ impl Outcomes {
     }
 }
 
+/// How many items an answer (encoded results, failures by position) answers, if it adds up (no
+/// failure out of place or twice, well-formed values); `None` for an answer from a broken peer.
+pub(crate) fn answered(values: &Batch, failures: &[(u32, TaskError)]) -> Option<usize> {
+    let count = values.len().checked_add(failures.len())?;
+    let ascending = failures.windows(2).all(|w| w[0].0 < w[1].0);
+    let inside = failures.last().is_none_or(|(at, _)| (*at as usize) < count);
+    (ascending && inside && values.is_well_formed()).then_some(count)
+}
+
 /// Every item runs and is answered together, at the end (an MPI rank's way).
-impl Around for Outcomes {
+impl ItemHooks for Outcomes {
     fn before(&mut self, _index: usize) -> bool {
         true
     }
@@ -94,5 +103,14 @@ mod tests {
         assert_eq!(failures, [(1, TaskError::Cancelled), (5, TaskError::Timeout)]);
         outcomes.record(Err(TaskError::Cancelled));
         assert_eq!(outcomes.take().1, [(0, TaskError::Cancelled)], "positions count from the take");
+    }
+
+    #[test]
+    fn answers_must_add_up() {
+        let values = Batch::single(&1u8).unwrap();
+        let fail = |at| (at, TaskError::Panicked("p".into()));
+        assert_eq!(answered(&values, &[fail(0)]), Some(2));
+        assert_eq!(answered(&values, &[fail(2)]), None);
+        assert_eq!(answered(&Batch::default(), &[fail(0), fail(0)]), None);
     }
 }

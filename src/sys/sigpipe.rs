@@ -41,6 +41,13 @@ fn sigpipe_set() -> libc::sigset_t {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// This test module's helper, as libtest names it (the path in the crate, whatever module
+    /// the file is in).
+    fn helper_test_name() -> String {
+        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
+        format!("{module}::sigpipe_helper")
+    }
     use std::io::Write;
     use std::process::{Command, Stdio};
 
@@ -110,7 +117,7 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         let run = |mode: &str| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["process::os::sigpipe::tests::sigpipe_helper", "--exact", "--nocapture"])
+                .args([&helper_test_name(), "--exact", "--nocapture"])
                 .env(HELPER_ENV, mode)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

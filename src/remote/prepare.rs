@@ -2,10 +2,10 @@
 //! item by item, the function as its trampoline's offset, the future and its promise. Shared by
 //! every pool whose workers are this program re-executed (processes, MPI ranks).
 
+use super::batch::Batch;
 use super::codec;
-use super::protocol::Batch;
 use super::service::{self, Exposed};
-use super::task::{Chunk, Pending, Remote, Single, Typed};
+use super::task::{Chunk, CollectingPromise, Completer, Pending, Single};
 use super::trampoline;
 use crate::error::TaskError;
 use crate::executor::Payload;
@@ -54,7 +54,7 @@ pub(crate) struct Prepared {
     args: Batch,
     /// The parent services the argument names (a `SharedMap`), by id.
     pub(crate) services: Exposed,
-    task: Box<dyn Remote>,
+    task: Box<dyn Completer>,
 }
 
 impl Prepared {
@@ -83,7 +83,7 @@ impl Prepared {
 pub(crate) fn single<A: Payload, R: Payload>(function: Function, arg: A) -> (Future<R>, Option<Prepared>) {
     let (future, promise) = Future::pending();
     let (args, services) = service::collecting(|| Batch::single_owned(arg));
-    let task = Typed::new(promise, Single::new());
+    let task = CollectingPromise::new(promise, Single::new());
     let prepared = match args {
         Ok(args) => prepare(function, args, services, task),
         Err(e) => {
@@ -113,11 +113,11 @@ pub(crate) fn chunk<A: Payload, R: Payload>(
         }
         args
     });
-    let task = Typed::new(promise, Chunk::new(unsent, len));
+    let task = CollectingPromise::new(promise, Chunk::new(unsent, len));
     (future, prepare(function, args, services, task))
 }
 
-fn prepare(function: Function, args: Batch, services: Exposed, task: Box<dyn Remote>) -> Option<Prepared> {
+fn prepare(function: Function, args: Batch, services: Exposed, task: Box<dyn Completer>) -> Option<Prepared> {
     if args.is_empty() {
         task.finish();
         return None;

@@ -2,10 +2,10 @@
 //!
 //! A task's function is a zero-sized `Fn(A) -> R` (a fn item or a non-capturing closure, checked
 //! at compile time by `submit`). For each such `F` the compiler makes one monomorphised
-//! [`trampoline`], which runs a task's items: decodes each argument, runs `F`, and appends the
-//! encoded result to a batch, in one tight loop with the worker's duties around each item
-//! ([`Around`]). The parent sends the trampoline's address as an offset from [`anchor`]; the
-//! worker adds its own address of `anchor` and calls the function there.
+//! [`trampoline`], which runs a task's items with `F` (the loops of `items`, with the worker's
+//! duties around each item: [`ItemHooks`]). The parent sends the trampoline's address as an
+//! offset from [`anchor`]; the worker adds its own address of `anchor` and calls the function
+//! there.
 //!
 //! The `unsafe` of calling a number is in this module. It is sound because:
 //! - only the parent sends offsets, over a private channel, and only to workers that proved at
@@ -16,39 +16,18 @@
 //!   shared library, whose place differs from process to process);
 //! - the parent never calls an address, or uses an offset, that a worker sent it.
 
+use super::batch::Batch;
 use super::codec;
-use super::os;
-use super::protocol::Batch;
-use crate::error::{TaskError, panic_message};
+use super::items::{ItemHooks, run_items};
+use crate::error::TaskError;
+use crate::sys;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-/// What the worker does around each item of a task, for the trampoline that runs them.
-pub(crate) trait Around {
-    /// Item `index` is about to run; false skips it (its task was killed before it started).
-    fn before(&mut self, index: usize) -> bool;
-    /// Where an item's encoded result goes.
-    fn out(&mut self) -> &mut Batch;
-    /// Item `index` is over: its result is in [`out`](Self::out), or here is why there is
-    /// none. An error ends the task (the parent is gone).
-    fn after(&mut self, index: usize, outcome: Result<(), TaskError>) -> Result<(), String>;
-    /// True if [`before`](Self::before) and [`after`](Self::after) must see every item as it
-    /// runs. If false, the trampoline may run a task's items in one loop, call `before(0)` once
-    /// for them all, and report each outcome afterwards.
-    fn item_by_item(&self) -> bool {
-        true
-    }
-    /// The next `count` items, from `first` on, succeeded: as many `after(_, Ok(()))` calls.
-    fn succeeded(&mut self, first: usize, count: usize) -> Result<(), String> {
-        (first..first + count).try_for_each(|index| self.after(index, Ok(())))
-    }
-}
 
 /// What a trampoline looks like: a task's encoded arguments in, with the address of the
 /// function to run for a task sent as a function pointer (0 for one sent by its type); each
 /// item's encoded result appended to the batch the worker provides, or why there is none.
-pub(crate) type Call = fn(Batch, usize, &mut dyn Around) -> Result<(), String>;
+pub(crate) type Call = fn(Batch, usize, &mut dyn ItemHooks) -> Result<(), String>;
 
 /// What an initializer with an argument looks like in the worker: the address of the `fn(A)`,
 /// and the encoded argument.
@@ -64,12 +43,12 @@ fn anchor_address() -> usize {
 
 /// The offset of the function at `address` from the anchor, if both are in the main program.
 fn offset_of_address(address: usize) -> Result<isize, String> {
-    if !os::in_main_program(anchor_address()) {
+    if !sys::in_main_program(anchor_address()) {
         return Err("concurrent-futures is not linked into the main executable (a dylib?): process \
                     pools need it linked statically, which is cargo's default"
             .to_owned());
     }
-    if !os::in_main_program(address) {
+    if !sys::in_main_program(address) {
         return Err("the task's function is not in the main executable (it was compiled into a \
                     shared library); a worker process cannot find it there"
             .to_owned());
@@ -206,7 +185,7 @@ pub(crate) fn init_call<A: DeserializeOwned + 'static>() -> InitCall {
 
 /// Runs the task's items with `F`, the function named by the trampoline's own type. Private:
 /// only [`call_for`], which is given a value of `F`, hands it out.
-fn trampoline<F, A, R>(args: Batch, _target: usize, around: &mut dyn Around) -> Result<(), String>
+fn trampoline<F, A, R>(args: Batch, _target: usize, hooks: &mut dyn ItemHooks) -> Result<(), String>
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
@@ -215,11 +194,11 @@ where
     // SAFETY: this trampoline was handed out by `call_for`, which was given a value of `F`
     // (in the parent, of the same type in the same executable), so `F` is inhabited.
     let f: F = unsafe { conjure() };
-    run_items(&f, args, around)
+    run_items(&f, args, hooks)
 }
 
 /// Runs the task's items with the `fn(A) -> R` at `target`.
-fn pointer_trampoline<A, R>(args: Batch, target: usize, around: &mut dyn Around) -> Result<(), String>
+fn pointer_trampoline<A, R>(args: Batch, target: usize, hooks: &mut dyn ItemHooks) -> Result<(), String>
 where
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
@@ -231,7 +210,7 @@ where
     // R>()` and, as their target, the offset of an `fn(A) -> R` of this same executable (checked
     // to be in the main program, `offset_of_target`): `target` is that function here.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(target) };
-    run_items(&f, args, around)
+    run_items(&f, args, hooks)
 }
 
 /// Decodes an initializer's argument and runs the `fn(A)` at `target` on it (a panic is caught
@@ -243,149 +222,6 @@ fn init_trampoline<A: DeserializeOwned + 'static>(target: usize, arg: Vec<u8>) -
     let f = unsafe { std::mem::transmute::<usize, fn(A)>(target) };
     f(arg);
     Ok(())
-}
-
-/// Runs every item of `args`: decodes it, runs `f` on it, and appends the encoded result. A
-/// panicking item fails alone, with its message and location, and the items after it run.
-fn run_items<F, A, R>(f: &F, args: Batch, around: &mut dyn Around) -> Result<(), String>
-where
-    F: Fn(A) -> R,
-    A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
-{
-    if args.len() == 1 {
-        // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
-        let arg = args.into_single();
-        return super::worker::in_task(|| {
-            if !around.before(0) {
-                return around
-                    .after(0, Err(TaskError::Killed("stopped by Future::kill before it started".into())));
-            }
-            let outcome = match catch_unwind(AssertUnwindSafe(|| run_owned(f, arg, around.out()))) {
-                Ok(outcome) => outcome,
-                Err(payload) => Err(TaskError::Panicked(super::worker::with_panic_location(panic_message(
-                    payload.as_ref(),
-                )))),
-            };
-            around.after(0, outcome)
-        });
-    }
-    if !around.item_by_item() {
-        return super::worker::in_task(|| run_together(f, &args, around));
-    }
-    let mut items = args.items().enumerate();
-    let mut current = 0;
-    super::worker::in_task(|| {
-        loop {
-            // One landing pad for the whole task: after a panic, resume with the next item.
-            let ran = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
-                for (index, item) in items.by_ref() {
-                    current = index;
-                    if !around.before(index) {
-                        let killed = TaskError::Killed("stopped by Future::kill before it started".into());
-                        around.after(index, Err(killed))?;
-                        continue;
-                    }
-                    let outcome = match item {
-                        Some(arg) => run_one(f, arg, around.out()),
-                        None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
-                    };
-                    around.after(index, outcome)?;
-                }
-                Ok(())
-            }));
-            match ran {
-                Ok(done) => return done,
-                Err(payload) => {
-                    let message = super::worker::with_panic_location(panic_message(payload.as_ref()));
-                    around.after(current, Err(TaskError::Panicked(message)))?;
-                }
-            }
-        }
-    })
-}
-
-/// Runs every item of `args` in one loop, with nothing between items but decoding and
-/// encoding, then gives `around` their outcomes in order. A panicking item fails alone, with
-/// its message and location, and the items after it run.
-fn run_together<F, A, R>(f: &F, args: &Batch, around: &mut dyn Around) -> Result<(), String>
-where
-    F: Fn(A) -> R,
-    A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
-{
-    if !around.before(0) {
-        for index in 0..args.len() {
-            around
-                .after(index, Err(TaskError::Killed("stopped by Future::kill before it started".into())))?;
-        }
-        return Ok(());
-    }
-    let mut failures: Vec<(usize, TaskError)> = Vec::new();
-    let mut items = args.items().enumerate();
-    let out = around.out();
-    // Items begun so far (a malformed batch ends them early; `run_task` answers the rest).
-    let mut reached = 0;
-    loop {
-        // One landing pad for the whole task: after a panic, resume with the next item.
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            for (index, item) in items.by_ref() {
-                reached = index + 1;
-                let outcome = match item {
-                    Some(arg) => run_one(f, arg, out),
-                    None => Err(TaskError::Serialization("the parent sent a malformed task".into())),
-                };
-                if let Err(error) = outcome {
-                    failures.push((index, error));
-                }
-            }
-        }));
-        match ran {
-            Ok(()) => break,
-            Err(payload) => {
-                let message = super::worker::with_panic_location(panic_message(payload.as_ref()));
-                failures.push((reached - 1, TaskError::Panicked(message)));
-            }
-        }
-    }
-    let mut next = 0;
-    for (index, error) in failures {
-        around.succeeded(next, index - next)?;
-        around.after(index, Err(error))?;
-        next = index + 1;
-    }
-    around.succeeded(next, reached - next)
-}
-
-/// Decodes one argument, runs `f` on it, and appends the encoded result to `out`.
-fn run_one<F, A, R>(f: &F, arg: &[u8], out: &mut Batch) -> Result<(), TaskError>
-where
-    F: Fn(A) -> R,
-    A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
-{
-    let arg: A = codec::decode(arg).map_err(argument_error)?;
-    out.push_owned(f(arg)).map_err(result_error)
-}
-
-/// As [`run_one`], for the one item of a task, whose bytes it takes.
-fn run_owned<F, A, R>(f: &F, arg: Option<Vec<u8>>, out: &mut Batch) -> Result<(), TaskError>
-where
-    F: Fn(A) -> R,
-    A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
-{
-    let bytes = arg.ok_or_else(|| TaskError::Serialization("the parent sent a malformed task".into()))?;
-    let arg: A = codec::decode_owned(bytes).map_err(argument_error)?;
-    out.push_owned(f(arg)).map_err(result_error)
-}
-
-fn argument_error(error: codec::Error) -> TaskError {
-    TaskError::Serialization(format!("could not decode the task's argument: {error}"))
-}
-
-fn result_error(error: codec::Error) -> TaskError {
-    TaskError::Serialization(format!("could not encode the task's result: {error}"))
 }
 
 #[cfg(test)]
@@ -407,7 +243,7 @@ mod tests {
         together: bool,
     }
 
-    impl Around for Collect {
+    impl ItemHooks for Collect {
         fn item_by_item(&self) -> bool {
             !self.together
         }
@@ -509,7 +345,7 @@ mod tests {
 
     #[test]
     fn code_outside_the_main_program_is_refused() {
-        let err = offset_of_address(os::tests::address_in_a_shared_library()).unwrap_err();
+        let err = offset_of_address(sys::tests::address_in_a_shared_library()).unwrap_err();
         assert!(err.contains("not in the main executable"), "{err}");
         assert!(offset_of_address(double as fn(u32) -> u32 as usize).is_ok());
     }

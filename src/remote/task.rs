@@ -1,7 +1,7 @@
 //! A task on its way through a process pool: its encoded items, and the future that their
 //! outcomes complete (one value for `submit`, a chunk's output for `map`).
 
-use super::protocol::Batch;
+use super::batch::Batch;
 use crate::error::TaskError;
 use crate::executor::intake::Refuse;
 use crate::executor::map::ChunkOutput;
@@ -9,8 +9,9 @@ use crate::future::{Killer, Promise};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-/// A task's future, with the decoding of its items' results, its type erased.
-pub(crate) trait Remote: Send {
+/// What completes a task's future from its items' outcomes (decoding their results), its type
+/// erased.
+pub(crate) trait Completer: Send {
     /// Marks the task running (it is being sent), with what stops it; false if it was
     /// cancelled.
     fn set_running(&self, killer: Killer) -> bool;
@@ -48,18 +49,18 @@ pub(crate) trait Collect: Send + 'static {
 }
 
 /// A task's promise, with how its items' outcomes are collected.
-pub(crate) struct Typed<C: Collect> {
+pub(crate) struct CollectingPromise<C: Collect> {
     promise: Promise<C::Output>,
     collect: C,
 }
 
-impl<C: Collect> Typed<C> {
+impl<C: Collect> CollectingPromise<C> {
     pub(crate) fn new(promise: Promise<C::Output>, collect: C) -> Box<Self> {
-        Box::new(Typed { promise, collect })
+        Box::new(CollectingPromise { promise, collect })
     }
 }
 
-impl<C: Collect> Remote for Typed<C> {
+impl<C: Collect> Completer for CollectingPromise<C> {
     fn set_running(&self, killer: Killer) -> bool {
         self.promise.set_running_killable(killer)
     }
@@ -102,7 +103,7 @@ impl<C: Collect> Remote for Typed<C> {
     }
 
     fn finish(self: Box<Self>) {
-        let Typed { promise, collect } = *self;
+        let CollectingPromise { promise, collect } = *self;
         promise.complete(collect.output());
     }
 
@@ -209,7 +210,7 @@ impl<R: DeserializeOwned + Send + 'static> Collect for Chunk<R> {
             return each_value(values, count, |outcome| self.item(outcome));
         }
         // The common case: one tight loop of decodes into the output (written out rather than
-        // through `each_value`, whose `Result` per item measured 3 % slower here).
+        // through `each_value`, whose `Result` per item costs more: see docs/PERFORMANCE.md).
         let output = &mut self.output;
         output.reserve(count);
         let mut visited = 0;
@@ -242,7 +243,7 @@ pub(crate) struct Pending {
     pub(crate) args: Arc<Batch>,
     /// How many of `args` have their outcome already.
     pub(crate) done: usize,
-    pub(crate) task: Box<dyn Remote>,
+    pub(crate) task: Box<dyn Completer>,
     /// The parent services the arguments name, by id: kept alive while the task is, and
     /// granted to the worker it is sent to.
     pub(crate) services: super::service::Exposed,
@@ -256,7 +257,7 @@ impl Pending {
         self.done >= self.args.len()
     }
 
-    /// Gives the next `count` items their outcomes (see [`Remote::items`]); true when that
+    /// Gives the next `count` items their outcomes (see [`Completer::items`]); true when that
     /// answered the last one.
     pub(crate) fn answer_all(
         &mut self,

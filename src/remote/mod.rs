@@ -1,0 +1,14 @@
+//! The remote-task layer, shared by every pool whose workers are this program re-executed
+//! (processes, MPI ranks).
+
+pub(crate) mod batch;
+pub(crate) mod build;
+pub(crate) mod codec;
+pub(crate) mod items;
+pub(crate) mod outcomes;
+pub(crate) mod panics;
+pub(crate) mod prepare;
+pub(crate) mod service;
+pub(crate) mod task;
+pub(crate) mod trampoline;
+pub(crate) mod workers;
