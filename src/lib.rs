@@ -88,11 +88,6 @@ pub mod fuzzing {
 #[doc = include_str!("../docs/guide.md")]
 struct DocumentationExamples;
 
-/// A thread pool runs a map's chunk as one task (`SubmitChunk`'s default). Here rather than beside
-/// `impl Executor for ThreadPoolExecutor` only while `thread_pool/` is reworked elsewhere: it
-/// belongs there (`executor` must not depend on `thread_pool`).
-impl crate::executor::sealed::SubmitChunk for ThreadPoolExecutor {}
-
 pub use crate::error::{BuildError, TaskError};
 pub use crate::executor::map::{Map, MapSource};
 pub use crate::executor::{Executor, Payload};

@@ -246,3 +246,24 @@ forward_executor! {
 pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
+
+/// A map over any executor runs its chunks through the executor's sealed `SubmitChunk` (here,
+/// beside `Executor`, so that `map` needs nothing of this file).
+/// Every executor: one task per chunk, through its sealed `SubmitChunk` (a process pool
+/// encodes the items separately, so that each has its own outcome and deadline).
+impl<E, F, A, R> map::sealed_source::MapSource<F, A, R> for E
+where
+    E: Executor + ?Sized,
+    F: Fn(A) -> R + Clone + Send + Sync + 'static,
+    A: Payload,
+    R: Payload,
+{
+    #[allow(private_interfaces)]
+    fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<map::ChunkOutput<R>> {
+        sealed::SubmitChunk::submit_chunk(self, f.clone(), items)
+    }
+
+    fn max_workers(&self) -> usize {
+        Executor::max_workers(self)
+    }
+}

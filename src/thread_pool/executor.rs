@@ -178,6 +178,9 @@ impl ThreadPoolExecutor {
     }
 }
 
+/// A thread pool runs a map's chunk as one task (`SubmitChunk`'s default).
+impl crate::executor::sealed::SubmitChunk for ThreadPoolExecutor {}
+
 impl Executor for ThreadPoolExecutor {
     fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
     where

@@ -1,10 +1,9 @@
 //! [`MapSource`]: what a [`Map`](super::Map) hands its chunks to.
 
 use super::chunk::ChunkOutput;
-use crate::executor::{Executor, Payload};
 use crate::future::Future;
 
-/// What a [`Map`](crate::Map) runs its chunks on: any [`Executor`] (with its `Payload`
+/// What a [`Map`](crate::Map) runs its chunks on: any [`Executor`](crate::Executor) (with its `Payload`
 /// bounds), a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)'s own `map` (any `Send` items
 /// and results), and a thread pool's [`Scope`](crate::Scope) (borrowed items). Implemented by
 /// this crate only (sealed); nothing to call.
@@ -23,24 +22,5 @@ pub(crate) mod sealed {
         fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<ChunkOutput<R>>;
         /// The most workers the chunks run on at once (sizes the default window).
         fn max_workers(&self) -> usize;
-    }
-}
-
-/// Every executor: one task per chunk, through its sealed `SubmitChunk` (a process pool
-/// encodes the items separately, so that each has its own outcome and deadline).
-impl<E, F, A, R> sealed::MapSource<F, A, R> for E
-where
-    E: Executor + ?Sized,
-    F: Fn(A) -> R + Clone + Send + Sync + 'static,
-    A: Payload,
-    R: Payload,
-{
-    #[allow(private_interfaces)]
-    fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<ChunkOutput<R>> {
-        crate::executor::sealed::SubmitChunk::submit_chunk(self, f.clone(), items)
-    }
-
-    fn max_workers(&self) -> usize {
-        Executor::max_workers(self)
     }
 }
