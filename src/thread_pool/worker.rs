@@ -3,13 +3,12 @@
 use super::job::QueuedJob;
 use crate::error::{TaskError, panic_message};
 use crate::executor::intake::{Intake, Refuse};
+use crate::sync::spin_then_park;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Rounds of busy-waiting (doubling spins) an idle worker does before it yields.
-const IDLE_SPIN_ROUNDS: u32 = 7;
 /// How long an idle worker keeps looking for work before it blocks: longer than a wake-up of
 /// the submitting thread (about 20 µs), so that a submit right after a result never finds it
 /// asleep.
@@ -95,32 +94,21 @@ impl Shared {
 
     /// The next job, or `None` once the pool is shut down and the queue is empty.
     ///
-    /// A worker that runs out of work first spins, then yields, for [`IDLE_SPIN`] before it
-    /// blocks: a task submitted meanwhile starts without a wake-up, which costs about 20 µs
-    /// across cores (rayon's workers do the same).
+    /// A worker that runs out of work looks for more (spinning, then yielding) for
+    /// [`IDLE_SPIN`] before it blocks: a task submitted meanwhile starts without a wake-up,
+    /// which costs about 20 µs across cores (rayon's workers do the same).
     fn next_job(&self) -> Option<QueuedJob> {
         use crossbeam_channel::TryRecvError;
         let receiver = self.intake.receiver();
-        let mut round = 0;
-        let mut since: Option<Instant> = None;
-        loop {
-            match receiver.try_recv() {
-                Ok(job) => return Some(job),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) if round < IDLE_SPIN_ROUNDS => {
-                    for _ in 0..(1 << round) {
-                        std::hint::spin_loop();
-                    }
-                    round += 1;
-                }
-                Err(TryRecvError::Empty) => {
-                    if since.get_or_insert_with(Instant::now).elapsed() >= IDLE_SPIN {
-                        return receiver.recv().ok();
-                    }
-                    std::thread::yield_now();
-                }
-            }
-        }
+        spin_then_park(
+            IDLE_SPIN,
+            || match receiver.try_recv() {
+                Ok(job) => Some(Some(job)),
+                Err(TryRecvError::Disconnected) => Some(None),
+                Err(TryRecvError::Empty) => None,
+            },
+            || receiver.recv().ok(),
+        )
     }
 
     /// The pool's queue (a thread of the pool that waits in a scope takes jobs from it).
