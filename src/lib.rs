@@ -59,6 +59,7 @@ mod process;
 #[cfg(all(feature = "process", unix))]
 mod remote;
 mod shared_map;
+mod stats;
 mod sync;
 #[cfg(all(feature = "process", unix))]
 mod sys;
@@ -99,6 +100,7 @@ pub use crate::mpi::{MpiPoolExecutor, Ranks};
 #[cfg(all(feature = "process", unix))]
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, Processes};
 pub use crate::shared_map::SharedMap;
+pub use crate::stats::PoolStats;
 pub use crate::thread_pool::{Scope, ScopedFuture, ThreadPoolBuilder, ThreadPoolExecutor, Threads};
 pub use crate::wait::{
     AsCompleted, AsCompletedTimeout, Keyed, Keys, ReturnWhen, Unkeyed, WaitResult, Waitable, as_completed,

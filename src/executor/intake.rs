@@ -5,6 +5,7 @@
 //! one [`Intake`], so the two pools shut down, break and refuse work the same way.
 
 use crate::error::TaskError;
+use crate::stats::Counters;
 use crate::sync::plain::{Mutex, RwLock};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::OnceLock;
@@ -15,6 +16,11 @@ use std::thread::{JoinHandle, ThreadId};
 pub(crate) trait Refuse: Send + 'static {
     /// Completes the work's future with `error` (cancels it for `Cancelled`).
     fn refuse(self, error: TaskError);
+
+    /// How many tasks it counts as in the pool's [`Counters`] (a map's chunk: its items).
+    fn weight(&self) -> usize {
+        1
+    }
 }
 
 /// Keeps a value on a cache line of its own (two lines: x86 prefetches pairs).
@@ -40,6 +46,8 @@ pub(crate) struct Intake<J> {
     /// The most worker threads (`max_workers`), and how many have started.
     max_threads: usize,
     started: AtomicUsize,
+    /// What became of the pool's tasks (see [`crate::stats`]).
+    counters: Counters,
 }
 
 impl<J: Refuse> Intake<J> {
@@ -54,7 +62,19 @@ impl<J: Refuse> Intake<J> {
             joining: Mutex::new(()),
             max_threads,
             started: AtomicUsize::new(0),
+            counters: Counters::default(),
         }
+    }
+
+    /// The pool's counts of its tasks; the pool's workers move tasks through them.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Refuses `job` with `error`, counting its tasks as never started.
+    fn refuse(&self, job: J, error: TaskError) {
+        self.counters.dropped(job.weight(), matches!(error, TaskError::Cancelled));
+        job.refuse(error);
     }
 
     /// The queue, for the workers.
@@ -67,6 +87,7 @@ impl<J: Refuse> Intake<J> {
     /// is broken if it could not start a first worker. A job refused (shutdown, broken) is
     /// refused after the lock is released, so its callbacks may call `shutdown`.
     pub(crate) fn submit(&self, job: J, after_queued: impl FnOnce() -> Option<String>) {
+        self.counters.submitted(job.weight());
         let mut broke = None;
         let refused = {
             let sender = self.sender.0.read();
@@ -83,7 +104,7 @@ impl<J: Refuse> Intake<J> {
             }
         };
         if let Some((job, error)) = refused {
-            job.refuse(error);
+            self.refuse(job, error);
         }
         if let Some(why) = broke {
             self.break_with(why, Vec::new());
@@ -109,7 +130,7 @@ impl<J: Refuse> Intake<J> {
         };
         let why = self.broken.get().cloned().unwrap_or_default();
         for job in held.into_iter().chain(queued) {
-            job.refuse(TaskError::BrokenPool(why.clone()));
+            self.refuse(job, TaskError::BrokenPool(why.clone()));
         }
     }
 
@@ -166,7 +187,7 @@ impl<J: Refuse> Intake<J> {
         drop(self.sender.0.write().take());
         if cancel_futures {
             for job in self.receiver.try_iter() {
-                job.refuse(TaskError::Cancelled);
+                self.refuse(job, TaskError::Cancelled);
             }
         }
         if wait {

@@ -35,6 +35,7 @@ pub(crate) mod sealed {
 
 use self::map::Map;
 use crate::future::Future;
+use crate::stats::PoolStats;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -160,6 +161,23 @@ pub trait Executor: sealed::SubmitChunk {
     /// assert_eq!(ThreadPoolExecutor::new(3).max_workers(), 3);
     /// ```
     fn max_workers(&self) -> usize;
+
+    /// A snapshot of the pool: its limit, its workers alive and busy, and how many tasks wait,
+    /// returned a value, failed or were cancelled. Reads atomics only, so it is cheap enough to
+    /// poll from a progress bar. Every `submit` and `spawn` counts one task, and so does each
+    /// item of a `map`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.max_workers, stats.completed, stats.queued), (2, 1, 0));
+    /// ```
+    fn stats(&self) -> PoolStats;
 }
 
 /// `Executor` for a pointer to an executor (`&E`, `Arc<E>`): every call goes to the executor.
@@ -182,6 +200,10 @@ macro_rules! forward_executor {
 
             fn max_workers(&self) -> usize {
                 (**self).max_workers()
+            }
+
+            fn stats(&self) -> PoolStats {
+                (**self).stats()
             }
         }
 

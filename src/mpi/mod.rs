@@ -212,6 +212,11 @@ impl Workers for Ranks {
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.intake.shutdown(wait, cancel_futures);
     }
+
+    /// Every rank of the job is a worker for as long as the job runs.
+    fn stats(&self) -> crate::PoolStats {
+        self.intake.counters().snapshot(self.link.workers, self.link.workers)
+    }
 }
 
 impl Ranks {

@@ -135,6 +135,10 @@ impl Workers for Processes {
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.pool.shutdown(wait, cancel_futures);
     }
+
+    fn stats(&self) -> crate::PoolStats {
+        self.pool.stats()
+    }
 }
 
 impl fmt::Debug for Processes {

@@ -137,6 +137,12 @@ impl Pool {
         self.intake.max_threads()
     }
 
+    /// The pool's counts, with its limit and its worker processes alive now.
+    pub(crate) fn stats(&self) -> crate::PoolStats {
+        let alive = self.workers.lock().len();
+        self.intake.counters().snapshot(self.max_workers(), alive)
+    }
+
     /// Records a worker as alive, from the moment its process exists; false (and not
     /// recorded) once the pool is terminated.
     pub(crate) fn register(&self, worker: &Arc<WorkerHandle>) -> bool {

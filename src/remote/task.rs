@@ -293,4 +293,9 @@ impl Refuse for Pending {
     fn refuse(self, error: TaskError) {
         self.task.reject(error);
     }
+
+    /// Its items without an outcome yet.
+    fn weight(&self) -> usize {
+        self.args.len().saturating_sub(self.done)
+    }
 }

@@ -18,6 +18,9 @@ pub(crate) trait Workers {
     /// Stops taking tasks, as [`Executor::shutdown`](crate::Executor::shutdown).
     fn shutdown(&self, wait: bool, cancel_futures: bool);
 
+    /// A snapshot of the workers and their tasks, as [`Executor::stats`](crate::Executor::stats).
+    fn stats(&self) -> crate::PoolStats;
+
     /// `function(arg)` as one task (a future already done needs nothing more).
     fn submit<A: Payload, R: Payload>(&self, function: Function, arg: A) -> Future<R>
     where
@@ -74,6 +77,10 @@ macro_rules! remote_executor {
 
             fn max_workers(&self) -> usize {
                 $crate::remote::workers::Workers::max_workers(&self.$field)
+            }
+
+            fn stats(&self) -> $crate::PoolStats {
+                $crate::remote::workers::Workers::stats(&self.$field)
             }
         }
 

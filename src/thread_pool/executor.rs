@@ -4,7 +4,7 @@
 use super::job;
 use super::scope::{self, Scope};
 use super::worker::Shared;
-use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source};
+use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source, tally_chunk};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use std::fmt;
@@ -55,7 +55,8 @@ where
     #[allow(private_interfaces)]
     fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<ChunkOutput<R>> {
         let f = f.clone();
-        let (future, job) = job::task(move || run_chunk(&f, items));
+        let weight = items.len();
+        let (future, job) = job::weighted(move || run_chunk(&f, items), weight, tally_chunk);
         self.shared.submit(job);
         future
     }
@@ -182,6 +183,10 @@ impl ThreadPoolExecutor {
 impl crate::executor::sealed::SubmitChunk for ThreadPoolExecutor {}
 
 impl Executor for ThreadPoolExecutor {
+    fn stats(&self) -> crate::PoolStats {
+        self.threads.shared.stats()
+    }
+
     fn submit<F, A, R>(&self, f: F, arg: A) -> Future<R>
     where
         F: Fn(A) -> R + Clone + Send + Sync + 'static,

@@ -11,11 +11,11 @@
 //! still on a pool thread's stack refers to the scope's data when the count reaches zero (Miri
 //! checks that under Stacked Borrows).
 
-use super::job;
+use super::job::{self, Decision};
 use super::scoped_future::ScopedFuture;
 use super::worker::Shared;
 use crate::error::{TaskError, panic_message};
-use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source};
+use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source, tally_chunk};
 use crate::future::{Future, Promise};
 use crossbeam_channel::{Receiver, Sender, select};
 use std::marker::PhantomData;
@@ -160,31 +160,45 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Queues `f` as a task of this scope and returns its future.
     fn run<T: Send + 'scope>(&self, f: impl FnOnce() -> T + Send + 'scope) -> Future<T> {
+        self.run_weighted(f, 1, job::tally_one)
+    }
+
+    /// Queues `f` as a task of this scope counted as `weight` tasks (a map's chunk), and
+    /// returns its future.
+    fn run_weighted<T: Send + 'scope>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'scope,
+        weight: usize,
+        tally: job::Tally<T>,
+    ) -> Future<T> {
         let (future, promise) = Future::pending();
         self.tasks.left.fetch_add(1, Ordering::AcqRel);
         let ended: job::Guard = Box::new(Ended(Arc::clone(&self.tasks)));
-        let task = move |refused: Option<TaskError>| settle(f, promise, refused);
+        let task = move |decision: Decision<'_>| settle(f, promise, decision, tally);
         // SAFETY: see `erase`: this job belongs to this scope, whose `scope()` call waits until
         // its `Ended` guard has been dropped, and `job::deciding` drops the guard only once the
         // task has returned or been dropped, with everything it owns.
         let task = unsafe { erase(Box::new(task)) };
-        self.shared.submit(job::deciding(task, ended));
+        self.shared.submit(job::deciding(task, weight, ended));
         future
     }
 }
 
-/// Runs a scoped task's work, or completes its future with why it may not run (everything it
-/// owns is dropped when this returns).
-fn settle<T>(work: impl FnOnce() -> T, promise: Promise<T>, refused: Option<TaskError>) {
-    match refused {
-        Some(error) => promise.reject(error),
-        None if promise.set_running() => {
+/// Runs a scoped task's work, counting it in the pool's counters, or completes its future with
+/// why it may not run (everything it owns is dropped when this returns).
+fn settle<T>(work: impl FnOnce() -> T, promise: Promise<T>, decision: Decision<'_>, tally: job::Tally<T>) {
+    match decision {
+        Decision::Refused(error) => promise.reject(error),
+        Decision::Run { counters, weight } if promise.set_running() => {
+            counters.started(weight);
             let outcome = catch_unwind(AssertUnwindSafe(work))
                 .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
+            let (completed, failed) = tally(&outcome, weight);
+            counters.finished(completed, failed);
             promise.complete(outcome);
         }
         // Cancelled before it started (a map's window, dropped).
-        None => {}
+        Decision::Run { counters, weight } => counters.dropped(weight, true),
     }
 }
 
@@ -197,8 +211,8 @@ fn settle<T>(work: impl FnOnce() -> T, promise: Promise<T>, refused: Option<Task
 /// returns, or resumes a panic, only once the count is back to zero, and the pool drops a
 /// job's guard only after the job (`job::deciding`).
 unsafe fn erase<'scope>(
-    job: Box<dyn FnOnce(Option<TaskError>) + Send + 'scope>,
-) -> Box<dyn FnOnce(Option<TaskError>) + Send + 'static> {
+    job: Box<dyn for<'a> FnOnce(Decision<'a>) + Send + 'scope>,
+) -> Box<dyn for<'a> FnOnce(Decision<'a>) + Send + 'static> {
     // SAFETY: the two types differ only in the trait object's lifetime bound, so they have the
     // same layout; the caller guarantees the job does not outlive what it borrows.
     unsafe { std::mem::transmute(job) }
@@ -213,7 +227,8 @@ where
     #[allow(private_interfaces)]
     fn submit_chunk(&self, f: &Arc<G>, items: Vec<A>) -> Future<ChunkOutput<R>> {
         let f = Arc::clone(f);
-        self.run(move || run_chunk(&*f, items))
+        let weight = items.len();
+        self.run_weighted(move || run_chunk(&*f, items), weight, tally_chunk)
     }
 
     fn max_workers(&self) -> usize {

@@ -3,6 +3,7 @@
 use super::job::QueuedJob;
 use crate::error::{TaskError, panic_message};
 use crate::executor::intake::{Intake, Refuse};
+use crate::stats::Counters;
 use crate::sync::spin_then_park;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -20,6 +21,10 @@ pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync>;
 impl Refuse for QueuedJob {
     fn refuse(self, error: TaskError) {
         self.reject(error);
+    }
+
+    fn weight(&self) -> usize {
+        QueuedJob::weight(self)
     }
 }
 
@@ -77,14 +82,16 @@ impl Shared {
                 return;
             }
         }
+        let _alive = Alive::new(self.intake.counters());
         while let Some(job) = self.next_job() {
             if let Some(why) = self.intake.broken() {
+                self.intake.counters().dropped(job.weight(), false);
                 job.reject(TaskError::BrokenPool(why.clone()));
                 continue;
             }
             // Idle again before the future completes, so that a submit made as soon as the
             // result is seen reuses this thread instead of starting another.
-            job.run(&|| {
+            job.run(self.intake.counters(), &|| {
                 if self.intake.can_start_thread() {
                     self.idle.fetch_add(1, Ordering::AcqRel);
                 }
@@ -124,8 +131,11 @@ impl Shared {
     /// Runs a job taken from the queue on this thread, one of the pool's, as its loop would.
     pub(crate) fn run_here(&self, job: QueuedJob) {
         match self.intake.broken() {
-            Some(why) => job.reject(TaskError::BrokenPool(why.clone())),
-            None => job.run(&|| {}),
+            Some(why) => {
+                self.intake.counters().dropped(job.weight(), false);
+                job.reject(TaskError::BrokenPool(why.clone()));
+            }
+            None => job.run(self.intake.counters(), &|| {}),
         }
     }
 
@@ -144,5 +154,28 @@ impl Shared {
 
     pub(crate) fn max_workers(&self) -> usize {
         self.intake.max_threads()
+    }
+
+    /// The pool's counts, with its limit and its threads alive now.
+    pub(crate) fn stats(&self) -> crate::PoolStats {
+        let counters = self.intake.counters();
+        counters.snapshot(self.max_workers(), counters.alive())
+    }
+}
+
+/// Counts a worker thread alive from its first look for work until it ends (a panic
+/// included).
+struct Alive<'a>(&'a Counters);
+
+impl<'a> Alive<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        counters.worker_up();
+        Alive(counters)
+    }
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.worker_down();
     }
 }

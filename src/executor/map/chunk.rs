@@ -40,6 +40,15 @@ impl<R> ChunkOutput<R> {
     }
 }
 
+/// How a chunk of `weight` items counts in a pool's counters: the items that returned a value,
+/// and those that failed (all of them when the chunk failed as a whole).
+pub(crate) fn tally_chunk<R>(outcome: &Result<ChunkOutput<R>, TaskError>, weight: usize) -> (usize, usize) {
+    match outcome {
+        Ok(output) => (output.values.len(), output.failures.len()),
+        Err(_) => (0, weight),
+    }
+}
+
 /// Runs `f` on every item; a panicking item fails alone and the rest of the chunk goes on.
 pub(crate) fn run_chunk<F: Fn(A) -> R, A, R>(f: F, items: Vec<A>) -> ChunkOutput<R> {
     let mut values = Vec::with_capacity(items.len());

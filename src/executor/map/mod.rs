@@ -12,7 +12,7 @@ mod flight;
 mod progress;
 mod source;
 
-pub(crate) use self::chunk::{ChunkOutput, run_chunk};
+pub(crate) use self::chunk::{ChunkOutput, run_chunk, tally_chunk};
 pub use self::source::MapSource;
 pub(crate) use self::source::sealed as sealed_source;
 
