@@ -179,8 +179,18 @@ impl ThreadPoolExecutor {
     }
 }
 
-/// A thread pool runs a map's chunk as one task (`SubmitChunk`'s default).
-impl crate::executor::sealed::SubmitChunk for ThreadPoolExecutor {}
+/// A thread pool runs a map's chunk as one task, counted as its items, as its own `map` does.
+impl crate::executor::sealed::SubmitChunk for ThreadPoolExecutor {
+    #[allow(private_interfaces)]
+    fn submit_chunk<F, A, R>(&self, f: F, items: Vec<A>) -> Future<ChunkOutput<R>>
+    where
+        F: Fn(A) -> R + Clone + Send + Sync + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        sealed_source::MapSource::submit_chunk(&self.threads, &f, items)
+    }
+}
 
 impl Executor for ThreadPoolExecutor {
     fn stats(&self) -> crate::PoolStats {
