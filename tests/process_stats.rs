@@ -11,12 +11,16 @@ mod common;
 
 use common::{Check, PATIENCE, eventually};
 use concurrent_futures::{Executor, PoolStats, ProcessPoolExecutor, SharedMap, TaskError};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
 
 fn main() {
     concurrent_futures::init();
     let checks: &[Check] = &[
         ("plain_submits_and_a_map_add_up", plain_submits_and_a_map_add_up),
+        ("items_that_cannot_be_sent_count_as_failed", items_that_cannot_be_sent_count_as_failed),
+        ("retiring_workers_are_not_counted_as_replaced", retiring_workers_are_not_replacements),
+        ("a_broken_pool_adds_up", a_broken_pool_adds_up),
         ("concurrent_submitters_add_up", concurrent_submitters_add_up),
         ("busy_and_queued_while_tasks_are_held", busy_and_queued_while_tasks_are_held),
         ("a_kill_storm_adds_up_and_counts_replaced_workers", a_kill_storm_adds_up),
@@ -109,6 +113,82 @@ fn plain_submits_and_a_map_add_up() {
     let after = pool.stats();
     assert_eq!(after.workers, 0, "no worker is left after shutdown(true, _): {after:?}");
     assert!(settled(&after, &seen), "{after:?}");
+}
+
+/// A number that cannot be encoded when it is a multiple of 10.
+#[derive(Debug)]
+struct Picky(u64);
+
+impl Serialize for Picky {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 10 == 0 {
+            return Err(serde::ser::Error::custom("a multiple of 10 cannot be sent"));
+        }
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Picky)
+    }
+}
+
+fn unpick(p: Picky) -> u64 {
+    p.0
+}
+
+fn items_that_cannot_be_sent_count_as_failed() {
+    let pool = ProcessPoolExecutor::new(2);
+    let mut seen = Outcomes::default();
+    for x in [1, 10, 20, 3] {
+        seen.add(&pool.submit(unpick, Picky(x)).result());
+    }
+    for chunksize in [1, 5, 10] {
+        for outcome in pool.map(unpick, (0..50).map(Picky)).chunksize(chunksize) {
+            seen.add(&outcome);
+        }
+    }
+    assert_eq!((seen.completed, seen.failed), (2 + 3 * 45, 2 + 3 * 5));
+    let stats = pool.stats();
+    assert!(settled(&stats, &seen), "{stats:?} after {seen:?}");
+}
+
+fn retiring_workers_are_not_replacements() {
+    let pool = ProcessPoolExecutor::builder().max_workers(2).max_tasks_per_child(3).build().unwrap();
+    let futures: Vec<_> = (0..40).map(|x| pool.submit(square, x)).collect();
+    for (x, future) in (0..).zip(futures) {
+        assert_eq!(future.result(), Ok(x * x));
+    }
+    let stats = pool.stats();
+    assert!(settled(&stats, &Outcomes { completed: 40, failed: 0, cancelled: 0 }), "{stats:?}");
+    assert_eq!(stats.workers_replaced, 0, "a worker that retires is not counted: {stats:?}");
+    assert!(stats.workers <= 2, "{stats:?}");
+    pool.shutdown(true, false);
+    assert_eq!(pool.stats().workers, 0);
+}
+
+fn failing_initializer() {
+    panic!("this initializer fails on purpose");
+}
+
+fn a_broken_pool_adds_up() {
+    let pool =
+        ProcessPoolExecutor::builder().max_workers(2).initializer(failing_initializer).build().unwrap();
+    let futures: Vec<_> = (0..30).map(|x| pool.submit(square, x)).collect();
+    let mut seen = Outcomes::default();
+    for future in futures {
+        let outcome = future.result();
+        assert!(matches!(outcome, Err(TaskError::BrokenPool(_))), "{outcome:?}");
+        seen.add(&outcome);
+    }
+    seen.add(&pool.submit(square, 1).result());
+    assert_eq!(seen.failed, 31);
+    // Tasks a slot held when the pool broke are counted once, by the pool's queue.
+    let stats = assert_settles(&pool, &seen);
+    assert_eq!(stats.workers_replaced, 0, "{stats:?}");
+    pool.shutdown(true, false);
+    assert_eq!(pool.stats().workers, 0);
 }
 
 fn concurrent_submitters_add_up() {

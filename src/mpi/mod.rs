@@ -195,6 +195,7 @@ impl MpiPoolExecutor {
 impl Workers for Ranks {
     fn queue(&self, prepared: Prepared) {
         if !prepared.services.is_empty() {
+            crate::remote::tally::failed_before_queued(self.intake.counters(), prepared.len());
             return prepared.reject(TaskError::Serialization(
                 "a SharedMap cannot be sent to an MPI rank; return the pairs from the task and \
                  combine them with merge_results"
@@ -216,6 +217,10 @@ impl Workers for Ranks {
     /// Every rank of the job is a worker for as long as the job runs.
     fn stats(&self) -> crate::PoolStats {
         self.intake.counters().snapshot(self.link.workers, self.link.workers)
+    }
+
+    fn counters(&self) -> &crate::stats::Counters {
+        self.intake.counters()
     }
 }
 

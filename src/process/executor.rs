@@ -139,6 +139,10 @@ impl Workers for Processes {
     fn stats(&self) -> crate::PoolStats {
         self.pool.stats()
     }
+
+    fn counters(&self) -> &crate::stats::Counters {
+        self.pool.counters()
+    }
 }
 
 impl fmt::Debug for Processes {

@@ -72,6 +72,15 @@ impl Front {
     }
 }
 
+/// Counts `n` items that failed before they could be queued (an argument that could not be
+/// encoded, a task this transport cannot take): submitted, and failed.
+pub(crate) fn failed_before_queued(counters: &Counters, n: usize) {
+    if n > 0 {
+        counters.submitted(n);
+        counters.dropped(n, false);
+    }
+}
+
 /// Counts `pending`'s items left as never to run: cancelled when `error` is `Cancelled`, failed
 /// otherwise; then fails them with `error`.
 pub(crate) fn never_ran(counters: &Counters, pending: Pending, error: &TaskError) {
