@@ -108,6 +108,7 @@ impl Counters {
     /// started on their own (a process worker's items lined up behind that one, whose outcomes
     /// came together): they leave the queue, and that worker's `finished` counts their outcomes.
     #[inline]
+    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // process and MPI pools
     pub(crate) fn ran_along(&self, n: usize) {
         if n > 0 {
             self.queued.0.fetch_sub(n, Ordering::Relaxed);

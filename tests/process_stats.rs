@@ -343,7 +343,7 @@ fn a_kill_storm_adds_up() {
     assert!(stats.workers <= 3, "{stats:?}");
     // The pool, still open, replaces every worker that ended.
     let replaced = deaths;
-    assert!(replaced >= 4 + 2 + 1, "victims, overrunners and at least one exit: {replaced}");
+    assert!(replaced > 4 + 2, "victims, overrunners and at least one exit: {replaced}");
     let mut last = pool.stats();
     let counted = eventually(PATIENCE, || {
         last = pool.stats();
