@@ -71,6 +71,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// - a [`SharedMap`](crate::SharedMap) cannot travel to a rank: such a submit fails at once with
 ///   [`TaskError::Serialization`]; return pairs and use [`merge_results`](crate::merge_results).
 ///
+/// [`Executor::stats`](crate::Executor::stats) counts as on a process pool: `busy` is the
+/// ranks running an item now, `workers` every worker rank, and `workers_replaced` stays 0.
+///
 /// # Errors
 ///
 /// [`new`](Self::new) fails with [`BuildError::MpiUnavailable`] outside an MPI job of two or
