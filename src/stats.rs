@@ -104,6 +104,17 @@ impl Counters {
         }
     }
 
+    /// `n` queued tasks ran on a worker along with the one it `started`, without counting as
+    /// started on their own (a process worker's items lined up behind that one, whose outcomes
+    /// came together): they leave the queue, and that worker's `finished` counts their outcomes.
+    #[inline]
+    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // process and MPI pools
+    pub(crate) fn ran_along(&self, n: usize) {
+        if n > 0 {
+            self.queued.0.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
     /// `n` queued tasks will never start: cancelled, or (when `cancelled` is false) refused with
     /// an error, by a pool that shut down or broke.
     pub(crate) fn dropped(&self, n: usize, cancelled: bool) {
@@ -128,7 +139,7 @@ impl Counters {
     }
 
     /// A worker that died or was killed was replaced.
-    #[allow(dead_code)] // the process pool's slots will count their replacements (issue 19)
+    #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // the process pool's slots
     pub(crate) fn replaced(&self) {
         self.workers_replaced.fetch_add(1, Ordering::Relaxed);
     }

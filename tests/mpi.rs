@@ -244,6 +244,13 @@ fn failures(pool: &MpiPoolExecutor) {
         other => panic!("{other:?}"),
     }
     assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2), "the pool goes on");
+    // Every item above counted one task: 6 returned a value; the panics (2), the argument and
+    // the result that could not be encoded, and the refused SharedMap failed. Each was counted
+    // before its future completed, so the counts are settled.
+    let stats = pool.stats();
+    assert_eq!((stats.max_workers, stats.workers), (2, 2), "{stats:?}");
+    assert_eq!((stats.queued, stats.busy), (0, 0), "{stats:?}");
+    assert_eq!((stats.completed, stats.failed, stats.cancelled), (6, 5, 0), "{stats:?}");
 }
 
 fn map_options(pool: &MpiPoolExecutor) {

@@ -16,9 +16,10 @@
 //! takes every answer as it comes.
 
 use super::greet::{self, Heard, Roster};
-use super::wire::{Answer, MAX_MESSAGE, TAG_ANSWER, TAG_GOODBYE, TAG_TASK, TaskOut};
+use super::wire::{Answer, TAG_ANSWER, TAG_GOODBYE, TAG_TASK, encode};
 use crate::error::TaskError;
 use crate::executor::intake::Intake;
+use crate::remote::tally::{self, Front};
 use crate::remote::task::Pending;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use mpi::Threading;
@@ -118,9 +119,10 @@ struct Served {
     out: usize,
 }
 
-/// A task on its way to a rank or on one: the pool it is of and the id it travels under.
+/// A task on its way to a rank or on one: the pool it is of (key, intake) and its wire id.
 struct Sent {
     pool: u64,
+    intake: Arc<Intake<Pending>>,
     wire: u64,
     pending: Pending,
 }
@@ -130,6 +132,8 @@ struct Root<'a> {
     roster: Roster,
     /// Per worker rank (index 0 is rank 1): its tasks in the order sent.
     in_flight: Vec<VecDeque<Sent>>,
+    /// Per worker rank: whether the front item of its line counts as busy (`remote::tally`).
+    fronts: Vec<Front>,
     /// Why no task can run any more, once that is so.
     broken: Option<String>,
     /// A task taken from a queue and encoded, waiting for a rank with room for it.
@@ -155,6 +159,7 @@ impl<'a> Root<'a> {
             world,
             roster: Roster::new(workers),
             in_flight: (0..workers).map(|_| VecDeque::new()).collect(),
+            fronts: (0..workers).map(|_| Front::default()).collect(),
             broken: None,
             held: None,
             pools: Vec::new(),
@@ -246,9 +251,11 @@ impl<'a> Root<'a> {
             let pool = &mut self.pools[at];
             let Ok(pending) = pool.intake.receiver().try_recv() else { continue };
             self.turn = (at + 1) % count;
-            let Some((pending, bytes)) = encode(pending, self.next_wire) else { return Next::Failed };
+            let encoded = encode(pending, self.next_wire, pool.intake.counters());
+            let Some((pending, bytes)) = encoded else { return Next::Failed };
             pool.out += 1;
-            let sent = Sent { pool: pool.key, wire: self.next_wire, pending };
+            let sent =
+                Sent { pool: pool.key, intake: Arc::clone(&pool.intake), wire: self.next_wire, pending };
             self.next_wire += 1;
             return Next::Task(sent, bytes);
         }
@@ -279,12 +286,14 @@ impl<'a> Root<'a> {
         // An MPI rank cannot be stopped from here: `Future::kill` fails the future at once and
         // the rank's answer is dropped when it comes.
         if !sent.pending.task.set_running(Box::new(|| {})) {
+            tally::skipped(sent.intake.counters(), &sent.pending, true);
             self.settle(sent.pool);
             return;
         }
         // Blocks only as the module's rule allows: `rank_for` chose an idle rank, or the
         // message is small enough for MPI to deliver without the rank.
         self.world.process_at_rank(rank as i32 + 1).send_with_tag(bytes, TAG_TASK);
+        self.fronts[rank].follow(sent.intake.counters(), true);
         self.in_flight[rank].push_back(sent);
     }
 
@@ -332,32 +341,47 @@ impl<'a> Root<'a> {
         };
         // The task stays in its line when it is no match: `break_all` fails it with the rest.
         let next = queue.front().is_some_and(|sent| sent.wire == answer.id).then(|| queue.pop_front());
-        let Some(Some(Sent { pool, mut pending, .. })) = next else {
+        let Some(Some(Sent { pool, intake, mut pending, .. })) = next else {
             return self
                 .break_all(format!("rank {rank} answered task {}, which it was not running", answer.id));
         };
+        let index = rank - 1;
         self.settle(pool);
         let whole = crate::remote::outcomes::answered(&answer.values, &answer.failures)
             .filter(|count| *count == pending.args.len() - pending.done);
         match whole {
             Some(count) => {
+                // Counted before the answer reaches the future; then the next task runs.
+                let front = &mut self.fronts[index];
+                front.answered(intake.counters(), count, answer.failures.len(), pending.task.is_done());
                 pending.answer_all(answer.values, answer.failures, count);
                 pending.task.finish();
             }
             None => {
-                pending.fail_rest(&TaskError::Serialization(format!(
-                    "rank {rank} answered with outcomes that do not add up"
-                )));
-                self.break_all(format!("rank {rank} answered with outcomes that do not add up"));
+                let why = format!("rank {rank} answered with outcomes that do not add up");
+                self.fronts[index].fail(intake.counters(), pending, &TaskError::Serialization(why.clone()));
+                self.break_all(why);
             }
+        }
+        if let Some(next) = self.in_flight[index].front() {
+            self.fronts[index].follow(next.intake.counters(), true);
         }
     }
 
     /// Nothing more can run: fails what is in flight and every pool from now on.
     fn break_all(&mut self, why: String) {
-        let held = self.held.take().map(|(sent, _)| sent);
-        for sent in self.in_flight.iter_mut().flat_map(std::mem::take).chain(held) {
-            sent.pending.fail_rest(&TaskError::BrokenPool(why.clone()));
+        let error = TaskError::BrokenPool(why.clone());
+        for (line, front) in self.in_flight.iter_mut().zip(&mut self.fronts) {
+            let mut line = std::mem::take(line).into_iter();
+            if let Some(sent) = line.next() {
+                front.fail(sent.intake.counters(), sent.pending, &error);
+            }
+            for sent in line {
+                tally::never_ran(sent.intake.counters(), sent.pending, &error);
+            }
+        }
+        if let Some((sent, _)) = self.held.take() {
+            tally::never_ran(sent.intake.counters(), sent.pending, &error);
         }
         for pool in &mut self.pools {
             pool.out = 0;
@@ -373,21 +397,4 @@ impl<'a> Root<'a> {
             pool.intake.break_with(why.clone(), Vec::new());
         }
     }
-}
-
-/// A task as its message under the id `wire`; `None` when it fails here instead (too big, or
-/// it cannot be encoded), its future failed with why.
-fn encode(pending: Pending, wire: u64) -> Option<(Pending, Vec<u8>)> {
-    let frame = TaskOut { id: wire, call: pending.call, target: pending.target, args: &pending.args };
-    let why = match postcard::to_allocvec(&frame) {
-        Ok(bytes) if bytes.len() <= MAX_MESSAGE => return Some((pending, bytes)),
-        Ok(bytes) => format!(
-            "the task's arguments take {} bytes, more than the {MAX_MESSAGE} one MPI message holds; \
-             send less per task",
-            bytes.len()
-        ),
-        Err(e) => format!("could not encode the task: {e}"),
-    };
-    pending.fail_rest(&TaskError::Serialization(why));
-    None
 }

@@ -71,6 +71,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// - a [`SharedMap`](crate::SharedMap) cannot travel to a rank: such a submit fails at once with
 ///   [`TaskError::Serialization`]; return pairs and use [`merge_results`](crate::merge_results).
 ///
+/// [`Executor::stats`](crate::Executor::stats) counts as on a process pool: `busy` is the
+/// ranks running an item now, `workers` every worker rank, and `workers_replaced` stays 0.
+///
 /// # Errors
 ///
 /// [`new`](Self::new) fails with [`BuildError::MpiUnavailable`] outside an MPI job of two or
@@ -195,6 +198,7 @@ impl MpiPoolExecutor {
 impl Workers for Ranks {
     fn queue(&self, prepared: Prepared) {
         if !prepared.services.is_empty() {
+            crate::remote::tally::failed_before_queued(self.intake.counters(), prepared.len());
             return prepared.reject(TaskError::Serialization(
                 "a SharedMap cannot be sent to an MPI rank; return the pairs from the task and \
                  combine them with merge_results"
@@ -216,6 +220,10 @@ impl Workers for Ranks {
     /// Every rank of the job is a worker for as long as the job runs.
     fn stats(&self) -> crate::PoolStats {
         self.intake.counters().snapshot(self.link.workers, self.link.workers)
+    }
+
+    fn counters(&self) -> &crate::stats::Counters {
+        self.intake.counters()
     }
 }
 

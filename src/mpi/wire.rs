@@ -3,6 +3,8 @@
 
 use crate::error::TaskError;
 use crate::remote::batch::Batch;
+use crate::remote::task::Pending;
+use crate::stats::Counters;
 use serde::{Deserialize, Serialize};
 
 /// A worker rank's hello to rank 0: its build.
@@ -50,4 +52,22 @@ pub(crate) struct Answer {
     pub(crate) id: u64,
     pub(crate) values: Batch,
     pub(crate) failures: Vec<(u32, TaskError)>,
+}
+
+/// A task as its message under the id `wire`; `None` when it fails here instead (too big, or
+/// it cannot be encoded), its future failed with why and its items counted in `counters` as
+/// never run.
+pub(crate) fn encode(pending: Pending, wire: u64, counters: &Counters) -> Option<(Pending, Vec<u8>)> {
+    let frame = TaskOut { id: wire, call: pending.call, target: pending.target, args: &pending.args };
+    let why = match postcard::to_allocvec(&frame) {
+        Ok(bytes) if bytes.len() <= MAX_MESSAGE => return Some((pending, bytes)),
+        Ok(bytes) => format!(
+            "the task's arguments take {} bytes, more than the {MAX_MESSAGE} one MPI message holds; \
+             send less per task",
+            bytes.len()
+        ),
+        Err(e) => format!("could not encode the task: {e}"),
+    };
+    crate::remote::tally::never_ran(counters, pending, &TaskError::Serialization(why));
+    None
 }

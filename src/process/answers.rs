@@ -31,6 +31,9 @@ impl Serving<'_> {
         if let Some((_, error)) = failures.iter().find(|(_, error)| !worker_can_report(error, killed)) {
             return Err(Ended::Misbehaved(format!("reported {error:?} for an item of task {id}")));
         }
+        // Counted before the future completes (see `remote::tally`).
+        let counters = self.pool.counters();
+        self.front.answered(counters, count, failures.len(), front.task.is_done());
         let last = front.answer_all(values, failures, count);
         let done = front.done;
         // It read that message (and those before) before it ran anything of it.
@@ -49,6 +52,8 @@ impl Serving<'_> {
             sent.pending.task.finish();
             self.kills.retain(|(k, _)| *k != id);
         }
+        // The worker runs the next item of this task, or of the next one, now.
+        self.front.follow(counters, !self.in_flight.is_empty());
         self.front_since = Instant::now();
         Ok(())
     }
@@ -117,7 +122,8 @@ mod tests {
         let ended = serving.serve(&mut Idle::starting(&pool), &mut retry);
         let in_flight = std::mem::take(&mut serving.in_flight);
         fake.join().unwrap();
-        fail_all(in_flight.into_iter().map(|sent| sent.pending), &TaskError::WorkerDied("test".into()));
+        let in_flight = in_flight.into_iter().map(|sent| sent.pending);
+        fail_all(&pool, in_flight, &TaskError::WorkerDied("test".into()));
         (ended, future)
     }
 

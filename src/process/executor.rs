@@ -45,6 +45,20 @@ use std::sync::Arc;
 /// - **Exit.** A worker told to exit (shutdown, `max_tasks_per_child`) that has not within 5 s
 ///   is killed.
 ///
+/// # What `stats()` counts
+///
+/// [`Executor::stats`](crate::Executor::stats) counts each item of a `map` as one task, like a
+/// plain `submit`. `busy` is the workers running an item now: a worker runs what it was sent
+/// one item after another, and the items lined up inside it behind the running one count as
+/// `queued` (they have not started). `workers` is the worker processes alive now, from the
+/// moment one exists until it is reaped (0 once `shutdown(true, _)` returns).
+/// `workers_replaced` counts the workers that died or were killed (a crash, an exit,
+/// [`Future::kill`](crate::Future::kill), the task timeout, the memory limit, a worker killed
+/// for breaking the protocol) once their replacement has started: not a worker that retired
+/// after `max_tasks_per_child`, one that was still starting, nor those that
+/// `kill_workers`/`terminate_workers` end. A task cancelled or killed from outside is counted
+/// when the pool comes to it; every other outcome is counted before its future completes.
+///
 /// # Examples
 ///
 /// ```
@@ -138,6 +152,10 @@ impl Workers for Processes {
 
     fn stats(&self) -> crate::PoolStats {
         self.pool.stats()
+    }
+
+    fn counters(&self) -> &crate::stats::Counters {
+        self.pool.counters()
     }
 }
 

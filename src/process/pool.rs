@@ -5,6 +5,7 @@ use super::handle::WorkerHandle;
 use super::spawn::Launch;
 use crate::executor::intake::Intake;
 use crate::remote::task::Pending;
+use crate::stats::Counters;
 use crate::sync::plain::Mutex;
 use crate::sys::Signal;
 use crossbeam_channel::{Receiver, Sender};
@@ -137,10 +138,16 @@ impl Pool {
         self.intake.max_threads()
     }
 
-    /// The pool's counts, with its limit and its worker processes alive now.
+    /// The pool's counts of its tasks, which its slots move them through (see `remote::tally`).
+    pub(crate) fn counters(&self) -> &Counters {
+        self.intake.counters()
+    }
+
+    /// The pool's counts, with its limit and its worker processes alive now (registered: from
+    /// the moment a process exists until its slot has reaped it). Reads atomics only.
     pub(crate) fn stats(&self) -> crate::PoolStats {
-        let alive = self.workers.lock().len();
-        self.intake.counters().snapshot(self.max_workers(), alive)
+        let counters = self.counters();
+        counters.snapshot(self.max_workers(), counters.alive())
     }
 
     /// Records a worker as alive, from the moment its process exists; false (and not
@@ -151,11 +158,18 @@ impl Pool {
             return false;
         }
         workers.push(Arc::clone(worker));
+        self.counters().worker_up();
         true
     }
 
+    /// Records a worker as gone (reaped, or never started); once, however often it is called.
     pub(crate) fn unregister(&self, worker: &Arc<WorkerHandle>) {
-        self.workers.lock().retain(|w| !Arc::ptr_eq(w, worker));
+        let mut workers = self.workers.lock();
+        let before = workers.len();
+        workers.retain(|w| !Arc::ptr_eq(w, worker));
+        if workers.len() < before {
+            self.counters().worker_down();
+        }
     }
 
     /// Why the pool's workers were stopped, once they were.

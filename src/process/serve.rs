@@ -20,6 +20,7 @@ use super::link::{Event, Link, Outgoing};
 use super::pool::{Idle, Pool};
 use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
 use super::reap::Worker;
+use crate::remote::tally::{self, Front};
 use crate::remote::task::Pending;
 use crossbeam_channel::{Receiver, select};
 use std::collections::VecDeque;
@@ -71,6 +72,9 @@ pub(crate) struct Serving<'a> {
     pub(super) link: &'a mut Link,
     /// Sent and not wholly answered, oldest first.
     pub(crate) in_flight: VecDeque<Sent>,
+    /// Whether the front item of `in_flight`, the one the worker runs, counts as busy in the
+    /// pool's counts (see `remote::tally`).
+    pub(crate) front: Front,
     /// How many tasks to line up: 1 while tasks are long.
     pub(super) limit: usize,
     /// When the oldest unanswered item started (as near as the parent can tell).
@@ -94,6 +98,7 @@ impl<'a> Serving<'a> {
             worker,
             link,
             in_flight: VecDeque::new(),
+            front: Front::default(),
             limit: IN_FLIGHT,
             front_since: Instant::now(),
             asked: None,
@@ -141,6 +146,7 @@ impl<'a> Serving<'a> {
             let next = if let Some(pending) = retry.pop_front() {
                 // Already running; it may have been killed while it waited.
                 if pending.task.is_done() {
+                    tally::skipped(self.pool.counters(), &pending, false);
                     pending.task.finish();
                 } else {
                     pending.task.set_killer(self.link.killer(pending.id));
@@ -167,6 +173,8 @@ impl<'a> Serving<'a> {
             };
             if next.task.set_running(self.link.killer(next.id)) {
                 batch.push(next);
+            } else {
+                tally::skipped(self.pool.counters(), &next, true);
             }
         }
         self.send(batch);
@@ -221,10 +229,11 @@ impl<'a> Serving<'a> {
             Ok(frame) => {
                 let message = self.link.send(Outgoing { frame, detached });
                 self.in_flight.extend(batch.into_iter().map(|pending| Sent { pending, message }));
+                self.front.follow(self.pool.counters(), true);
             }
             Err(error) => {
                 for pending in batch {
-                    pending.fail_rest(&error);
+                    tally::never_ran(self.pool.counters(), pending, &error);
                 }
             }
         }

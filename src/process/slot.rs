@@ -18,6 +18,7 @@ use super::reap::Worker;
 use super::serve::{Asked, Ended, Sent, Serving};
 use super::spawn::{StartError, Starter, start_watch, start_worker};
 use crate::error::TaskError;
+use crate::remote::tally::{self, Front};
 use crate::remote::task::Pending;
 use crate::sys::{self, Signal};
 use crossbeam_channel::{Receiver, select};
@@ -39,22 +40,30 @@ pub(crate) fn run(pool: &Pool) {
     let mut idle = Idle::starting(pool);
     // Tasks that were sent to a worker that never started them, for the next worker.
     let mut retry: VecDeque<Pending> = VecDeque::new();
+    // The last worker died or was killed: the next one to start replaces it (`workers_replaced`
+    // counts it then; one that retired after `max_tasks_per_child` is not counted).
+    let mut replacing = false;
     loop {
         if let Some(reason) = pool.terminated() {
-            return fail_all(retry, &TaskError::Killed(reason.clone()));
+            return fail_all(pool, retry, &TaskError::Killed(reason.clone()));
         }
         let (mut worker, mut link) = match start(pool, &retry) {
-            Ok(started) => started,
+            Ok(started) => {
+                if std::mem::take(&mut replacing) {
+                    pool.counters().replaced();
+                }
+                started
+            }
             Err(StartError::GivenUp) => {
                 let error = match pool.terminated() {
                     Some(reason) => TaskError::Killed(reason.clone()),
                     None => TaskError::Cancelled,
                 };
-                return fail_all(retry, &error);
+                return fail_all(pool, retry, &error);
             }
             Err(StartError::Broken(why) | StartError::Retry(why)) => {
                 if let Some(reason) = pool.terminated() {
-                    return fail_all(retry, &TaskError::Killed(reason.clone()));
+                    return fail_all(pool, retry, &TaskError::Killed(reason.clone()));
                 }
                 return pool.break_pool(why, retry.into_iter().collect());
             }
@@ -62,6 +71,7 @@ pub(crate) fn run(pool: &Pool) {
         let mut serving = Serving::new(pool, &mut worker, &mut link);
         let ended = serving.serve(&mut idle, &mut retry);
         let in_flight = std::mem::take(&mut serving.in_flight);
+        let mut front = std::mem::take(&mut serving.front);
         drop(serving);
         match ended {
             Ended::QueueClosed => {
@@ -73,14 +83,20 @@ pub(crate) fn run(pool: &Pool) {
             Ended::Retired => {
                 worker.reap(EXIT_PATIENCE);
                 link.close(WRITER_PATIENCE);
+                // It retired before running anything more it was sent.
+                front.requeued(pool.counters());
                 requeue(&mut retry, in_flight);
             }
             Ended::Died(asked) => {
-                reap_and_requeue(pool, &mut worker, &mut link, asked, in_flight, &mut retry)
+                replacing = true;
+                let line = (in_flight, front);
+                reap_and_requeue(pool, &mut worker, &mut link, asked, line, &mut retry)
             }
             Ended::Misbehaved(why) => {
+                replacing = true;
                 worker.handle.condemn(why);
-                reap_and_requeue(pool, &mut worker, &mut link, None, in_flight, &mut retry);
+                let line = (in_flight, front);
+                reap_and_requeue(pool, &mut worker, &mut link, None, line, &mut retry);
             }
         }
         pool.unregister(&worker.handle);
@@ -91,9 +107,10 @@ pub(crate) fn run(pool: &Pool) {
     }
 }
 
-pub(super) fn fail_all(tasks: impl IntoIterator<Item = Pending>, error: &TaskError) {
+/// Fails `tasks`, none of whose items left has started, with `error`.
+pub(super) fn fail_all(pool: &Pool, tasks: impl IntoIterator<Item = Pending>, error: &TaskError) {
     for pending in tasks {
-        pending.fail_rest(error);
+        tally::never_ran(pool.counters(), pending, error);
     }
 }
 
@@ -105,27 +122,34 @@ fn requeue(retry: &mut VecDeque<Pending>, in_flight: VecDeque<Sent>) {
 }
 
 /// After a worker died (or was killed for misbehaving): reaps it, fails the item it was
-/// running, says why, and keeps the rest. Only tasks whose message reached the worker whole
-/// can have run.
+/// running (the front of its line, `in_flight` with whether that item counts as busy), says
+/// why, and keeps the rest. Only tasks whose message reached the worker whole can have run.
 fn reap_and_requeue(
     pool: &Pool,
     worker: &mut Worker,
     link: &mut Link,
     asked: Option<Asked>,
-    mut in_flight: VecDeque<Sent>,
+    (mut in_flight, mut running): (VecDeque<Sent>, Front),
     retry: &mut VecDeque<Pending>,
 ) {
+    let counters = pool.counters();
     let exit = &worker.reap(EXIT_PATIENCE);
     // A writer that did not end cannot say what it delivered: count everything as delivered.
     let delivered = if link.close(WRITER_PATIENCE) { link.delivered() } else { u64::MAX };
     if let Some(reason) = pool.terminated() {
         // `terminate_workers`/`kill_workers`: every task handed to this worker (running, as
         // their futures say) is killed with it; nothing more runs.
-        return fail_all(in_flight.into_iter().map(|sent| sent.pending), &TaskError::Killed(reason.clone()));
+        let error = TaskError::Killed(reason.clone());
+        let mut line = in_flight.into_iter().map(|sent| sent.pending);
+        if let Some(front) = line.next() {
+            running.fail(counters, front, &error);
+        }
+        return fail_all(pool, line, &error);
     }
     let Some(Sent { pending: mut front, message }) = in_flight.pop_front() else { return };
     if message > delivered {
         // The worker never had it: nothing of it ran.
+        running.requeued(counters);
         in_flight.push_front(Sent { pending: front, message });
         return requeue(retry, in_flight);
     }
@@ -148,14 +172,16 @@ fn reap_and_requeue(
         TaskError::WorkerDied(format!("the worker process {}", exit.text))
     };
     if pool.launch.setup.item_by_item {
-        // Only the running item failed; the rest of its task goes to the replacement.
+        // Only the running item failed; the rest of its task goes to the replacement (and
+        // stays counted as queued).
+        running.answered(counters, 1, 1, false);
         if front.answer(Err(error)) {
             front.task.finish();
         } else {
             in_flight.push_front(Sent { pending: front.rest(), message });
         }
     } else {
-        front.fail_rest(&error);
+        running.fail(counters, front, &error);
     }
     requeue(retry, in_flight);
 }

@@ -9,6 +9,7 @@ pub(crate) mod outcomes;
 pub(crate) mod panics;
 pub(crate) mod prepare;
 pub(crate) mod service;
+pub(crate) mod tally;
 pub(crate) mod task;
 pub(crate) mod trampoline;
 pub(crate) mod workers;

@@ -71,6 +71,11 @@ impl Prepared {
         }
     }
 
+    /// How many items it carries (those of a chunk that could be encoded).
+    pub(crate) fn len(&self) -> usize {
+        self.args.len()
+    }
+
     /// Fails the task without running it.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // an MPI pool refuses some
     pub(crate) fn reject(self, error: TaskError) {

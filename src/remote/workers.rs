@@ -3,9 +3,11 @@
 //! MPI executors share instead of copying it.
 
 use super::prepare::{self, Function, Prepared};
+use super::tally;
 use crate::executor::Payload;
 use crate::executor::map::ChunkOutput;
 use crate::future::Future;
+use crate::stats::Counters;
 
 /// A transport's workers, as tasks reach them.
 pub(crate) trait Workers {
@@ -21,14 +23,18 @@ pub(crate) trait Workers {
     /// A snapshot of the workers and their tasks, as [`Executor::stats`](crate::Executor::stats).
     fn stats(&self) -> crate::PoolStats;
 
+    /// The counts of the pool's tasks (see `remote::tally`).
+    fn counters(&self) -> &Counters;
+
     /// `function(arg)` as one task (a future already done needs nothing more).
     fn submit<A: Payload, R: Payload>(&self, function: Function, arg: A) -> Future<R>
     where
         Self: Sized,
     {
         let (future, prepared) = prepare::single(function, arg);
-        if let Some(task) = prepared {
-            self.queue(task);
+        match prepared {
+            Some(task) => self.queue(task),
+            None => tally::failed_before_queued(self.counters(), 1),
         }
         future
     }
@@ -43,7 +49,10 @@ pub(crate) trait Workers {
     where
         Self: Sized,
     {
+        let items_in = items.len();
         let (future, prepared) = prepare::chunk(function, items);
+        // Items that could not be encoded failed already; they count too.
+        tally::failed_before_queued(self.counters(), items_in - prepared.as_ref().map_or(0, Prepared::len));
         if let Some(task) = prepared {
             self.queue(task);
         }
