@@ -47,29 +47,47 @@ pub struct PoolStats {
     pub failed: u64,
     /// Tasks cancelled before they ran.
     pub cancelled: u64,
-    /// Process pools: workers that died or were killed and were replaced.
+    /// Process pools: workers that died or were killed (a crash, an exit, `Future::kill`, the
+    /// task timeout, the memory limit) and were replaced; not those that retired after
+    /// `max_tasks_per_child`, nor those ended by `kill_workers` or `terminate_workers`.
     pub workers_replaced: u64,
 }
 
-/// Keeps a counter on a cache line of its own (two lines: x86 prefetches pairs), so that the
-/// submitting thread and the workers do not slow each other down through false sharing.
+/// Keeps counters on a cache line of their own (two lines: x86 prefetches pairs), so that the
+/// submitting threads and the workers do not slow each other down through false sharing.
 #[repr(align(128))]
 #[derive(Default)]
 struct Line<T>(T);
 
-/// A pool's live counts. See the module docs for how a task moves through them.
+/// What only submitting threads write.
 #[derive(Default)]
-pub(crate) struct Counters {
-    /// Written by every submit.
-    queued: Line<AtomicUsize>,
-    /// Written by the workers.
-    busy: Line<AtomicUsize>,
-    completed: Line<AtomicU64>,
+struct SubmitSide {
+    submitted: AtomicU64,
+}
+
+/// What the workers (and the threads that refuse or cancel tasks) write.
+#[derive(Default)]
+struct WorkerSide {
+    /// Tasks that left the queue: started, ran along a started one, or dropped.
+    left_queue: AtomicU64,
+    /// Runs started and finished on a worker (a run is a task, or a map's chunk).
+    runs_started: AtomicU64,
+    runs_finished: AtomicU64,
+    completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
     workers_replaced: AtomicU64,
-    /// Workers alive, for pools that count them here (the thread pool).
+    /// Workers alive, for pools that count them here.
     alive: AtomicUsize,
+}
+
+/// A pool's live counts. See the module docs for how a task moves through them. Submitters and
+/// workers write different cache lines: `queued` and `busy` are differences of counts that
+/// only grow, taken when a snapshot is.
+#[derive(Default)]
+pub(crate) struct Counters {
+    submit: Line<SubmitSide>,
+    workers: Line<WorkerSide>,
 }
 
 /// As a `u64`, for the counts that only grow (a `usize` never exceeds 64 bits here).
@@ -77,30 +95,37 @@ fn wide(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
+/// `a - b` as a `usize`, 0 when a snapshot saw `b`'s increase before `a`'s.
+fn gap(a: u64, b: u64) -> usize {
+    usize::try_from(a.saturating_sub(b)).unwrap_or(usize::MAX)
+}
+
 impl Counters {
     /// `n` tasks were submitted (queued).
     #[inline]
     pub(crate) fn submitted(&self, n: usize) {
-        self.queued.0.fetch_add(n, Ordering::Relaxed);
+        self.submit.0.submitted.fetch_add(wide(n), Ordering::Relaxed);
     }
 
     /// `n` queued tasks started, together, on one worker.
     #[inline]
     pub(crate) fn started(&self, n: usize) {
-        self.queued.0.fetch_sub(n, Ordering::Relaxed);
-        self.busy.0.fetch_add(1, Ordering::Relaxed);
+        let side = &self.workers.0;
+        side.left_queue.fetch_add(wide(n), Ordering::Relaxed);
+        side.runs_started.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A worker is done with what it started: `completed` tasks returned a value, `failed` did
     /// not.
     #[inline]
     pub(crate) fn finished(&self, completed: usize, failed: usize) {
-        self.busy.0.fetch_sub(1, Ordering::Relaxed);
+        let side = &self.workers.0;
+        side.runs_finished.fetch_add(1, Ordering::Relaxed);
         if completed > 0 {
-            self.completed.0.fetch_add(wide(completed), Ordering::Relaxed);
+            side.completed.fetch_add(wide(completed), Ordering::Relaxed);
         }
         if failed > 0 {
-            self.failed.fetch_add(wide(failed), Ordering::Relaxed);
+            side.failed.fetch_add(wide(failed), Ordering::Relaxed);
         }
     }
 
@@ -111,58 +136,63 @@ impl Counters {
     #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // process and MPI pools
     pub(crate) fn ran_along(&self, n: usize) {
         if n > 0 {
-            self.queued.0.fetch_sub(n, Ordering::Relaxed);
+            self.workers.0.left_queue.fetch_add(wide(n), Ordering::Relaxed);
         }
     }
 
     /// `n` queued tasks will never start: cancelled, or (when `cancelled` is false) refused with
     /// an error, by a pool that shut down or broke.
     pub(crate) fn dropped(&self, n: usize, cancelled: bool) {
-        self.queued.0.fetch_sub(n, Ordering::Relaxed);
-        let count = if cancelled { &self.cancelled } else { &self.failed };
+        let side = &self.workers.0;
+        side.left_queue.fetch_add(wide(n), Ordering::Relaxed);
+        let count = if cancelled { &side.cancelled } else { &side.failed };
         count.fetch_add(wide(n), Ordering::Relaxed);
     }
 
     /// A worker started.
     pub(crate) fn worker_up(&self) {
-        self.alive.fetch_add(1, Ordering::Relaxed);
+        self.workers.0.alive.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A worker ended.
     pub(crate) fn worker_down(&self) {
-        self.alive.fetch_sub(1, Ordering::Relaxed);
+        self.workers.0.alive.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Workers alive, as counted by `worker_up` and `worker_down`.
     pub(crate) fn alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.workers.0.alive.load(Ordering::Relaxed)
     }
 
     /// A worker that died or was killed was replaced.
     #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // the process pool's slots
     pub(crate) fn replaced(&self) {
-        self.workers_replaced.fetch_add(1, Ordering::Relaxed);
+        self.workers.0.workers_replaced.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many tasks wait to start.
     pub(crate) fn queued(&self) -> usize {
-        // A snapshot taken while a submit and a start race may see the start first.
-        let queued = self.queued.0.load(Ordering::Relaxed);
-        if queued > isize::MAX as usize { 0 } else { queued }
+        // What left the queue is read first, the submits second: a snapshot that races with
+        // them is then more likely to see a task's submit than its leaving (and a gap that
+        // would be negative reads as 0).
+        let left = self.workers.0.left_queue.load(Ordering::Acquire);
+        gap(self.submit.0.submitted.load(Ordering::Acquire), left)
     }
 
     /// The counts now, with the pool's limit and live workers.
     pub(crate) fn snapshot(&self, max_workers: usize, workers: usize) -> PoolStats {
-        let busy = self.busy.0.load(Ordering::Relaxed);
+        let side = &self.workers.0;
+        let finished = side.runs_finished.load(Ordering::Acquire);
+        let busy = gap(side.runs_started.load(Ordering::Acquire), finished);
         PoolStats {
             max_workers,
             workers,
-            busy: if busy > isize::MAX as usize { 0 } else { busy },
+            busy,
             queued: self.queued(),
-            completed: self.completed.0.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            cancelled: self.cancelled.load(Ordering::Relaxed),
-            workers_replaced: self.workers_replaced.load(Ordering::Relaxed),
+            completed: side.completed.load(Ordering::Relaxed),
+            failed: side.failed.load(Ordering::Relaxed),
+            cancelled: side.cancelled.load(Ordering::Relaxed),
+            workers_replaced: side.workers_replaced.load(Ordering::Relaxed),
         }
     }
 }
