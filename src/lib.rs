@@ -60,6 +60,7 @@ mod process;
 mod remote;
 mod shared_map;
 mod stats;
+mod stop;
 mod sync;
 #[cfg(all(feature = "process", unix))]
 mod sys;
@@ -101,6 +102,7 @@ pub use crate::mpi::{MpiPoolExecutor, Ranks};
 pub use crate::process::{ProcessPoolBuilder, ProcessPoolExecutor, Processes};
 pub use crate::shared_map::SharedMap;
 pub use crate::stats::PoolStats;
+pub use crate::stop::stop_requested;
 pub use crate::thread_pool::{Scope, ScopedFuture, ThreadPoolBuilder, ThreadPoolExecutor, Threads};
 pub use crate::wait::{
     AsCompleted, AsCompletedTimeout, Keyed, Keys, ReturnWhen, Unkeyed, WaitResult, Waitable, as_completed,

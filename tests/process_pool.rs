@@ -41,6 +41,7 @@ fn main() {
         ("initializer_with_gives_every_worker_its_argument", initializer_with_configures_every_worker),
         ("a_failing_or_unencodable_initializer_with_is_reported", initializer_with_failures),
         ("a_function_chosen_at_run_time_runs_as_a_pointer", functions_chosen_at_run_time),
+        ("a_map_timeout_kills_its_running_items", a_map_timeout_kills_its_running_items),
     ];
     common::run_checks(checks);
 }
@@ -557,4 +558,21 @@ fn functions_chosen_at_run_time() {
     let ops: [fn(u64) -> u64; 2] = [square, cube];
     let futures: Vec<_> = ops.iter().map(|op| pool.submit(*op, 3)).collect();
     assert_eq!(futures.into_iter().map(|f| f.result().unwrap()).collect::<Vec<_>>(), [9, 27]);
+}
+
+/// When a map's timeout gives up, its items still running can no longer be yielded: they are
+/// killed, so a drop right after does not wait for them (here, a minute each).
+fn a_map_timeout_kills_its_running_items() {
+    common::deadline(Duration::from_secs(45));
+    for (workers, chunksize) in [(1, 1), (2, 2)] {
+        let pool = ProcessPoolExecutor::new(workers);
+        let results: Vec<_> = pool
+            .map(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [60_000; 6])
+            .chunksize(chunksize)
+            .timeout(Duration::from_millis(300))
+            .collect();
+        assert_eq!(results, [Err(TaskError::Timeout)]);
+        // Within the check's deadline, far less than the items' minute.
+        drop(pool);
+    }
 }

@@ -45,6 +45,9 @@ static CANCELLED_ERROR: TaskError = TaskError::Cancelled;
 
 pub(crate) struct Core<T> {
     state: AtomicU8,
+    /// Set by `kill` on a running task that nothing can stop by force (a thread's): the task
+    /// reads it through [`crate::stop_requested`].
+    stop: std::sync::atomic::AtomicBool,
     listeners: Mutex<Listeners<T>>,
     outcome: UnsafeCell<Option<Result<T, TaskError>>>,
 }
@@ -59,6 +62,7 @@ impl<T> Core<T> {
     fn new(state: u8, outcome: Option<Result<T, TaskError>>) -> Self {
         Core {
             state: AtomicU8::new(state),
+            stop: std::sync::atomic::AtomicBool::new(false),
             listeners: Mutex::new(Listeners {
                 callbacks: Vec::new(),
                 waiters: Vec::new(),
@@ -74,6 +78,11 @@ impl<T> Core<T> {
 
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state(), FINISHED | CANCELLED)
+    }
+
+    /// The flag `kill` sets when it cannot stop the running task by force.
+    pub(crate) fn stop_flag(&self) -> &std::sync::atomic::AtomicBool {
+        &self.stop
     }
 
     /// Registers `waiter` to be notified with `key` when the future is done. Returns false, and
@@ -149,7 +158,8 @@ impl<T> Core<T> {
 
     /// Stops the task: a pending one is cancelled; a running one that can be stopped (it has a
     /// killer) fails with `error` at once and its killer is called. True in both cases; false
-    /// when the task is done, or runs where it cannot be stopped (a thread).
+    /// when the task is done, or runs where it cannot be stopped (a thread: it is then asked to
+    /// stop, see `stop_flag`).
     pub(crate) fn kill(&self, error: impl FnOnce() -> TaskError) -> bool {
         loop {
             match self.state() {
@@ -164,7 +174,11 @@ impl<T> Core<T> {
                     if self.state.load(Ordering::Acquire) != RUNNING {
                         continue;
                     }
-                    let Some(killer) = listeners.take_killer() else { return false };
+                    let Some(killer) = listeners.take_killer() else {
+                        // A thread cannot be stopped: ask the task to stop (`stop_requested`).
+                        self.stop.store(true, std::sync::atomic::Ordering::Release);
+                        return false;
+                    };
                     self.state.store(COMPLETING, Ordering::Release);
                     let callbacks = std::mem::take(&mut listeners.callbacks);
                     drop(listeners);

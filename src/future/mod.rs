@@ -196,8 +196,10 @@ impl<T> Future<T> {
     ///   does not stop the task within 500 ms of it being the one running (stopped with
     ///   SIGSTOP, say) is killed with SIGKILL.
     /// - Running on a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor): false. A thread cannot
-    ///   be stopped from outside; the task goes on. Use a process pool for work you may have to
-    ///   stop, or have the task check a flag.
+    ///   be stopped from outside; the task goes on, but it is asked to stop:
+    ///   [`stop_requested()`](crate::stop_requested) turns true inside it, so a task that checks
+    ///   it can return early, and the future completes with what the task returns. Use a process
+    ///   pool for work you may have to stop that cannot check.
     /// - Done: false.
     ///
     /// Never blocks.

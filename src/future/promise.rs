@@ -24,6 +24,11 @@ impl<T> Promise<T> {
     pub(crate) fn set_running(&self) -> bool {
         self.cell.core.set_running()
     }
+
+    /// The flag a `kill` of the running future sets (see `crate::stop_requested`).
+    pub(crate) fn stop_flag(&self) -> &std::sync::atomic::AtomicBool {
+        self.cell.core.stop_flag()
+    }
 }
 
 #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))] // used by the process pool

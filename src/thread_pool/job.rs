@@ -66,7 +66,7 @@ where
             return finished();
         };
         counters.started(weight);
-        let outcome = catch_unwind(AssertUnwindSafe(closure))
+        let outcome = crate::stop::running(self.core.stop_flag(), || catch_unwind(AssertUnwindSafe(closure)))
             .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
         let (completed, failed) = (self.slot.tally)(&outcome, weight);
         counters.finished(completed, failed);

@@ -191,7 +191,7 @@ fn settle<T>(work: impl FnOnce() -> T, promise: Promise<T>, decision: Decision<'
         Decision::Refused(error) => promise.reject(error),
         Decision::Run { counters, weight } if promise.set_running() => {
             counters.started(weight);
-            let outcome = catch_unwind(AssertUnwindSafe(work))
+            let outcome = crate::stop::running(promise.stop_flag(), || catch_unwind(AssertUnwindSafe(work)))
                 .map_err(|payload| TaskError::Panicked(panic_message(payload.as_ref())));
             let (completed, failed) = tally(&outcome, weight);
             counters.finished(completed, failed);

@@ -89,6 +89,13 @@ impl<T, K: Keys> WaitSet<T, K> {
         }
     }
 
+    /// Kills every future still in the set (see `Future::kill`).
+    pub(crate) fn kill_all(&self) {
+        for item in self.slots.iter().flatten() {
+            K::future_of(item).kill();
+        }
+    }
+
     fn unregister_all(&mut self) {
         for (slot, item) in self.slots.iter().enumerate() {
             if let Some(item) = item {

@@ -55,6 +55,19 @@ impl<R> InFlight<R> {
             InFlight::Unordered(set) => set.cancel_all(),
         }
     }
+
+    /// Kills every chunk: cancels those that have not started, and stops those that run (a
+    /// process pool's worker is killed; a thread-pool task is asked to, see `stop_requested`).
+    fn kill(&self) {
+        match self {
+            InFlight::Ordered(chunks) => {
+                for chunk in chunks {
+                    chunk.future.kill();
+                }
+            }
+            InFlight::Unordered(set) => set.kill_all(),
+        }
+    }
 }
 
 /// What a [`Flight`] works from, borrowed from its map for one call: where chunks run, the
@@ -360,8 +373,10 @@ impl<R> Flight<R> {
                 true
             }
             Some(Err(error)) => {
+                // The map gives up on every chunk: their results can no longer be yielded, so
+                // the running ones are stopped too, and a drop right after need not wait.
                 if let Some(in_flight) = self.in_flight.take() {
-                    in_flight.cancel();
+                    in_flight.kill();
                 }
                 *feed.items = None;
                 self.current = ChunkResults::single_error(error);

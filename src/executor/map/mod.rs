@@ -143,7 +143,10 @@ where
 
     /// Gives the whole map a deadline, counted from the first `next()` (like Python's
     /// `map(timeout=...)`). When it passes, the map yields one `Err(TaskError::Timeout)`, cancels
-    /// the chunks that have not started, and ends.
+    /// the chunks that have not started, stops those still running (their results can no
+    /// longer be yielded: on a process pool their workers are killed, so dropping the pool
+    /// right after does not wait for them; on a thread pool their items are asked to stop, see
+    /// [`stop_requested`](crate::stop_requested)), and ends.
     ///
     /// # Examples
     ///
