@@ -5,6 +5,7 @@
 
 use crate::error::TaskError;
 use crate::future::Future;
+use crate::stats::Counters;
 use crate::thread_pool::job::task;
 use crate::wait::{ReturnWhen, as_completed, wait};
 use loom::sync::Arc;
@@ -22,7 +23,7 @@ fn spawn_job<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> (Future<T>, thread::JoinHandle<()>) {
     let (future, job) = task(f);
-    let worker = thread::spawn(move || job.run(&|| {}));
+    let worker = thread::spawn(move || job.run(&Counters::default(), &|| {}));
     (future, worker)
 }
 
@@ -92,7 +93,7 @@ fn cancel_from_another_thread_runs_callbacks_once() {
         let second = future.cancel();
         let first = canceller.join().unwrap();
         assert!(first && second, "cancelling a pending future twice reports true both times");
-        job.run(&|| {});
+        job.run(&Counters::default(), &|| {});
         assert!(future.is_cancelled() && future.is_done());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     });
@@ -117,7 +118,7 @@ fn wait_first_completed_wakes_on_a_completion_or_a_cancel() {
         let (b, job_b) = task(|| 2);
         let b_canceller = thread::spawn(move || {
             let cancelled = b.cancel();
-            job_b.run(&|| {});
+            job_b.run(&Counters::default(), &|| {});
             (b, cancelled)
         });
         let result = wait([a], None, ReturnWhen::FirstCompleted);
