@@ -78,6 +78,9 @@ pub enum BuildError {
     /// `task_timeout(Duration::ZERO)`: no task could ever finish.
     #[error("task_timeout must be longer than zero (leave it unset to let tasks run as long as they take)")]
     ZeroTaskTimeout,
+    /// `max_queued(0)`: no task could ever be submitted.
+    #[error("max_queued must be at least 1 (leave it unset for an unbounded queue, as in Python)")]
+    ZeroMaxQueued,
     /// `max_memory_per_worker(0)`: no worker could ever run a task.
     #[error("max_memory_per_worker must be more than 0 bytes (leave it unset for no limit)")]
     ZeroMemoryLimit,

@@ -58,6 +58,7 @@ mod mpi;
 mod process;
 #[cfg(all(feature = "process", unix))]
 mod remote;
+mod room;
 mod shared_map;
 mod stats;
 mod stop;

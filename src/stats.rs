@@ -8,6 +8,7 @@
 //! reads the counters one by one, so a snapshot taken while tasks move may be off by the tasks in
 //! motion, and adds up once they have settled. Depends on nothing of the crate.
 
+use crate::room::Room;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A snapshot of a pool: how many workers it has and runs, and what became of its tasks.
@@ -88,6 +89,8 @@ struct WorkerSide {
 pub(crate) struct Counters {
     submit: Line<SubmitSide>,
     workers: Line<WorkerSide>,
+    /// Where submits wait while the queue is full (`max_queued`); woken as tasks leave it.
+    room: Room,
 }
 
 /// As a `u64`, for the counts that only grow (a `usize` never exceeds 64 bits here).
@@ -107,12 +110,42 @@ impl Counters {
         self.submit.0.submitted.fetch_add(wide(n), Ordering::Relaxed);
     }
 
+    /// Counts `n` tasks as submitted if the queue then holds at most `cap` of them, or if it
+    /// is empty (a map's chunk larger than `cap` still goes, alone); false, counting nothing,
+    /// when there is no room. Exact under concurrent submits: only submits write the count it
+    /// compares and swaps, and tasks only ever leave the queue meanwhile.
+    pub(crate) fn try_submit(&self, n: usize, cap: usize) -> bool {
+        let submitted = &self.submit.0.submitted;
+        let mut current = submitted.load(Ordering::Acquire);
+        loop {
+            let queued = gap(current, self.workers.0.left_queue.load(Ordering::Acquire));
+            if queued > 0 && queued.saturating_add(n) > cap {
+                return false;
+            }
+            match submitted.compare_exchange_weak(
+                current,
+                current + wide(n),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Where submits wait for room in the queue.
+    pub(crate) fn room(&self) -> &Room {
+        &self.room
+    }
+
     /// `n` queued tasks started, together, on one worker.
     #[inline]
     pub(crate) fn started(&self, n: usize) {
         let side = &self.workers.0;
         side.left_queue.fetch_add(wide(n), Ordering::Relaxed);
         side.runs_started.fetch_add(1, Ordering::Relaxed);
+        self.room.freed();
     }
 
     /// A worker is done with what it started: `completed` tasks returned a value, `failed` did
@@ -137,6 +170,7 @@ impl Counters {
     pub(crate) fn ran_along(&self, n: usize) {
         if n > 0 {
             self.workers.0.left_queue.fetch_add(wide(n), Ordering::Relaxed);
+            self.room.freed();
         }
     }
 
@@ -147,6 +181,7 @@ impl Counters {
         side.left_queue.fetch_add(wide(n), Ordering::Relaxed);
         let count = if cancelled { &side.cancelled } else { &side.failed };
         count.fetch_add(wide(n), Ordering::Relaxed);
+        self.room.freed();
     }
 
     /// A worker started.
@@ -233,5 +268,19 @@ mod tests {
         counters.replaced();
         let stats = counters.snapshot(4, 0);
         assert_eq!((stats.queued, stats.failed, stats.workers_replaced, stats.max_workers), (0, 3, 1, 4));
+    }
+
+    #[test]
+    fn try_submit_keeps_the_queue_within_its_cap_but_lets_a_big_chunk_into_an_empty_one() {
+        let counters = Counters::default();
+        assert!(counters.try_submit(2, 3));
+        assert!(counters.try_submit(1, 3));
+        assert!(!counters.try_submit(1, 3), "full");
+        counters.started(1);
+        assert!(!counters.try_submit(2, 3), "one free place, two asked");
+        assert!(counters.try_submit(1, 3));
+        counters.started(3);
+        assert!(counters.try_submit(10, 3), "an empty queue takes a chunk bigger than its cap");
+        assert_eq!(counters.queued(), 10);
     }
 }

@@ -26,6 +26,7 @@ fn main() {
         ("a_kill_storm_adds_up_and_counts_replaced_workers", a_kill_storm_adds_up),
         ("kill_workers_adds_up_and_replaces_nobody", kill_workers_adds_up),
         ("shutdown_cancel_futures_adds_up_and_leaves_no_worker", shutdown_cancel_futures_adds_up),
+        ("max_queued_makes_a_submit_wait_for_room", max_queued_waits_for_room),
     ];
     common::run_checks(checks);
 }
@@ -405,4 +406,39 @@ fn shutdown_cancel_futures_adds_up() {
     let stats = pool.stats();
     assert!(settled(&stats, &seen), "{stats:?} after {seen:?}");
     assert_eq!(stats.workers, 0, "{stats:?}");
+}
+
+/// `max_queued(2)` on one worker held busy: two more tasks wait (in the pool's queue or lined
+/// up inside the worker, which has not started them), and a third submit waits for room until
+/// the held task ends.
+fn max_queued_waits_for_room() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let pool = Arc::new(ProcessPoolExecutor::builder().max_workers(1).max_queued(2).build().unwrap());
+    let map: SharedMap<u32, u32> = SharedMap::new();
+    let first = pool.submit(held, (map.clone(), 0));
+    assert!(eventually(PATIENCE, || map.contains_key(&0)), "the held task never started");
+    let waiting: Vec<_> = (1..3).map(|x| pool.submit(square, x)).collect();
+    let returned = Arc::new(AtomicBool::new(false));
+    let submitter = {
+        let (pool, returned) = (Arc::clone(&pool), Arc::clone(&returned));
+        std::thread::spawn(move || {
+            let future = pool.submit(square, 3);
+            returned.store(true, Ordering::SeqCst);
+            future
+        })
+    };
+    // A submit that went over the limit would return at once: give it the chance.
+    assert!(
+        !eventually(Duration::from_millis(300), || returned.load(Ordering::SeqCst)),
+        "the submit did not wait"
+    );
+    assert_eq!(pool.stats().queued, 2);
+    map.insert(RELEASE, 1);
+    assert_eq!(first.result(), Ok(true));
+    assert_eq!(submitter.join().unwrap().result(), Ok(9));
+    for (x, future) in (1..3).zip(waiting) {
+        assert_eq!(future.result(), Ok(x * x));
+    }
+    assert_settles(&pool, &Outcomes { completed: 4, failed: 0, cancelled: 0 });
 }

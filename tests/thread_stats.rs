@@ -5,8 +5,11 @@
 mod common;
 
 use common::{Blocker, Check, eventually, step};
+use concurrent_futures::BuildError;
 use concurrent_futures::{Executor, PoolStats, TaskError, ThreadPoolExecutor};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::channel;
 use std::time::Duration;
 
 fn main() {
@@ -17,6 +20,9 @@ fn main() {
         ("concurrent_submitters_add_up", concurrent_submitters),
         ("workers_follow_the_threads_alive", workers_follow_threads),
         ("stats_through_a_shared_pool_are_the_pools", stats_through_pointers),
+        ("max_queued_makes_a_submit_wait_for_room", max_queued_waits_for_room),
+        ("a_submit_waiting_for_room_returns_when_the_pool_shuts_down", waiting_submit_and_shutdown),
+        ("max_queued_zero_is_a_build_error", max_queued_zero),
     ];
     common::run_checks(checks);
 }
@@ -153,4 +159,98 @@ fn stats_through_pointers() {
     let pool = Arc::new(ThreadPoolExecutor::new(2));
     assert_eq!(through(&*pool).completed, 10);
     assert_eq!(through(Arc::clone(&pool)).completed, 20);
+}
+
+/// A pool of `workers` held busy, with `cap` tasks queued behind them: the queue is full.
+fn full_pool(
+    workers: usize,
+    cap: usize,
+) -> (Arc<ThreadPoolExecutor>, Vec<Blocker>, Vec<concurrent_futures::Future<usize>>) {
+    let pool = Arc::new(ThreadPoolExecutor::builder().max_workers(workers).max_queued(cap).build().unwrap());
+    let blockers: Vec<_> = (0..workers).map(|_| Blocker::spawn(&pool)).collect();
+    for blocker in &blockers {
+        blocker.wait_started();
+    }
+    let queued: Vec<_> = (0..cap).map(|i| pool.spawn(move || i)).collect();
+    assert_eq!(pool.stats().queued, cap);
+    (pool, blockers, queued)
+}
+
+/// Submits one more task on a thread of its own; the flag turns true when the submit returns.
+fn submit_aside(
+    pool: &Arc<ThreadPoolExecutor>,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<concurrent_futures::Future<usize>>) {
+    let returned = Arc::new(AtomicBool::new(false));
+    let (about_tx, about) = channel();
+    let (pool, flag) = (Arc::clone(pool), Arc::clone(&returned));
+    let submitter = std::thread::spawn(move || {
+        about_tx.send(()).unwrap();
+        let future = pool.submit(|x: usize| x, 99);
+        flag.store(true, Ordering::SeqCst);
+        future
+    });
+    about.recv_timeout(common::PATIENCE).unwrap();
+    (returned, submitter)
+}
+
+fn max_queued_waits_for_room() {
+    for (workers, cap) in [(1, 1), (2, 3)] {
+        step(format!("{workers} workers, max_queued({cap})"));
+        let (pool, blockers, queued) = full_pool(workers, cap);
+        let (returned, submitter) = submit_aside(&pool);
+        // A submit that went over the limit would return at once: give it the chance.
+        assert!(
+            !eventually(Duration::from_millis(200), || returned.load(Ordering::SeqCst)),
+            "the submit did not wait"
+        );
+        assert_eq!(pool.stats().queued, cap, "nothing went over the limit");
+        // One task starts (a blocker ends, a queued task takes its thread): room for one.
+        let mut blockers = blockers.into_iter();
+        blockers.next().unwrap().release().result().unwrap();
+        assert_eq!(submitter.join().unwrap().result(), Ok(99));
+        assert!(returned.load(Ordering::SeqCst));
+        for blocker in blockers {
+            blocker.release().result().unwrap();
+        }
+        for (i, future) in queued.into_iter().enumerate() {
+            assert_eq!(future.result(), Ok(i));
+        }
+        // Many more than the limit, from several threads, all run.
+        let sums: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    let futures: Vec<_> = (0..300usize).map(|i| pool.submit(|x: usize| x, i)).collect();
+                    let mapped: usize =
+                        pool.map(|x: usize| x, 0..300usize).chunksize(2).map(Result::unwrap).sum();
+                    futures.into_iter().map(|f| f.result().unwrap()).sum::<usize>() + mapped
+                })
+            })
+            .collect();
+        for sum in sums {
+            assert_eq!(sum.join().unwrap(), 2 * 44_850);
+        }
+        assert_eq!(settled(&pool).completed, (workers + cap + 1 + 3 * 600) as u64);
+    }
+}
+
+fn waiting_submit_and_shutdown() {
+    let (pool, blockers, queued) = full_pool(1, 2);
+    let (_returned, submitter) = submit_aside(&pool);
+    pool.shutdown(false, true);
+    assert_eq!(submitter.join().unwrap().result(), Err(TaskError::Shutdown));
+    for blocker in blockers {
+        blocker.release().result().unwrap();
+    }
+    for future in queued {
+        assert_eq!(future.result(), Err(TaskError::Cancelled));
+    }
+    pool.shutdown(true, false);
+    let stats = settled(&pool);
+    assert_eq!((stats.completed, stats.failed, stats.cancelled), (1, 1, 2), "{stats:?}");
+}
+
+fn max_queued_zero() {
+    let built = ThreadPoolExecutor::builder().max_queued(0).build();
+    assert_eq!(built.unwrap_err(), BuildError::ZeroMaxQueued);
 }

@@ -46,12 +46,14 @@ pub(crate) struct Intake<J> {
     /// The most worker threads (`max_workers`), and how many have started.
     max_threads: usize,
     started: AtomicUsize,
+    /// `max_queued`: the most tasks waiting to start before a submit waits for room.
+    max_queued: Option<usize>,
     /// What became of the pool's tasks (see [`crate::stats`]).
     counters: Counters,
 }
 
 impl<J: Refuse> Intake<J> {
-    pub(crate) fn new(max_threads: usize) -> Self {
+    pub(crate) fn new(max_threads: usize, max_queued: Option<usize>) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         Intake {
             sender: CacheLine(RwLock::new(Some(sender))),
@@ -62,6 +64,7 @@ impl<J: Refuse> Intake<J> {
             joining: Mutex::new(()),
             max_threads,
             started: AtomicUsize::new(0),
+            max_queued,
             counters: Counters::default(),
         }
     }
@@ -69,6 +72,33 @@ impl<J: Refuse> Intake<J> {
     /// The pool's counts of its tasks; the pool's workers move tasks through them.
     pub(crate) fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Counts `weight` submitted tasks. With `max_queued`, first waits until the queue has room
+    /// for them (or is empty), so that a fast producer waits for the workers instead of
+    /// queueing without bound. The wait ends when tasks leave the queue, and also when the pool
+    /// shuts down or breaks (the submit is then refused). A thread of the pool itself never
+    /// waits (it would wait for itself): its submit goes over the limit instead.
+    fn count_in(&self, weight: usize) {
+        let Some(cap) = self.max_queued else {
+            return self.counters.submitted(weight);
+        };
+        if self.counters.try_submit(weight, cap) {
+            return;
+        }
+        if self.is_own_thread() {
+            return self.counters.submitted(weight);
+        }
+        self.counters.room().wait(|| {
+            if self.counters.try_submit(weight, cap) {
+                return true;
+            }
+            let over = self.is_shutdown() || self.broken().is_some();
+            if over {
+                self.counters.submitted(weight);
+            }
+            over
+        });
     }
 
     /// Refuses `job` with `error`, counting its tasks as never started.
@@ -86,8 +116,10 @@ impl<J: Refuse> Intake<J> {
     /// worker thread it starts is one `shutdown` will join. `after_queued` returns why the pool
     /// is broken if it could not start a first worker. A job refused (shutdown, broken) is
     /// refused after the lock is released, so its callbacks may call `shutdown`.
+    ///
+    /// With `max_queued`, it first waits while the queue is full (see [`Self::count_in`]).
     pub(crate) fn submit(&self, job: J, after_queued: impl FnOnce() -> Option<String>) {
-        self.counters.submitted(job.weight());
+        self.count_in(job.weight());
         let mut broke = None;
         let refused = {
             let sender = self.sender.0.read();
@@ -185,6 +217,8 @@ impl<J: Refuse> Intake<J> {
     /// by themselves once the queue is empty).
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         drop(self.sender.0.write().take());
+        // Submits waiting for room are refused now.
+        self.counters.room().freed();
         if cancel_futures {
             for job in self.receiver.try_iter() {
                 self.refuse(job, TaskError::Cancelled);

@@ -141,7 +141,7 @@ impl MpiPoolExecutor {
         let link = launch::link().map_err(BuildError::MpiUnavailable)?;
         link.greeted().map_err(BuildError::MpiUnavailable)?;
         Ok(MpiPoolExecutor {
-            ranks: Ranks { link, intake: Arc::new(Intake::new(1)), next_id: AtomicU64::new(0) },
+            ranks: Ranks { link, intake: Arc::new(Intake::new(1, None)), next_id: AtomicU64::new(0) },
         })
     }
 

@@ -88,7 +88,7 @@ mod tests {
     /// Serves one task to a fake worker that answers its first frame with `reply` (or closes
     /// its channel when `reply` is `None`); returns how serving ended and the task's future.
     fn serve_fake(reply: Option<FromWorker>) -> (Ended, Future<u32>) {
-        let pool = Pool::new(1, run, Launch::new(Setup::default()), None, None);
+        let pool = Pool::new(1, None, run, Launch::new(Setup::default()), None, None);
         // No more tasks will come: once the fake's answer is read, serving ends.
         pool.shutdown(false, false);
         let (tasks, tasks_rx) = bytes_channel().unwrap();

@@ -45,6 +45,7 @@ struct InitializerWith {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
+    max_queued: Option<usize>,
     max_tasks_per_child: Option<usize>,
     initializer: Option<fn()>,
     initializer_with: Option<InitializerWith>,
@@ -53,6 +54,26 @@ pub struct ProcessPoolBuilder {
 }
 
 impl ProcessPoolBuilder {
+    /// At most `n` tasks (items of a map, each) wait to start; `submit` and a map's next chunk
+    /// then wait until one starts (backpressure for a producer faster than the workers). A task
+    /// sent to a worker but lined up there behind the one it runs still counts as waiting. A
+    /// chunk larger than `n` goes when nothing waits; a submit made on a thread of the pool
+    /// never waits; a waiting submit returns when the pool shuts down (its future fails with
+    /// `Shutdown`). Unset, the queue is unbounded, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{BuildError, ProcessPoolExecutor};
+    ///
+    /// let err = ProcessPoolExecutor::builder().max_queued(0).build().unwrap_err();
+    /// assert_eq!(err, BuildError::ZeroMaxQueued);
+    /// ```
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
     /// The most worker processes (default: one per CPU). Workers start as tasks arrive.
     ///
     /// # Examples
@@ -259,6 +280,9 @@ impl ProcessPoolBuilder {
         if self.max_memory_per_worker == Some(0) {
             return Err(BuildError::ZeroMemoryLimit);
         }
+        if self.max_queued == Some(0) {
+            return Err(BuildError::ZeroMaxQueued);
+        }
         let initializer = self
             .initializer
             .map(trampoline::offset_of_init)
@@ -281,7 +305,14 @@ impl ProcessPoolBuilder {
             memory_limit: self.max_memory_per_worker,
         };
         let launch = Launch::new(setup);
-        let pool = Pool::new(max_workers, slot::run, launch, self.task_timeout, self.max_memory_per_worker);
+        let pool = Pool::new(
+            max_workers,
+            self.max_queued,
+            slot::run,
+            launch,
+            self.task_timeout,
+            self.max_memory_per_worker,
+        );
         Ok(ProcessPoolExecutor { processes: Processes { pool } })
     }
 }

@@ -44,6 +44,7 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(
         max_workers: usize,
+        max_queued: Option<usize>,
         run_slot: fn(&Pool),
         launch: Launch,
         task_timeout: Option<Duration>,
@@ -53,7 +54,7 @@ impl Pool {
         Arc::new(Pool {
             closing: Mutex::new(Some(closing)),
             closed,
-            intake: Intake::new(max_workers),
+            intake: Intake::new(max_workers, max_queued),
             run_slot,
             launch,
             task_timeout,

@@ -30,6 +30,7 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
     max_workers: Option<usize>,
+    max_queued: Option<usize>,
     thread_name_prefix: Option<String>,
     initializer: Option<Initializer>,
 }
@@ -88,11 +89,35 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// At most `n` tasks wait to start: `submit`, `spawn` and a map's next chunk then wait
+    /// until a task starts (backpressure for a producer faster than the workers). Each item of
+    /// a map counts one task; a chunk larger than `n` goes when the queue is empty. A submit
+    /// made on one of the pool's own threads never waits (it would wait for itself), and a
+    /// waiting submit returns when the pool shuts down (its future fails with `Shutdown`).
+    /// Unset, the queue is unbounded, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{BuildError, Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).max_queued(4).build().unwrap();
+    /// let futures: Vec<_> = (0..100u32).map(|i| pool.submit(|x: u32| x * 2, i)).collect();
+    /// assert!(pool.stats().queued <= 4);
+    /// assert_eq!(futures.into_iter().map(|f| f.result().unwrap()).sum::<u32>(), 9900);
+    /// assert_eq!(ThreadPoolExecutor::builder().max_queued(0).build().unwrap_err(), BuildError::ZeroMaxQueued);
+    /// ```
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = Some(n);
+        self
+    }
+
     /// Makes the pool. No thread starts before the first task.
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroWorkers`] for `max_workers(0)`.
+    /// [`BuildError::ZeroWorkers`] for `max_workers(0)`, [`BuildError::ZeroMaxQueued`] for
+    /// `max_queued(0)`.
     ///
     /// # Examples
     ///
@@ -107,11 +132,14 @@ impl ThreadPoolBuilder {
         if max_workers == 0 {
             return Err(BuildError::ZeroWorkers);
         }
+        if self.max_queued == Some(0) {
+            return Err(BuildError::ZeroMaxQueued);
+        }
         let prefix = self.thread_name_prefix.unwrap_or_else(|| {
             format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
         });
         Ok(ThreadPoolExecutor {
-            threads: Threads { shared: Shared::new(max_workers, prefix, self.initializer) },
+            threads: Threads { shared: Shared::new(max_workers, self.max_queued, prefix, self.initializer) },
         })
     }
 }
@@ -170,6 +198,7 @@ impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolBuilder")
             .field("max_workers", &self.max_workers)
+            .field("max_queued", &self.max_queued)
             .field("thread_name_prefix", &self.thread_name_prefix)
             .field("initializer", &self.initializer.is_some())
             .finish()

@@ -40,11 +40,12 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         max_workers: usize,
+        max_queued: Option<usize>,
         name_prefix: String,
         initializer: Option<Initializer>,
     ) -> Arc<Self> {
         Arc::new(Shared {
-            intake: Intake::new(max_workers),
+            intake: Intake::new(max_workers, max_queued),
             name_prefix,
             initializer,
             idle: AtomicUsize::new(0),
