@@ -38,8 +38,8 @@ use std::sync::{Arc, OnceLock};
 /// `pool.submit(task, SharedMap::new())` works as on a thread pool. `update(k, f)` is atomic
 /// across processes too: the worker runs `f` and commits with a compare-and-swap, running `f`
 /// again if another write came first (so `f` should have no side effects). The parent runs only
-/// its own code for the map, never code a worker names. Single calls cost one round trip (about
-/// 190k inserts/s from 2 workers here); [`extend`] writes a batch in one.
+/// its own code for the map, never code a worker names. Single calls cost one round trip each
+/// (docs/PERFORMANCE.md, "SharedMap", has the numbers); [`extend`] writes a batch in one.
 ///
 /// # Panics
 ///
