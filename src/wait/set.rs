@@ -82,18 +82,9 @@ impl<T, K: Keys> WaitSet<T, K> {
         std::mem::take(&mut self.slots).into_iter().flatten().collect()
     }
 
-    /// Cancels every future not handed out yet that has not started.
-    pub(crate) fn cancel_all(&self) {
-        for item in self.slots.iter().flatten() {
-            K::future_of(item).cancel();
-        }
-    }
-
-    /// Kills every future still in the set (see `Future::kill`).
-    pub(crate) fn kill_all(&self) {
-        for item in self.slots.iter().flatten() {
-            K::future_of(item).kill();
-        }
+    /// Every future not handed out yet.
+    pub(crate) fn futures(&self) -> impl Iterator<Item = &crate::Future<T>> {
+        self.slots.iter().flatten().map(K::future_of)
     }
 
     fn unregister_all(&mut self) {

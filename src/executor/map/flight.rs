@@ -44,29 +44,27 @@ impl<R> InFlight<R> {
         }
     }
 
+    /// Calls `act` on every chunk's future.
+    fn each(&self, act: impl FnMut(&Future<ChunkOutput<R>>)) {
+        match self {
+            InFlight::Ordered(chunks) => chunks.iter().map(|chunk| &chunk.future).for_each(act),
+            InFlight::Unordered(set) => set.futures().for_each(act),
+        }
+    }
+
     /// Cancels every chunk that has not started.
     pub(super) fn cancel(&self) {
-        match self {
-            InFlight::Ordered(chunks) => {
-                for chunk in chunks {
-                    chunk.future.cancel();
-                }
-            }
-            InFlight::Unordered(set) => set.cancel_all(),
-        }
+        self.each(|future| {
+            future.cancel();
+        });
     }
 
     /// Kills every chunk: cancels those that have not started, and stops those that run (a
     /// process pool's worker is killed; a thread-pool task is asked to, see `stop_requested`).
     fn kill(&self) {
-        match self {
-            InFlight::Ordered(chunks) => {
-                for chunk in chunks {
-                    chunk.future.kill();
-                }
-            }
-            InFlight::Unordered(set) => set.kill_all(),
-        }
+        self.each(|future| {
+            future.kill();
+        });
     }
 }
 
