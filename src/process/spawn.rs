@@ -288,11 +288,9 @@ fn exited_before_handshake(exit: &Exit) -> StartError {
 mod tests {
     use super::*;
 
-    /// This test module's helper, as libtest names it (the path in the crate, whatever module
-    /// the file is in).
+    /// This test module's helper, as libtest names it.
     fn helper_test_name() -> String {
-        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
-        format!("{module}::foreign_process_helper")
+        crate::sys::tests::libtest_name(module_path!(), "foreign_process_helper")
     }
     use ipc_channel::ipc::bytes_channel;
 

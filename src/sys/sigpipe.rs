@@ -42,11 +42,9 @@ fn sigpipe_set() -> libc::sigset_t {
 mod tests {
     use super::*;
 
-    /// This test module's helper, as libtest names it (the path in the crate, whatever module
-    /// the file is in).
+    /// This test module's helper, as libtest names it.
     fn helper_test_name() -> String {
-        let module = module_path!().split_once("::").map_or(module_path!(), |(_, path)| path);
-        format!("{module}::sigpipe_helper")
+        crate::sys::tests::libtest_name(module_path!(), "sigpipe_helper")
     }
     use std::io::Write;
     use std::process::{Command, Stdio};

@@ -229,6 +229,13 @@ pub(crate) mod tests {
         libc::getpid as *const () as usize
     }
 
+    /// The test `name` of the test module at `module` (its `module_path!()`) as libtest names
+    /// it, whatever module the file is in: for a test that runs itself again in a child process.
+    pub(crate) fn libtest_name(module: &str, name: &str) -> String {
+        let module = module.split_once("::").map_or(module, |(_, path)| path);
+        format!("{module}::{name}")
+    }
+
     #[test]
     fn the_main_program_holds_this_code_and_not_the_c_library() {
         assert!(in_main_program(in_main_program as fn(usize) -> bool as usize));
