@@ -75,7 +75,8 @@ fn cancelled_chunks_drop_their_borrows_before_scope_returns() {
     let (release_tx, release) = std::sync::mpsc::channel::<()>();
     let release = Mutex::new(release);
     pool.scope(|s| {
-        let blocker = s.spawn(|| release.lock().unwrap().recv().is_ok());
+        // Bounded: if a check below failed before the release, scope() would wait for it.
+        let blocker = s.spawn(|| release.lock().unwrap().recv_timeout(Duration::from_secs(60)).is_ok());
         let guard = CountsDrop(&dropped);
         let mut map = s
             .map(
