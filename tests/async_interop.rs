@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Check, PATIENCE, run_checks};
+use common::{Check, PATIENCE, StartMark, run_checks};
 use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, ThreadPoolExecutor};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::future::{Future as _, IntoFuture};
@@ -165,7 +165,16 @@ fn pid(_: ()) -> u32 {
 fn kill_on_drop_frees_the_worker() {
     let pool = ProcessPoolExecutor::new(1);
     let before = pool.submit(pid, ()).result().unwrap();
-    let runaway = pool.submit(spin, ());
+    let mark = StartMark::new();
+    let runaway = pool.submit(
+        |path: String| {
+            common::mark_started(&path);
+            spin(())
+        },
+        mark.path(),
+    );
+    // Started in the worker, so the kill must end it (an earlier kill skips the task).
+    mark.wait();
     let deadline = Duration::from_millis(100);
     let outcome = runtime().block_on(async { tokio::time::timeout(deadline, runaway.kill_on_drop()).await });
     assert!(outcome.is_err(), "the await timed out");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Check, PATIENCE, eventually};
+use common::{Check, PATIENCE, StartMark, eventually};
 use concurrent_futures::{Future, ProcessPoolExecutor, TaskError, ThreadPoolExecutor};
 use std::time::{Duration, Instant};
 
@@ -67,21 +67,20 @@ fn children() -> Vec<u32> {
         .collect()
 }
 
-/// True once process `pid` is running on a CPU (or waiting for one), as a spinning task is: a
-/// task counts as running once it is sent, and this tells that its worker has started it.
-fn spinning(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.split_whitespace().next() == Some("R")))
-        .unwrap_or(false)
+/// Marks its start, then spins until it is stopped.
+fn spin_marked(path: String) -> u32 {
+    common::mark_started(&path);
+    spin(())
 }
 
 fn kill_stops_a_running_task() {
     let pool = ProcessPoolExecutor::new(1);
     let first = pool.submit(pid, ()).result().unwrap();
-    let runaway = pool.submit(spin, ());
-    wait_running(&runaway);
-    assert!(eventually(PATIENCE, || spinning(first)), "the worker never started the task");
+    let mark = StartMark::new();
+    let runaway = pool.submit(spin_marked, mark.path());
+    // Started in the worker, so the kill must end the worker (a kill that arrives earlier
+    // skips the task and leaves the worker be).
+    mark.wait();
     let asked = Instant::now();
     assert!(runaway.kill());
     let failed_after = asked.elapsed();

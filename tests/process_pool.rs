@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Check, PATIENCE, eventually};
+use common::{Check, PATIENCE, StartMark, eventually};
 use concurrent_futures::{Executor, ProcessPoolExecutor, SharedMap, TaskError, as_completed};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
@@ -171,9 +171,16 @@ fn abort_in_a_task_fails_only_that_task() {
 fn kill_9_of_a_busy_worker() {
     let pool = ProcessPoolExecutor::new(1);
     let pid = pool.submit(|()| std::process::id(), ()).result().unwrap();
-    let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000);
+    let mark = StartMark::new();
+    let busy = pool.submit(
+        |path: String| {
+            common::mark_started(&path);
+            std::thread::sleep(PATIENCE);
+        },
+        mark.path(),
+    );
     let queued = pool.submit(square, 6);
-    std::thread::sleep(Duration::from_millis(200));
+    mark.wait();
     let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(status.success());
     match busy.result() {
@@ -266,7 +273,7 @@ fn max_tasks_per_child() {
 fn shutdown_semantics() {
     let pool = ProcessPoolExecutor::new(1);
     let running = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300);
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(eventually(PATIENCE, || running.is_running()), "the first task never started");
     let queued: Vec<_> = (0..20).map(|i| pool.submit(square, i)).collect();
     pool.shutdown(false, true);
     assert_eq!(pool.submit(square, 1).result(), Err(TaskError::Shutdown));

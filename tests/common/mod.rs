@@ -55,6 +55,43 @@ impl Blocker {
     }
 }
 
+/// A file a process task creates once it has started in its worker, so a test can wait for
+/// that state: a process task's future counts as running once the task is sent, and a kill that
+/// reaches the worker before the task starts skips it without ending the worker.
+pub(crate) struct StartMark(std::path::PathBuf);
+
+impl StartMark {
+    pub(crate) fn new() -> StartMark {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Relaxed);
+        let name = format!("concurrent-futures-test-started-{}-{n}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_file(&path);
+        StartMark(path)
+    }
+
+    /// The path to give the task, which calls [`mark_started`] with it.
+    pub(crate) fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+
+    /// Blocks, with a bound, until the task has called [`mark_started`].
+    pub(crate) fn wait(&self) {
+        assert!(eventually(PATIENCE, || self.0.exists()), "the task never started in its worker");
+    }
+}
+
+impl Drop for StartMark {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Called by a task when it starts: creates the file of a [`StartMark`].
+pub(crate) fn mark_started(path: &str) {
+    let _ = std::fs::write(path, b"");
+}
+
 /// A named check of a `harness = false` test target.
 pub(crate) type Check = (&'static str, fn());
 
