@@ -43,9 +43,15 @@ pub(crate) struct Intake<J> {
     /// Held while the threads are joined, so that a second `shutdown(true, _)` waits for the
     /// first one's joins instead of returning early.
     joining: Mutex<()>,
-    /// The most worker threads (`max_workers`), and how many have started.
-    max_threads: usize,
-    started: AtomicUsize,
+    /// The most worker threads (`max_workers`), which `set_max_workers` changes while the
+    /// pool runs, and how many are alive and not retiring.
+    max_threads: AtomicUsize,
+    live: AtomicUsize,
+    /// The index the next worker thread's name gets (names are never reused).
+    next_index: AtomicUsize,
+    /// A word for each worker that should retire after a shrink, so that one waiting for work
+    /// wakes to look (see [`Self::try_retire`]).
+    resize_bell: (Sender<()>, Receiver<()>),
     /// `max_queued`: the most tasks waiting to start before a submit waits for room.
     max_queued: Option<usize>,
     /// What became of the pool's tasks (see [`crate::stats`]).
@@ -62,8 +68,10 @@ impl<J: Refuse> Intake<J> {
             threads: Mutex::new(Vec::new()),
             thread_ids: Mutex::new(Vec::new()),
             joining: Mutex::new(()),
-            max_threads,
-            started: AtomicUsize::new(0),
+            max_threads: AtomicUsize::new(max_threads),
+            live: AtomicUsize::new(0),
+            next_index: AtomicUsize::new(0),
+            resize_bell: crossbeam_channel::unbounded(),
             max_queued,
             counters: Counters::default(),
         }
@@ -166,44 +174,88 @@ impl<J: Refuse> Intake<J> {
         }
     }
 
-    /// The most worker threads this pool starts.
+    /// The most worker threads this pool runs now.
     pub(crate) fn max_threads(&self) -> usize {
-        self.max_threads
+        self.max_threads.load(Ordering::Acquire)
     }
 
-    /// How many worker threads have started.
-    pub(crate) fn threads_started(&self) -> usize {
-        self.started.load(Ordering::Relaxed)
+    /// How many worker threads are alive and not retiring.
+    pub(crate) fn threads_live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
     }
 
-    /// True while fewer than `max_threads` have started.
+    /// True while fewer than `max_threads` are alive.
     pub(crate) fn can_start_thread(&self) -> bool {
-        self.threads_started() < self.max_threads
+        self.threads_live() < self.max_threads()
     }
 
     /// Starts one more worker thread, named `name(index)`, running `body`, unless
-    /// `max_threads` have started. Returns why the pool is broken when not even the first one
+    /// `max_threads` are alive. Returns why the pool is broken when not even the first one
     /// could start (with other workers alive the work still gets done; with none, nothing would).
+    ///
+    /// Threads start under the `threads` lock, one at a time, so `live` never passes
+    /// `max_threads` here; retiring threads leave it without the lock ([`Self::try_retire`]).
     pub(crate) fn start_thread(
         &self,
         name: impl FnOnce(usize) -> String,
         body: impl FnOnce() + Send + 'static,
     ) -> Option<String> {
         let mut threads = self.threads.lock();
-        let index = self.started.load(Ordering::Relaxed);
-        if index >= self.max_threads {
+        let max = self.max_threads();
+        if self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1))
+            .is_err()
+        {
             return None;
         }
+        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
         match std::thread::Builder::new().name(name(index)).spawn(body) {
             Ok(handle) => {
                 self.thread_ids.lock().push(handle.thread().id());
+                // Threads that retired after a shrink are over: only their handles would pile up.
+                threads.retain(|thread| !thread.is_finished());
                 threads.push(handle);
-                self.started.store(index + 1, Ordering::Relaxed);
                 None
             }
-            Err(error) if index == 0 => Some(format!("could not start a worker thread: {error}")),
-            Err(_) => None,
+            Err(error) => {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                (index == 0).then(|| format!("could not start a worker thread: {error}"))
+            }
         }
+    }
+
+    /// `set_max_workers(n)`: the limit is `n` from now on. Returns how many more workers may
+    /// start now (the pool starts them for the work queued); a shrink rings the resize bell
+    /// once for each worker too many, so that those waiting for work retire at once (the busy
+    /// ones retire when their task ends).
+    pub(crate) fn set_max_threads(&self, n: usize) -> usize {
+        let _threads = self.threads.lock();
+        self.max_threads.store(n, Ordering::Release);
+        let live = self.live.load(Ordering::Acquire);
+        for _ in n..live {
+            let _ = self.resize_bell.0.send(());
+        }
+        n.saturating_sub(live)
+    }
+
+    /// Whether the calling worker should end now because the pool has more workers alive than
+    /// its limit; if so it no longer counts as alive. A worker asks before it takes each task,
+    /// so after a shrink to `n`, a task taken once the shrink has returned runs on one of at
+    /// most `n` workers.
+    pub(crate) fn try_retire(&self) -> bool {
+        let max = self.max_threads.load(Ordering::Acquire);
+        self.live.load(Ordering::Acquire) > max
+            && self
+                .live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live > max).then(|| live - 1))
+                .is_ok()
+    }
+
+    /// Rings when the pool shrank (see [`Self::set_max_threads`]): a worker waiting for work
+    /// waits on this too, takes one word and asks [`Self::try_retire`].
+    pub(crate) fn resize_bell(&self) -> &Receiver<()> {
+        &self.resize_bell.1
     }
 
     /// True on one of this pool's worker threads.

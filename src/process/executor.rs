@@ -227,6 +227,41 @@ impl ProcessPoolExecutor {
         self.processes.pool.terminate(Signal::Kill, "stopped by ProcessPoolExecutor::kill_workers".into());
     }
 
+    /// Changes the most worker processes this pool runs at once, while it runs. Growing starts
+    /// a worker at once for each task waiting in the queue (up to `n`); shrinking ends workers
+    /// as they finish the tasks already handed to them (nothing running is interrupted), and
+    /// from the moment this returns no worker too many is handed another task.
+    /// [`max_workers`](crate::Executor::max_workers) and [`stats`](crate::Executor::stats)
+    /// follow.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0: a pool with no worker would never run anything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ProcessPoolExecutor};
+    ///
+    /// fn main() {
+    ///     concurrent_futures::init();
+    ///     let pool = ProcessPoolExecutor::new(1);
+    ///     pool.set_max_workers(3);
+    ///     assert_eq!(pool.max_workers(), 3);
+    ///     let squares: Vec<u64> = pool.map(|x: u64| x * x, 1..=4).map(Result::unwrap).collect();
+    ///     assert_eq!(squares, [1, 4, 9, 16]);
+    ///     pool.set_max_workers(1);
+    ///     assert_eq!(pool.stats().max_workers, 1);
+    /// }
+    /// ```
+    pub fn set_max_workers(&self, n: usize) {
+        assert!(
+            n > 0,
+            "ProcessPoolExecutor::set_max_workers(0): a pool needs at least one worker; pass n >= 1"
+        );
+        self.processes.pool.set_max_workers(n);
+    }
+
     /// Schedules `f(arg)` on a worker process: the pool's own `submit`, whose `f` is a
     /// `fn(A) -> R`, a function of this program (a fn item, a closure that captures nothing,
     /// or a function chosen at run time). A closure that captures is refused by `cargo check`,

@@ -132,11 +132,38 @@ impl Pool {
     }
 
     pub(crate) fn workers_started(&self) -> usize {
-        self.intake.threads_started()
+        self.intake.threads_live()
     }
 
     pub(crate) fn max_workers(&self) -> usize {
         self.intake.max_threads()
+    }
+
+    /// `set_max_workers(n)`: grows at once (a slot for each queued task, up to the new limit),
+    /// or shrinks as slots look for their next task (see [`Self::try_retire`]).
+    pub(crate) fn set_max_workers(self: &Arc<Self>, n: usize) {
+        let room = self.intake.set_max_threads(n);
+        for _ in 0..room.min(self.queue().len()) {
+            if self.start_slot_if_needed().is_some() {
+                break;
+            }
+        }
+    }
+
+    /// Whether the calling slot should end its worker and itself, because the pool has more
+    /// slots than its limit; asked before a slot takes each task from the queue.
+    pub(crate) fn try_retire(&self) -> bool {
+        self.intake.try_retire()
+    }
+
+    /// True while the pool has more slots than its limit: a slot then lines up no more tasks.
+    pub(crate) fn over_limit(&self) -> bool {
+        self.intake.threads_live() > self.intake.max_threads()
+    }
+
+    /// Rings when the pool shrank, for slots waiting for a task.
+    pub(crate) fn resize_bell(&self) -> &Receiver<()> {
+        self.intake.resize_bell()
     }
 
     /// The pool's counts of its tasks, which its slots move them through (see `remote::tally`).

@@ -5,9 +5,10 @@
 //! exit), each wait bounded by the next deadline, never on the worker's I/O: a worker that stops
 //! reading or answering is still killed on time (see `link` for why no write blocks for ever).
 //!
-//! It lines up more than one task (up to [`IN_FLIGHT`]) only while every other slot is busy and
-//! its worker's tasks are short: a long task queued behind another would wait while an idle
-//! worker could run it. A worker runs its tasks one after another, item after item, so the
+//! It lines up more than one task (up to [`IN_FLIGHT`]) only while every other slot is busy, the
+//! pool is not over its limit, and its worker's tasks are known to be short (its last answer
+//! came quickly): a long task queued behind another would wait while an idle worker, or one
+//! the pool starts when it grows, could run it. A worker runs its tasks one after another, item after item, so the
 //! oldest unanswered item is the one running.
 //!
 //! With a task timeout the slot waits for each item with a deadline. When it passes, it asks the
@@ -22,7 +23,7 @@ use super::protocol::{FromWorker, TaskFrameRef, ToWorkerRef, encode};
 use super::reap::Worker;
 use crate::remote::tally::{self, Front};
 use crate::remote::task::Pending;
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, Select, TryRecvError, select};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +58,9 @@ pub(crate) struct Asked {
 pub(crate) enum Ended {
     /// The pool shut down and the queue is empty: the worker has nothing left to do.
     QueueClosed,
+    /// The pool shrank (`set_max_workers`) and this slot, with nothing in flight, is one too
+    /// many: its worker and the slot end.
+    Shrunk,
     /// The worker ran its `max_tasks_per_child`.
     Retired,
     /// The worker is gone (perhaps because it was asked to stop an item).
@@ -75,7 +79,7 @@ pub(crate) struct Serving<'a> {
     /// Whether the front item of `in_flight`, the one the worker runs, counts as busy in the
     /// pool's counts (see `remote::tally`).
     pub(crate) front: Front,
-    /// How many tasks to line up: 1 while tasks are long.
+    /// How many tasks to line up: 1 while tasks are long, or not known to be short yet.
     pub(super) limit: usize,
     /// When the oldest unanswered item started (as near as the parent can tell).
     pub(super) front_since: Instant,
@@ -99,7 +103,9 @@ impl<'a> Serving<'a> {
             link,
             in_flight: VecDeque::new(),
             front: Front::default(),
-            limit: IN_FLIGHT,
+            // Until its first answer says tasks are short, one at a time: a long task lined up
+            // behind another would wait there while the pool grows or another worker idles.
+            limit: 1,
             front_since: Instant::now(),
             asked: None,
             kills: Vec::new(),
@@ -154,6 +160,9 @@ impl<'a> Serving<'a> {
                 }
                 continue;
             } else if self.in_flight.is_empty() && batch.is_empty() {
+                if self.pool.try_retire() {
+                    return Err(Ended::Shrunk);
+                }
                 self.announce_idle();
                 idle.set(true);
                 let next = self.wait_idle();
@@ -163,7 +172,7 @@ impl<'a> Serving<'a> {
                     Some(pending) => pending,
                     None => continue,
                 }
-            } else if self.pool.has_idle_slot() {
+            } else if self.pool.has_idle_slot() || self.pool.over_limit() {
                 break;
             } else {
                 match self.pool.queue().try_recv() {
@@ -183,21 +192,48 @@ impl<'a> Serving<'a> {
 
     /// Waits for a task, hearing the worker meanwhile; `None` after an event that changed
     /// nothing.
+    ///
+    /// It waits for the queue to have a task without taking it, and asks whether to retire
+    /// (the pool may have shrunk meanwhile) right before it takes one: so a slot too many never
+    /// starts another task.
     fn wait_idle(&mut self) -> Result<Option<Pending>, Ended> {
         let exited = if self.exited_at.is_some() { &self.never } else { self.worker.exited() };
         let deadline = self.exited_at.map(|at| at + EXIT_DRAIN);
         let wait = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
-        select! {
-            recv(self.pool.queue()) -> next => next.map(Some).map_err(|_| Ended::QueueClosed),
-            recv(self.link.events()) -> event => match event {
+        let (queue, events, bell) = (self.pool.queue(), self.link.events(), self.pool.resize_bell());
+        let mut select = Select::new();
+        let on_queue = select.recv(queue);
+        let on_event = select.recv(events);
+        let on_exit = select.recv(exited);
+        select.recv(bell);
+        let Ok(ready) = select.ready_timeout(wait) else { return Err(Ended::Died(None)) };
+        if ready == on_queue {
+            if self.pool.try_retire() {
+                return Err(Ended::Shrunk);
+            }
+            match queue.try_recv() {
+                Ok(pending) => Ok(Some(pending)),
+                // Another slot took it.
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Err(Ended::QueueClosed),
+            }
+        } else if ready == on_event {
+            match events.try_recv() {
                 Ok(event) => self.on_event(event).map(|()| None),
-                Err(_) => Err(Ended::Died(None)),
-            },
-            recv(exited) -> exit => {
-                self.saw_exit(exit.ok());
-                Ok(None)
-            },
-            default(wait) => Err(Ended::Died(None)),
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Err(Ended::Died(None)),
+            }
+        } else if ready == on_exit {
+            match exited.try_recv() {
+                Ok(exit) => self.saw_exit(Some(exit)),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => self.saw_exit(None),
+            }
+            Ok(None)
+        } else {
+            // The pool shrank: the caller asks whether this slot is one too many.
+            let _ = bell.try_recv();
+            Ok(None)
         }
     }
 

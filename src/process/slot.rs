@@ -74,7 +74,7 @@ pub(crate) fn run(pool: &Pool) {
         let mut front = std::mem::take(&mut serving.front);
         drop(serving);
         match ended {
-            Ended::QueueClosed => {
+            Ended::QueueClosed | Ended::Shrunk => {
                 link.close(WRITER_PATIENCE);
                 worker.reap(EXIT_PATIENCE);
                 pool.unregister(&worker.handle);

@@ -117,6 +117,36 @@ impl ThreadPoolExecutor {
         self.spawn(move || f(arg))
     }
 
+    /// Changes the most threads this pool runs at once, while it runs. Growing starts a thread
+    /// at once for each task waiting in the queue (up to `n`); shrinking ends threads as they
+    /// finish their current task (nothing running is interrupted), and from the moment this
+    /// returns no thread too many starts another task. [`max_workers`](Executor::max_workers)
+    /// and [`stats`](Executor::stats) follow.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0: a pool with no thread would never run anything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new(2);
+    /// pool.set_max_workers(8);
+    /// assert_eq!(pool.max_workers(), 8);
+    /// pool.set_max_workers(1);
+    /// assert_eq!(pool.stats().max_workers, 1);
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// ```
+    pub fn set_max_workers(&self, n: usize) {
+        assert!(
+            n > 0,
+            "ThreadPoolExecutor::set_max_workers(0): a pool needs at least one worker; pass n >= 1"
+        );
+        self.threads.shared.set_max_workers(n);
+    }
+
     /// Runs `f` over `items` on the pool's threads and yields the results in input order: the
     /// thread pool's own `map`, with no serde (any `Send` items and results).
     ///
@@ -225,7 +255,7 @@ impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolExecutor")
             .field("max_workers", &self.threads.shared.max_workers())
-            .field("threads", &self.threads.shared.threads_started())
+            .field("threads", &self.threads.shared.threads_live())
             .field("shutdown", &self.threads.shared.is_shutdown())
             .finish()
     }

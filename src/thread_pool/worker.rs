@@ -5,6 +5,7 @@ use crate::error::{TaskError, panic_message};
 use crate::executor::intake::{Intake, Refuse};
 use crate::stats::Counters;
 use crate::sync::spin_then_park;
+use crossbeam_channel::{Select, TryRecvError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -100,23 +101,67 @@ impl Shared {
         }
     }
 
-    /// The next job, or `None` once the pool is shut down and the queue is empty.
+    /// The next job, or `None` once the pool is shut down and the queue is empty, or once this
+    /// worker retires because the pool shrank (`set_max_workers`).
     ///
     /// A worker that runs out of work looks for more (spinning, then yielding) for
     /// [`IDLE_SPIN`] before it blocks: a task submitted meanwhile starts without a wake-up,
-    /// which costs about 20 µs across cores (rayon's workers do the same).
+    /// which costs about 20 µs across cores (rayon's workers do the same). Each look first asks
+    /// whether to retire, and a blocked worker waits for the queue to have a job (or the pool to
+    /// shrink) without taking one: so a job is only ever taken right after that question, and
+    /// never by a worker too many.
     fn next_job(&self) -> Option<QueuedJob> {
-        use crossbeam_channel::TryRecvError;
         let receiver = self.intake.receiver();
-        spin_then_park(
-            IDLE_SPIN,
-            || match receiver.try_recv() {
+        let bell = self.intake.resize_bell();
+        let look = || {
+            if self.retire() {
+                return Some(None);
+            }
+            match receiver.try_recv() {
                 Ok(job) => Some(Some(job)),
                 Err(TryRecvError::Disconnected) => Some(None),
                 Err(TryRecvError::Empty) => None,
-            },
-            || receiver.recv().ok(),
-        )
+            }
+        };
+        spin_then_park(IDLE_SPIN, look, || {
+            loop {
+                if let Some(found) = look() {
+                    return found;
+                }
+                let mut select = Select::new();
+                select.recv(receiver);
+                let rang = select.recv(bell);
+                if select.ready() == rang {
+                    let _ = bell.try_recv();
+                }
+            }
+        })
+    }
+
+    /// True if this worker should end because the pool has more than its limit; it then no
+    /// longer counts as idle either.
+    fn retire(&self) -> bool {
+        let retiring = self.intake.try_retire();
+        if retiring {
+            let _ = self.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+        retiring
+    }
+
+    /// `set_max_workers(n)`: grows at once (a worker for each queued job, up to the new limit),
+    /// or shrinks as workers look for their next job.
+    pub(crate) fn set_max_workers(self: &Arc<Self>, n: usize) {
+        let room = self.intake.set_max_threads(n);
+        for _ in 0..room.min(self.intake.receiver().len()) {
+            let shared = Arc::clone(self);
+            if self
+                .intake
+                .start_thread(|index| format!("{}_{index}", self.name_prefix), move || shared.work())
+                .is_some()
+            {
+                break;
+            }
+        }
     }
 
     /// The pool's queue (a thread of the pool that waits in a scope takes jobs from it).
@@ -149,8 +194,8 @@ impl Shared {
         self.intake.is_shutdown()
     }
 
-    pub(crate) fn threads_started(&self) -> usize {
-        self.intake.threads_started()
+    pub(crate) fn threads_live(&self) -> usize {
+        self.intake.threads_live()
     }
 
     pub(crate) fn max_workers(&self) -> usize {
