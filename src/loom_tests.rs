@@ -23,7 +23,7 @@ fn spawn_job<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> (Future<T>, thread::JoinHandle<()>) {
     let (future, job) = task(f);
-    let worker = thread::spawn(move || job.run(&Counters::default(), &|| {}));
+    let worker = thread::spawn(move || job.run(Counters::default().shared(), &|| {}));
     (future, worker)
 }
 
@@ -93,7 +93,7 @@ fn cancel_from_another_thread_runs_callbacks_once() {
         let second = future.cancel();
         let first = canceller.join().unwrap();
         assert!(first && second, "cancelling a pending future twice reports true both times");
-        job.run(&Counters::default(), &|| {});
+        job.run(Counters::default().shared(), &|| {});
         assert!(future.is_cancelled() && future.is_done());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     });

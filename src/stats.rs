@@ -9,6 +9,8 @@
 //! motion, and adds up once they have settled. Depends on nothing of the crate.
 
 use crate::room::Room;
+use crate::sync::plain::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A snapshot of a pool: how many workers it has and runs, and what became of its tasks.
@@ -82,13 +84,80 @@ struct WorkerSide {
     alive: AtomicUsize,
 }
 
+/// The counts one thread-pool worker writes, on a cache line of its own. It is their only
+/// writer, so each count moves with a plain load and store instead of an atomic add on a line
+/// that every worker writes: a task's start and end cost no contended instruction.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Shard {
+    /// Tasks this worker took from the queue (only in a pool without `max_queued`, whose
+    /// submits never compare against it).
+    left_queue: AtomicU64,
+    runs_started: AtomicU64,
+    runs_finished: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Shard {
+    /// Adds `n` to `count`, which only this shard's owner writes (so no update is lost).
+    #[inline]
+    fn add(count: &AtomicU64, n: u64) {
+        count.store(count.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
+    }
+}
+
+/// How a thread-pool worker moves tasks through its pool's [`Counters`]: through its own
+/// [`Shard`], or (`own` is `None`: a task run outside the worker loop) the shared counts. Used
+/// only on the thread that owns the shard, for the task it runs now (never sent elsewhere).
+#[derive(Clone, Copy)]
+pub(crate) struct Recorder<'a> {
+    counters: &'a Counters,
+    own: Option<&'a Shard>,
+}
+
+impl Recorder<'_> {
+    /// `n` queued tasks started, together. With `max_queued`, what left the queue is counted
+    /// in the shared count that submits compare against (and waiting submits are woken);
+    /// without, nobody waits for it, and it stays in the shard too.
+    #[inline]
+    pub(crate) fn started(&self, n: usize) {
+        let Some(shard) = self.own else { return self.counters.started(n) };
+        if self.counters.bounded {
+            self.counters.left_queue(n);
+        } else {
+            Shard::add(&shard.left_queue, wide(n));
+        }
+        Shard::add(&shard.runs_started, 1);
+    }
+
+    /// What started is done: `completed` tasks returned a value, `failed` did not.
+    #[inline]
+    pub(crate) fn finished(&self, completed: usize, failed: usize) {
+        let Some(shard) = self.own else { return self.counters.finished(completed, failed) };
+        Shard::add(&shard.runs_finished, 1);
+        Shard::add(&shard.completed, wide(completed));
+        Shard::add(&shard.failed, wide(failed));
+    }
+
+    /// `n` queued tasks will never start (see [`Counters::dropped`]).
+    pub(crate) fn dropped(&self, n: usize, cancelled: bool) {
+        self.counters.dropped(n, cancelled);
+    }
+}
+
 /// A pool's live counts. See the module docs for how a task moves through them. Submitters and
 /// workers write different cache lines: `queued` and `busy` are differences of counts that
-/// only grow, taken when a snapshot is.
+/// only grow, taken when a snapshot is. A thread-pool worker counts its runs in a [`Shard`] of
+/// its own, which a snapshot adds up.
 #[derive(Default)]
 pub(crate) struct Counters {
+    /// The pool has a `max_queued`: submits compare against what left the queue.
+    bounded: bool,
     submit: Line<SubmitSide>,
     workers: Line<WorkerSide>,
+    /// Every shard a worker was given, kept when it ends (its counts stay in the totals).
+    shards: Mutex<Vec<Arc<Shard>>>,
     /// Where submits wait while the queue is full (`max_queued`); woken as tasks leave it.
     room: Room,
 }
@@ -104,6 +173,11 @@ fn gap(a: u64, b: u64) -> usize {
 }
 
 impl Counters {
+    /// The counts of a pool with a `max_queued` (`bounded`) or without.
+    pub(crate) fn new(bounded: bool) -> Self {
+        Counters { bounded, ..Counters::default() }
+    }
+
     /// `n` tasks were submitted (queued).
     #[inline]
     pub(crate) fn submitted(&self, n: usize) {
@@ -142,10 +216,32 @@ impl Counters {
     /// `n` queued tasks started, together, on one worker.
     #[inline]
     pub(crate) fn started(&self, n: usize) {
-        let side = &self.workers.0;
-        side.left_queue.fetch_add(wide(n), Ordering::Relaxed);
-        side.runs_started.fetch_add(1, Ordering::Relaxed);
+        self.left_queue(n);
+        self.workers.0.runs_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` tasks left the queue to start: a submit waiting for room may go.
+    #[inline]
+    fn left_queue(&self, n: usize) {
+        self.workers.0.left_queue.fetch_add(wide(n), Ordering::Relaxed);
         self.room.freed();
+    }
+
+    /// A worker's own counts, for a thread that runs tasks until it ends (taken once: it locks).
+    pub(crate) fn shard(&self) -> Arc<Shard> {
+        let shard = Arc::new(Shard::default());
+        self.shards.lock().push(Arc::clone(&shard));
+        shard
+    }
+
+    /// How the holder of `shard` (its only writer) counts the tasks it runs.
+    pub(crate) fn recorder<'a>(&'a self, shard: &'a Shard) -> Recorder<'a> {
+        Recorder { counters: self, own: Some(shard) }
+    }
+
+    /// How a thread without a shard counts the tasks it runs: in the shared counts.
+    pub(crate) fn shared(&self) -> Recorder<'_> {
+        Recorder { counters: self, own: None }
     }
 
     /// A worker is done with what it started: `completed` tasks returned a value, `failed` did
@@ -210,22 +306,35 @@ impl Counters {
         // What left the queue is read first, the submits second: a snapshot that races with
         // them is then more likely to see a task's submit than its leaving (and a gap that
         // would be negative reads as 0).
-        let left = self.workers.0.left_queue.load(Ordering::Acquire);
+        let shards =
+            self.shards.lock().iter().map(|shard| shard.left_queue.load(Ordering::Acquire)).sum::<u64>();
+        let left = self.workers.0.left_queue.load(Ordering::Acquire).wrapping_add(shards);
         gap(self.submit.0.submitted.load(Ordering::Acquire), left)
     }
 
-    /// The counts now, with the pool's limit and live workers.
+    /// The counts now, with the pool's limit and live workers. Ends are read before starts
+    /// (a run seen ending is seen started: busy is never negative), and the shards are summed
+    /// under their lock, which only a worker's start and a snapshot take.
     pub(crate) fn snapshot(&self, max_workers: usize, workers: usize) -> PoolStats {
         let side = &self.workers.0;
-        let finished = side.runs_finished.load(Ordering::Acquire);
-        let busy = gap(side.runs_started.load(Ordering::Acquire), finished);
+        let load = |count: &AtomicU64| count.load(Ordering::Acquire);
+        let (mut finished, mut completed, mut failed) =
+            (load(&side.runs_finished), load(&side.completed), load(&side.failed));
+        let mut started = 0u64;
+        for shard in self.shards.lock().iter() {
+            finished = finished.wrapping_add(load(&shard.runs_finished));
+            completed = completed.wrapping_add(load(&shard.completed));
+            failed = failed.wrapping_add(load(&shard.failed));
+            started = started.wrapping_add(load(&shard.runs_started));
+        }
+        started = started.wrapping_add(load(&side.runs_started));
         PoolStats {
             max_workers,
             workers,
-            busy,
+            busy: gap(started, finished),
             queued: self.queued(),
-            completed: side.completed.load(Ordering::Relaxed),
-            failed: side.failed.load(Ordering::Relaxed),
+            completed,
+            failed,
             cancelled: side.cancelled.load(Ordering::Relaxed),
             workers_replaced: side.workers_replaced.load(Ordering::Relaxed),
         }
@@ -249,6 +358,33 @@ mod tests {
         counters.dropped(1, true);
         let done = counters.snapshot(2, 1);
         assert_eq!((done.queued, done.busy, done.completed, done.failed, done.cancelled), (0, 0, 4, 1, 1));
+    }
+
+    #[test]
+    fn a_worker_s_shard_adds_to_the_shared_counts_and_stays_after_it_ends() {
+        let counters = Counters::default();
+        counters.submitted(4);
+        let shard = counters.shard();
+        let own = counters.recorder(&shard);
+        own.started(3);
+        assert_eq!((counters.snapshot(1, 1).busy, counters.snapshot(1, 1).queued), (1, 1));
+        own.finished(2, 1);
+        drop(shard);
+        counters.shared().started(1);
+        counters.shared().finished(1, 0);
+        let done = counters.snapshot(1, 0);
+        assert_eq!((done.queued, done.busy, done.completed, done.failed), (0, 0, 3, 1));
+    }
+
+    #[test]
+    fn with_max_queued_a_shard_s_starts_make_room_for_submits() {
+        let counters = Counters::new(true);
+        assert!(counters.try_submit(2, 2));
+        assert!(!counters.try_submit(1, 2), "the queue is full");
+        let shard = counters.shard();
+        counters.recorder(&shard).started(1);
+        assert!(counters.try_submit(1, 2), "a start made room");
+        assert_eq!(counters.snapshot(1, 1).queued, 2);
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl<J: Refuse> Intake<J> {
             next_index: AtomicUsize::new(0),
             resize_bell: crossbeam_channel::unbounded(),
             max_queued,
-            counters: Counters::default(),
+            counters: Counters::new(max_queued.is_some()),
         }
     }
 

@@ -7,12 +7,12 @@
 use crate::error::{TaskError, panic_message};
 use crate::future::Future;
 use crate::future::core::{Cell, DynCell, Handle};
-use crate::stats::Counters;
+use crate::stats::Recorder;
 use crate::sync::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-/// How a finished task of `weight` items counts in the pool's [`Counters`]: how many of its
+/// How a finished task of `weight` items counts in the pool's [`Counters`](crate::stats::Counters): how many of its
 /// items returned a value, and how many failed.
 pub(crate) type Tally<T> = fn(&Result<T, TaskError>, usize) -> (usize, usize);
 
@@ -38,7 +38,7 @@ unsafe impl<F: Send, T> Sync for TaskSlot<F, T> {}
 trait Job: Send + Sync {
     /// Runs the closure unless the future was cancelled, counting it (as `weight` tasks) in
     /// `counters`; calls `finished` (exactly once), then completes the future.
-    fn run(&self, counters: &Counters, weight: usize, finished: &dyn Fn());
+    fn run(&self, counters: Recorder<'_>, weight: usize, finished: &dyn Fn());
     /// Completes the future with `error` without running the closure.
     fn reject(&self, error: TaskError);
 }
@@ -59,7 +59,7 @@ where
     T: Send,
     F: FnOnce() -> T + Send,
 {
-    fn run(&self, counters: &Counters, weight: usize, finished: &dyn Fn()) {
+    fn run(&self, counters: Recorder<'_>, weight: usize, finished: &dyn Fn()) {
         let closure = self.take_closure();
         let Some(closure) = closure.filter(|_| self.core.set_running()) else {
             counters.dropped(weight, true);
@@ -93,7 +93,7 @@ impl QueuedJob {
     /// counting it in `counters`. `finished` is called once the task's own code is over, before
     /// its future completes, so that whoever waits on the future sees the worker's bookkeeping
     /// (and the counts) done.
-    pub(crate) fn run(mut self, counters: &Counters, finished: &dyn Fn()) {
+    pub(crate) fn run(mut self, counters: Recorder<'_>, finished: &dyn Fn()) {
         if let Some(job) = self.job.take() {
             job.run(counters, self.weight, finished);
         }
@@ -144,7 +144,7 @@ where
 /// What a [`Deciding`] task is told: it may run (counting itself in the pool's counters as
 /// `weight` tasks), or why it was refused (a pool shut down or broken; the pool counted it).
 pub(crate) enum Decision<'a> {
-    Run { counters: &'a Counters, weight: usize },
+    Run { counters: Recorder<'a>, weight: usize },
     Refused(TaskError),
 }
 
@@ -173,7 +173,7 @@ impl DecidingJob {
 }
 
 impl Job for DecidingJob {
-    fn run(&self, counters: &Counters, weight: usize, finished: &dyn Fn()) {
+    fn run(&self, counters: Recorder<'_>, weight: usize, finished: &dyn Fn()) {
         self.decide(Decision::Run { counters, weight });
         finished();
     }

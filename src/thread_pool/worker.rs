@@ -85,6 +85,8 @@ impl Shared {
             }
         }
         let _alive = Alive::new(self.intake.counters());
+        let shard = self.intake.counters().shard();
+        let recorder = self.intake.counters().recorder(&shard);
         while let Some(job) = self.next_job() {
             if let Some(why) = self.intake.broken() {
                 self.intake.counters().dropped(job.weight(), false);
@@ -93,7 +95,7 @@ impl Shared {
             }
             // Idle again before the future completes, so that a submit made as soon as the
             // result is seen reuses this thread instead of starting another.
-            job.run(self.intake.counters(), &|| {
+            job.run(recorder, &|| {
                 if self.intake.can_start_thread() {
                     self.idle.fetch_add(1, Ordering::AcqRel);
                 }
@@ -181,7 +183,7 @@ impl Shared {
                 self.intake.counters().dropped(job.weight(), false);
                 job.reject(TaskError::BrokenPool(why.clone()));
             }
-            None => job.run(self.intake.counters(), &|| {}),
+            None => job.run(self.intake.counters().shared(), &|| {}),
         }
     }
 
