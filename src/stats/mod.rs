@@ -8,6 +8,9 @@
 //! reads the counters one by one, so a snapshot taken while tasks move may be off by the tasks in
 //! motion, and adds up once they have settled. Depends on nothing of the crate.
 
+mod shard;
+
+pub(crate) use self::shard::Shard;
 use crate::room::Room;
 use crate::sync::plain::Mutex;
 use std::sync::Arc;
@@ -84,29 +87,6 @@ struct WorkerSide {
     alive: AtomicUsize,
 }
 
-/// The counts one thread-pool worker writes, on a cache line of its own. It is their only
-/// writer, so each count moves with a plain load and store instead of an atomic add on a line
-/// that every worker writes: a task's start and end cost no contended instruction.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Shard {
-    /// Tasks this worker took from the queue (only in a pool without `max_queued`, whose
-    /// submits never compare against it).
-    left_queue: AtomicU64,
-    runs_started: AtomicU64,
-    runs_finished: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl Shard {
-    /// Adds `n` to `count`, which only this shard's owner writes (so no update is lost).
-    #[inline]
-    fn add(count: &AtomicU64, n: u64) {
-        count.store(count.load(Ordering::Relaxed).wrapping_add(n), Ordering::Release);
-    }
-}
-
 /// How a thread-pool worker moves tasks through its pool's [`Counters`]: through its own
 /// [`Shard`], or (`own` is `None`: a task run outside the worker loop) the shared counts. Used
 /// only on the thread that owns the shard, for the task it runs now (never sent elsewhere).
@@ -123,21 +103,15 @@ impl Recorder<'_> {
     #[inline]
     pub(crate) fn started(&self, n: usize) {
         let Some(shard) = self.own else { return self.counters.started(n) };
-        if self.counters.bounded {
-            self.counters.left_queue(n);
-        } else {
-            Shard::add(&shard.left_queue, wide(n));
-        }
-        Shard::add(&shard.runs_started, 1);
+        let on_shard = if self.counters.bounded { self.counters.left_queue(n) } else { wide(n) };
+        shard.started(on_shard);
     }
 
     /// What started is done: `completed` tasks returned a value, `failed` did not.
     #[inline]
     pub(crate) fn finished(&self, completed: usize, failed: usize) {
         let Some(shard) = self.own else { return self.counters.finished(completed, failed) };
-        Shard::add(&shard.runs_finished, 1);
-        Shard::add(&shard.completed, wide(completed));
-        Shard::add(&shard.failed, wide(failed));
+        shard.finished(wide(completed), wide(failed));
     }
 
     /// `n` queued tasks will never start (see [`Counters::dropped`]).
@@ -216,15 +190,17 @@ impl Counters {
     /// `n` queued tasks started, together, on one worker.
     #[inline]
     pub(crate) fn started(&self, n: usize) {
-        self.left_queue(n);
+        let _ = self.left_queue(n);
         self.workers.0.runs_started.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `n` tasks left the queue to start: a submit waiting for room may go.
+    /// `n` tasks left the queue to start: a submit waiting for room may go. Returns 0, what
+    /// is left to count elsewhere.
     #[inline]
-    fn left_queue(&self, n: usize) {
+    fn left_queue(&self, n: usize) -> u64 {
         self.workers.0.left_queue.fetch_add(wide(n), Ordering::Relaxed);
         self.room.freed();
+        0
     }
 
     /// A worker's own counts, for a thread that runs tasks until it ends (taken once: it locks).
