@@ -1,8 +1,14 @@
 //! Runs the examples in a quick mode against their own local server (nothing leaves the
 //! machine) and checks what they print. `cargo test` builds the examples before the tests.
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long an example run through [`output_within_deadline`] may take before its test gives up.
+const EXAMPLE_DEADLINE: Duration = Duration::from_secs(120);
 
 /// `target/<profile>/examples/<name>`, next to this test's own `deps` folder. A full
 /// `cargo test` has built it already; a run of this test alone builds it here.
@@ -19,6 +25,50 @@ fn example(name: &str) -> PathBuf {
         assert!(build.status().expect("cargo runs").success(), "building example {name} failed");
     }
     path
+}
+
+/// Runs example `name` with `args` to its end and returns what it printed, like
+/// `Command::output`, but bounded: see [`output_within_deadline`].
+fn run_example(name: &str, args: &[&str]) -> Output {
+    output_within_deadline(Command::new(example(name)).args(args))
+}
+
+/// `command.output()`, bounded: the example is killed, and the test fails, if it has not
+/// ended within [`EXAMPLE_DEADLINE`] (a hang fails its test instead of stalling the suite).
+fn output_within_deadline(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example is built and starts");
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        unreachable!("both are piped");
+    };
+    // Both pipes are read to their end on threads of their own, so that neither fills up; the
+    // ends arrive through the channel, which is waited on with the deadline.
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            text
+        });
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        let _ = done_tx.send((text, errors.join().unwrap_or_default()));
+    });
+    match done.recv_timeout(EXAMPLE_DEADLINE) {
+        Ok((stdout, stderr)) => {
+            // Both pipes are closed: the example has ended (or is ending) on its own.
+            let status = child.wait().expect("the example's exit status");
+            Output { status, stdout, stderr }
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not end within {EXAMPLE_DEADLINE:?}: killed");
+        }
+    }
 }
 
 #[test]
@@ -112,10 +162,7 @@ fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
 #[test]
 #[cfg(feature = "process")]
 fn async_service_kills_runaways_at_the_deadline_and_keeps_serving() {
-    let output = Command::new(example("async_service"))
-        .args(["--requests", "60", "--deadline-ms", "150", "--gap-ms", "4"])
-        .output()
-        .expect("the async_service example is built by `cargo test`");
+    let output = run_example("async_service", &["--requests", "60", "--deadline-ms", "150", "--gap-ms", "4"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -150,4 +197,42 @@ fn async_service_kills_runaways_at_the_deadline_and_keeps_serving() {
     let (runaways, others) = late(&plain[5]);
     assert_eq!(runaways, 2, "{stdout}");
     assert!(others >= 10, "the runaways starve the requests behind them: {stdout}");
+}
+
+#[test]
+#[cfg(feature = "process")]
+fn dashboard_shows_the_counts_as_they_move_and_they_add_up() {
+    let output = run_example("dashboard", &["20"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dashboard failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Piped, it prints a plain line each time the counts change, with no terminal codes.
+    assert!(!stdout.contains('\r') && !stdout.contains('\x1b'), "{stdout:?}");
+    let counts: Vec<&str> = stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(counts.len() >= 2, "the counts were shown as they moved: {stdout}");
+    let last = counts.last().copied().unwrap_or_default();
+    for settled in ["] 20/20 ", "busy 0", "queued  0", "completed 18", "failed 2", "cancelled 0"] {
+        assert!(last.contains(settled), "{settled:?} in the last counts: {stdout}");
+    }
+    // Jobs 3 and 13 never end: the task timeout kills them, and their workers are replaced.
+    let summary =
+        stdout.lines().find(|l| l.starts_with("20 tasks in ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(summary.contains(": 18 completed, 2 killed by the task timeout, 0 other errors; "), "{summary}");
+    let replaced = summary
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(" workers replaced"))
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        (1..=2).contains(&replaced),
+        "each killed worker is replaced (the last one maybe later): {summary}"
+    );
+    assert!(
+        stdout.contains("the counts add up: completed + failed == 20, queued == 0, busy == 0"),
+        "{stdout}"
+    );
 }
