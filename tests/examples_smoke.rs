@@ -73,10 +73,7 @@ fn output_within_deadline(command: &mut Command) -> Output {
 
 #[test]
 fn url_loader_prints_pages_planted_errors_and_a_table() {
-    let output = Command::new(example("url_loader"))
-        .args(["--count", "20", "--delay-ms", "5", "--workers", "8"])
-        .output()
-        .expect("the url_loader example is built by `cargo test`");
+    let output = run_example("url_loader", &["--count", "20", "--delay-ms", "5", "--workers", "8"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -96,11 +93,11 @@ fn url_loader_prints_pages_planted_errors_and_a_table() {
 #[test]
 fn url_loader_saves_bodies_with_out() {
     let dir = std::env::temp_dir().join(format!("url_loader_out_{}", std::process::id()));
-    let output = Command::new(example("url_loader"))
-        .args(["--count", "5", "--delay-ms", "1", "--workers", "2", "--quiet", "--out"])
-        .arg(&dir)
-        .output()
-        .expect("the url_loader example is built by `cargo test`");
+    let output = output_within_deadline(
+        Command::new(example("url_loader"))
+            .args(["--count", "5", "--delay-ms", "1", "--workers", "2", "--quiet", "--out"])
+            .arg(&dir),
+    );
     assert!(output.status.success());
     let saved = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -113,11 +110,9 @@ fn url_loader_reads_a_url_file_and_reports_every_failure() {
     let file = std::env::temp_dir().join(format!("url_loader_urls_{}.txt", std::process::id()));
     std::fs::write(&file, "# a comment\n\nhttp://127.0.0.1:1/closed\n  http://[::1/bad  \n")
         .expect("writable");
-    let output = Command::new(example("url_loader"))
-        .args(["--workers", "2", "--timeout", "5", "--file"])
-        .arg(&file)
-        .output()
-        .expect("the url_loader example is built by `cargo test`");
+    let output = output_within_deadline(
+        Command::new(example("url_loader")).args(["--workers", "2", "--timeout", "5", "--file"]).arg(&file),
+    );
     let _ = std::fs::remove_file(&file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "errors are reported per URL, never fatal: {stdout}");
@@ -130,7 +125,7 @@ fn url_loader_reads_a_url_file_and_reports_every_failure() {
 
 #[test]
 fn url_loader_refuses_bad_options_clearly() {
-    let output = Command::new(example("url_loader")).args(["--workers", "many"]).output().expect("built");
+    let output = run_example("url_loader", &["--workers", "many"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--workers takes a whole number"));
 }
@@ -139,11 +134,9 @@ fn url_loader_refuses_bad_options_clearly() {
 #[cfg(all(feature = "process", feature = "progress"))]
 fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
     let svg = std::env::temp_dir().join(format!("compare_{}.svg", std::process::id()));
-    let output = Command::new(example("compare_executors"))
-        .args(["--quick", "--delay-ms", "2", "--out"])
-        .arg(&svg)
-        .output()
-        .expect("the compare_executors example is built by `cargo test`");
+    let output = output_within_deadline(
+        Command::new(example("compare_executors")).args(["--quick", "--delay-ms", "2", "--out"]).arg(&svg),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stdout.matches("warm-up (").count(), 2, "both pairs of pools are warmed up: {stdout}");
