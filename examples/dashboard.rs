@@ -7,7 +7,8 @@
 //! submitting thread at most a few jobs ahead of the workers.
 //!
 //! ```text
-//! cargo run --release --example dashboard [BATCH]      # BATCH jobs, 120 by default
+//! cargo run --release --example dashboard            # a batch of 120 jobs, about 4 s
+//! cargo run --release --example dashboard -- 20      # a batch of 20
 //! ```
 //!
 //! On a terminal the counts are one line, redrawn in place; piped into a file or a test, a
@@ -34,8 +35,9 @@ fn job(n: u64) -> u64 {
 fn status_line(stats: &PoolStats, batch: u64) -> String {
     let ended = stats.completed + stats.failed + stats.cancelled;
     let filled = (ended * 20).checked_div(batch).unwrap_or(20) as usize;
+    let width = batch.to_string().len(); // so that the line keeps its length as `ended` grows
     format!(
-        "[{:<20}] {ended}/{batch}  workers {}/{}  busy {}  queued {:>2}  completed {}  failed {}  \
+        "[{:<20}] {ended:>width$}/{batch}  workers {}/{}  busy {}  queued {:>2}  completed {}  failed {}  \
          cancelled {}  replaced {}",
         "#".repeat(filled),
         stats.workers,
