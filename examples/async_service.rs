@@ -16,8 +16,12 @@
 //! runaway jobs keep their workers busy for ever (so the service starves; `kill_workers` ends
 //! them at the end). For each it prints how the requests ended and the latency of those
 //! answered.
+//!
+//! Last, the same deadline on a `ThreadPoolExecutor` of one thread: a thread cannot be killed,
+//! but a job that checks `concurrent_futures::stop_requested()` returns as soon as its request
+//! gives up on it, so the next request finds the thread free.
 
-use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
+use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError, ThreadPoolExecutor, stop_requested};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +60,48 @@ fn handle(job: Job) -> u64 {
         },
         Job::Crash => std::process::abort(),
     }
+}
+
+/// Runs on a thread-pool thread: counts the primes below `below`, stopping early (with `None`)
+/// once the request that waits for it has given up. Nothing can stop a thread from outside, so
+/// the job checks now and then whether it was asked to (`stop_requested()` is a cheap load).
+fn count_primes_on_a_thread(below: u64) -> Option<u64> {
+    let mut count = 0;
+    for n in 0..below {
+        if n % 1024 == 0 && stop_requested() {
+            return None;
+        }
+        count += u64::from(is_prime(n));
+    }
+    Some(count)
+}
+
+/// A request for a job far too long for the deadline, on a pool of one thread, then a quick
+/// one: with `kill_on_drop`, the timeout asks the long job to stop, it returns, and the quick
+/// request is answered at once instead of waiting behind it for ever.
+fn thread_pool_deadline(deadline: Duration) {
+    let pool = ThreadPoolExecutor::new(1);
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let long_job = pool.submit(count_primes_on_a_thread, u64::MAX).kill_on_drop();
+        let missed = tokio::time::timeout(deadline, long_job).await.is_err();
+        assert!(missed, "the long job cannot finish in time");
+
+        // The timeout dropped the long job, which asked it to stop: the one thread is free.
+        let asked = Instant::now();
+        let quick_job = pool.submit(count_primes_on_a_thread, 100).kill_on_drop();
+        let answer = tokio::time::timeout(deadline, quick_job).await;
+        assert_eq!(answer, Ok(Ok(Some(25))), "the next request finds the thread free");
+        println!(
+            "thread pool of 1 thread: the long job missed its {} ms deadline and stopped itself \
+             (stop_requested); the next request was answered in {:.1} ms",
+            deadline.as_millis(),
+            asked.elapsed().as_secs_f64() * 1e3,
+        );
+    });
+    let stats = pool.stats();
+    assert_eq!((stats.busy, stats.queued, stats.completed), (0, 0, 2), "{stats:?}");
 }
 
 /// How one request ended.
@@ -214,4 +260,6 @@ fn main() {
             pool.kill_workers();
         }
     }
+    println!();
+    thread_pool_deadline(settings.deadline);
 }

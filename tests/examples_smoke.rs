@@ -1,8 +1,14 @@
 //! Runs the examples in a quick mode against their own local server (nothing leaves the
 //! machine) and checks what they print. `cargo test` builds the examples before the tests.
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long an example run through [`output_within_deadline`] may take before its test gives up.
+const EXAMPLE_DEADLINE: Duration = Duration::from_secs(120);
 
 /// `target/<profile>/examples/<name>`, next to this test's own `deps` folder. A full
 /// `cargo test` has built it already; a run of this test alone builds it here.
@@ -21,12 +27,53 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Runs example `name` with `args` to its end and returns what it printed, like
+/// `Command::output`, but bounded: see [`output_within_deadline`].
+fn run_example(name: &str, args: &[&str]) -> Output {
+    output_within_deadline(Command::new(example(name)).args(args))
+}
+
+/// `command.output()`, bounded: the example is killed, and the test fails, if it has not
+/// ended within [`EXAMPLE_DEADLINE`] (a hang fails its test instead of stalling the suite).
+fn output_within_deadline(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example is built and starts");
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        unreachable!("both are piped");
+    };
+    // Both pipes are read to their end on threads of their own, so that neither fills up; the
+    // ends arrive through the channel, which is waited on with the deadline.
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            text
+        });
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        let _ = done_tx.send((text, errors.join().unwrap_or_default()));
+    });
+    match done.recv_timeout(EXAMPLE_DEADLINE) {
+        Ok((stdout, stderr)) => {
+            // Both pipes are closed: the example has ended (or is ending) on its own.
+            let status = child.wait().expect("the example's exit status");
+            Output { status, stdout, stderr }
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not end within {EXAMPLE_DEADLINE:?}: killed");
+        }
+    }
+}
+
 #[test]
 fn url_loader_prints_pages_planted_errors_and_a_table() {
-    let output = Command::new(example("url_loader"))
-        .args(["--count", "20", "--delay-ms", "5", "--workers", "8"])
-        .output()
-        .expect("the url_loader example is built by `cargo test`");
+    let output = run_example("url_loader", &["--count", "20", "--delay-ms", "5", "--workers", "8"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -46,11 +93,11 @@ fn url_loader_prints_pages_planted_errors_and_a_table() {
 #[test]
 fn url_loader_saves_bodies_with_out() {
     let dir = std::env::temp_dir().join(format!("url_loader_out_{}", std::process::id()));
-    let output = Command::new(example("url_loader"))
-        .args(["--count", "5", "--delay-ms", "1", "--workers", "2", "--quiet", "--out"])
-        .arg(&dir)
-        .output()
-        .expect("the url_loader example is built by `cargo test`");
+    let output = output_within_deadline(
+        Command::new(example("url_loader"))
+            .args(["--count", "5", "--delay-ms", "1", "--workers", "2", "--quiet", "--out"])
+            .arg(&dir),
+    );
     assert!(output.status.success());
     let saved = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -63,11 +110,9 @@ fn url_loader_reads_a_url_file_and_reports_every_failure() {
     let file = std::env::temp_dir().join(format!("url_loader_urls_{}.txt", std::process::id()));
     std::fs::write(&file, "# a comment\n\nhttp://127.0.0.1:1/closed\n  http://[::1/bad  \n")
         .expect("writable");
-    let output = Command::new(example("url_loader"))
-        .args(["--workers", "2", "--timeout", "5", "--file"])
-        .arg(&file)
-        .output()
-        .expect("the url_loader example is built by `cargo test`");
+    let output = output_within_deadline(
+        Command::new(example("url_loader")).args(["--workers", "2", "--timeout", "5", "--file"]).arg(&file),
+    );
     let _ = std::fs::remove_file(&file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "errors are reported per URL, never fatal: {stdout}");
@@ -80,7 +125,7 @@ fn url_loader_reads_a_url_file_and_reports_every_failure() {
 
 #[test]
 fn url_loader_refuses_bad_options_clearly() {
-    let output = Command::new(example("url_loader")).args(["--workers", "many"]).output().expect("built");
+    let output = run_example("url_loader", &["--workers", "many"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--workers takes a whole number"));
 }
@@ -89,11 +134,9 @@ fn url_loader_refuses_bad_options_clearly() {
 #[cfg(all(feature = "process", feature = "progress"))]
 fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
     let svg = std::env::temp_dir().join(format!("compare_{}.svg", std::process::id()));
-    let output = Command::new(example("compare_executors"))
-        .args(["--quick", "--delay-ms", "2", "--out"])
-        .arg(&svg)
-        .output()
-        .expect("the compare_executors example is built by `cargo test`");
+    let output = output_within_deadline(
+        Command::new(example("compare_executors")).args(["--quick", "--delay-ms", "2", "--out"]).arg(&svg),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stdout.matches("warm-up (").count(), 2, "both pairs of pools are warmed up: {stdout}");
@@ -112,10 +155,7 @@ fn compare_executors_prints_a_table_and_writes_a_well_formed_svg() {
 #[test]
 #[cfg(feature = "process")]
 fn async_service_kills_runaways_at_the_deadline_and_keeps_serving() {
-    let output = Command::new(example("async_service"))
-        .args(["--requests", "60", "--deadline-ms", "150", "--gap-ms", "4"])
-        .output()
-        .expect("the async_service example is built by `cargo test`");
+    let output = run_example("async_service", &["--requests", "60", "--deadline-ms", "150", "--gap-ms", "4"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -150,4 +190,52 @@ fn async_service_kills_runaways_at_the_deadline_and_keeps_serving() {
     let (runaways, others) = late(&plain[5]);
     assert_eq!(runaways, 2, "{stdout}");
     assert!(others >= 10, "the runaways starve the requests behind them: {stdout}");
+    // On a thread pool of one thread, the deadline asks the long job to stop, and it does: the
+    // next request is answered (the example asserts it within the deadline).
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("thread pool of 1 thread: the long job missed its 150 ms deadline")
+                && l.contains("stopped itself")
+                && l.contains("the next request was answered in")),
+        "{stdout}"
+    );
+}
+
+#[test]
+#[cfg(feature = "process")]
+fn dashboard_shows_the_counts_as_they_move_and_they_add_up() {
+    let output = run_example("dashboard", &["20"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dashboard failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Piped, it prints a plain line each time the counts change, with no terminal codes.
+    assert!(!stdout.contains('\r') && !stdout.contains('\x1b'), "{stdout:?}");
+    let counts: Vec<&str> = stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(counts.len() >= 2, "the counts were shown as they moved: {stdout}");
+    let last = counts.last().copied().unwrap_or_default();
+    for settled in ["] 20/20 ", "busy 0", "queued  0", "completed 18", "failed 2", "cancelled 0"] {
+        assert!(last.contains(settled), "{settled:?} in the last counts: {stdout}");
+    }
+    // Jobs 3 and 13 never end: the task timeout kills them, and their workers are replaced.
+    let summary =
+        stdout.lines().find(|l| l.starts_with("20 tasks in ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(summary.contains(": 18 completed, 2 killed by the task timeout, 0 other errors; "), "{summary}");
+    let replaced = summary
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(" workers replaced"))
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        (1..=2).contains(&replaced),
+        "each killed worker is replaced (the last one maybe later): {summary}"
+    );
+    assert!(
+        stdout.contains("the counts add up: completed + failed == 20, queued == 0, busy == 0"),
+        "{stdout}"
+    );
 }
