@@ -13,6 +13,9 @@
 //! - [`Executor::map`]: a lazy parallel map with `chunksize`, a bound on work in flight, a
 //!   timeout and completion order; a failed item yields its own error and the map goes on.
 //! - [`SharedMap`] and [`merge_results`]: two ways to build one map from many tasks.
+//! - Watching and steering a running pool: [`Executor::stats`] ([`PoolStats`]: busy, queued,
+//!   completed, failed...), `max_queued(n)` on the builders (a submit waits for room),
+//!   `set_max_workers(n)` (resize), and [`stop_requested()`] (a thread task stops when killed).
 //!
 //! # Quick start
 //!
