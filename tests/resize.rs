@@ -22,9 +22,11 @@ fn main() {
         ("idle_threads_retire_at_once", idle_threads_retire_at_once),
         ("a_storm_of_resizes_loses_nothing_and_the_last_limit_holds", threads_resize_storm),
         ("zero_workers_panics_with_a_clear_message", zero_panics),
+        ("shutdown_waits_for_the_threads_a_concurrent_grow_started", threads_shutdown_races_resizes),
         ("processes_grow_at_once_for_the_tasks_that_wait", processes_grow_at_once),
         ("processes_shrink_as_tasks_end_and_then_run_on_n", processes_shrink_as_tasks_end),
         ("a_storm_of_process_resizes_loses_nothing", processes_resize_storm),
+        ("shutdown_waits_for_the_workers_a_concurrent_grow_started", processes_shutdown_races_resizes),
     ];
     common::run_checks(checks);
 }
@@ -245,6 +247,66 @@ fn zero_panics() {
     let message = panic_text(panic.as_ref());
     assert!(message.contains("at least one worker"), "{message}");
     assert_eq!(processes.max_workers(), 1, "the limit is unchanged");
+}
+
+/// Flips the limit of `pool` between `low` and `high` until `stop` is set.
+fn flip_limits<P: Send + Sync + 'static>(
+    pool: Arc<P>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    (low, high): (usize, usize),
+    set: fn(&P, usize),
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut high_now = true;
+        while !stop.load(Ordering::SeqCst) {
+            set(&pool, if high_now { high } else { low });
+            high_now = !high_now;
+            std::thread::yield_now();
+        }
+    })
+}
+
+fn threads_shutdown_races_resizes() {
+    // `shutdown(true, _)` returns once every task has ended, even while another thread grows
+    // and shrinks the pool (a grow must not start a thread that shutdown does not join).
+    for round in 0..40 {
+        common::step(format!("round {round}"));
+        let pool = Arc::new(ThreadPoolExecutor::new(1));
+        let peak = Arc::new(Peak::default());
+        let futures: Vec<_> = (0..64)
+            .map(|_| {
+                let peak = Arc::clone(&peak);
+                pool.spawn(move || peak.run(some_work))
+            })
+            .collect();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let resizer = flip_limits(Arc::clone(&pool), Arc::clone(&stop), (1, 8), |p, n| p.set_max_workers(n));
+        pool.shutdown(true, false);
+        let running = peak.now.load(Ordering::SeqCst);
+        let undone = futures.iter().filter(|f| !f.is_done()).count();
+        stop.store(true, Ordering::SeqCst);
+        assert!(resizer.join().is_ok());
+        assert_eq!((running, undone), (0, 0), "tasks still ran after shutdown(true) returned");
+    }
+}
+
+fn processes_shutdown_races_resizes() {
+    for round in 0..4 {
+        common::step(format!("round {round}"));
+        let pool = Arc::new(ProcessPoolExecutor::new(1));
+        let futures: Vec<_> = (0..100u64).map(|x| pool.submit(double, x)).collect();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let resizer = flip_limits(Arc::clone(&pool), Arc::clone(&stop), (1, 4), |p, n| p.set_max_workers(n));
+        pool.shutdown(true, false);
+        let undone = futures.iter().filter(|f| !f.is_done()).count();
+        let workers = pool.stats().workers;
+        stop.store(true, Ordering::SeqCst);
+        assert!(resizer.join().is_ok());
+        assert_eq!((undone, workers), (0, 0), "tasks or workers left after shutdown(true) returned");
+        for (x, future) in futures.into_iter().enumerate() {
+            assert_eq!(future.result(), Ok(x as u64 * 2));
+        }
+    }
 }
 
 /// The key a check sets to release every held process task.

@@ -193,22 +193,19 @@ impl<J: Refuse> Intake<J> {
     /// `max_threads` are alive. Returns why the pool is broken when not even the first one
     /// could start (with other workers alive the work still gets done; with none, nothing would).
     ///
-    /// Threads start under the `threads` lock, one at a time, so `live` never passes
-    /// `max_threads` here; retiring threads leave it without the lock ([`Self::try_retire`]).
+    /// `live` changes only under the `threads` lock (here, and when a worker retires), so it
+    /// never passes `max_threads` here.
     pub(crate) fn start_thread(
         &self,
         name: impl FnOnce(usize) -> String,
         body: impl FnOnce() + Send + 'static,
     ) -> Option<String> {
         let mut threads = self.threads.lock();
-        let max = self.max_threads();
-        if self
-            .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1))
-            .is_err()
-        {
+        let live = self.live.load(Ordering::Acquire);
+        if live >= self.max_threads() {
             return None;
         }
+        self.live.store(live + 1, Ordering::Release);
         let index = self.next_index.fetch_add(1, Ordering::Relaxed);
         match std::thread::Builder::new().name(name(index)).spawn(body) {
             Ok(handle) => {
@@ -219,37 +216,60 @@ impl<J: Refuse> Intake<J> {
                 None
             }
             Err(error) => {
-                self.live.fetch_sub(1, Ordering::AcqRel);
+                self.live.store(live, Ordering::Release);
                 (index == 0).then(|| format!("could not start a worker thread: {error}"))
             }
         }
     }
 
-    /// `set_max_workers(n)`: the limit is `n` from now on. Returns how many more workers may
-    /// start now (the pool starts them for the work queued); a shrink rings the resize bell
-    /// once for each worker too many, so that those waiting for work retire at once (the busy
-    /// ones retire when their task ends).
-    pub(crate) fn set_max_threads(&self, n: usize) -> usize {
-        let _threads = self.threads.lock();
-        self.max_threads.store(n, Ordering::Release);
-        let live = self.live.load(Ordering::Acquire);
-        for _ in n..live {
-            let _ = self.resize_bell.0.send(());
+    /// `set_max_workers(n)`: the limit is `n` from now on. A grow calls `start_one` (which
+    /// starts a worker through [`Self::start_thread`] and says whether to go on) for each task
+    /// waiting in the queue, up to the room the new limit leaves, while `shutdown` is held off,
+    /// so every worker it starts is one `shutdown(true, _)` joins. A shrink rings the resize
+    /// bell so that there is a word for each worker too many (those waiting for work retire at
+    /// once; the busy ones when their task ends), never more.
+    pub(crate) fn set_max_threads(&self, n: usize, mut start_one: impl FnMut() -> bool) {
+        let sender = self.sender.0.read();
+        let room = {
+            let _threads = self.threads.lock();
+            self.max_threads.store(n, Ordering::Release);
+            let live = self.live.load(Ordering::Acquire);
+            let unheard = self.resize_bell.1.len();
+            for _ in 0..live.saturating_sub(n).saturating_sub(unheard) {
+                let _ = self.resize_bell.0.send(());
+            }
+            n.saturating_sub(live)
+        };
+        if sender.is_some() {
+            for _ in 0..room.min(self.receiver.len()) {
+                if !start_one() {
+                    break;
+                }
+            }
         }
-        n.saturating_sub(live)
     }
 
     /// Whether the calling worker should end now because the pool has more workers alive than
-    /// its limit; if so it no longer counts as alive. A worker asks before it takes each task,
-    /// so after a shrink to `n`, a task taken once the shrink has returned runs on one of at
-    /// most `n` workers.
+    /// its limit; if so it no longer counts as alive (nor as one of the pool's threads). A
+    /// worker asks right before it takes each task: after a shrink to `n` returned, only a
+    /// worker already reaching for a task may start it over the limit, and then retires.
+    ///
+    /// `live` and the limit change only under the `threads` lock, so this decision and a
+    /// concurrent `set_max_threads` are ordered: a grow is never undone by a retirement
+    /// decided on the limit before it.
     pub(crate) fn try_retire(&self) -> bool {
-        let max = self.max_threads.load(Ordering::Acquire);
-        self.live.load(Ordering::Acquire) > max
-            && self
-                .live
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live > max).then(|| live - 1))
-                .is_ok()
+        if self.live.load(Ordering::Acquire) <= self.max_threads.load(Ordering::Acquire) {
+            return false;
+        }
+        let _threads = self.threads.lock();
+        let live = self.live.load(Ordering::Acquire);
+        if live <= self.max_threads.load(Ordering::Acquire) {
+            return false;
+        }
+        self.live.store(live - 1, Ordering::Release);
+        let me = std::thread::current().id();
+        self.thread_ids.lock().retain(|id| *id != me);
+        true
     }
 
     /// Rings when the pool shrank (see [`Self::set_max_threads`]): a worker waiting for work

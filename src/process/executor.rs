@@ -229,8 +229,10 @@ impl ProcessPoolExecutor {
 
     /// Changes the most worker processes this pool runs at once, while it runs. Growing starts
     /// a worker at once for each task waiting in the queue (up to `n`); shrinking ends workers
-    /// as they finish the tasks already handed to them (nothing running is interrupted), and
-    /// from the moment this returns no worker too many is handed another task.
+    /// as they finish the tasks already handed to them (nothing running is interrupted; idle
+    /// workers end at once). Each worker's slot asks whether it is one too many right before
+    /// it takes a task, so once this returns, only one already taking a task at that instant
+    /// may still run it, and then ends.
     /// [`max_workers`](crate::Executor::max_workers) and [`stats`](crate::Executor::stats)
     /// follow.
     ///

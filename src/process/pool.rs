@@ -142,12 +142,7 @@ impl Pool {
     /// `set_max_workers(n)`: grows at once (a slot for each queued task, up to the new limit),
     /// or shrinks as slots look for their next task (see [`Self::try_retire`]).
     pub(crate) fn set_max_workers(self: &Arc<Self>, n: usize) {
-        let room = self.intake.set_max_threads(n);
-        for _ in 0..room.min(self.queue().len()) {
-            if self.start_slot_if_needed().is_some() {
-                break;
-            }
-        }
+        self.intake.set_max_threads(n, || self.start_slot_if_needed().is_none());
     }
 
     /// Whether the calling slot should end its worker and itself, because the pool has more

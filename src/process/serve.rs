@@ -194,8 +194,8 @@ impl<'a> Serving<'a> {
     /// nothing.
     ///
     /// It waits for the queue to have a task without taking it, and asks whether to retire
-    /// (the pool may have shrunk meanwhile) right before it takes one: so a slot too many never
-    /// starts another task.
+    /// (the pool may have shrunk meanwhile) right before it takes one: only a shrink that lands
+    /// between the two leaves that task to a slot too many, which retires after it.
     fn wait_idle(&mut self) -> Result<Option<Pending>, Ended> {
         let exited = if self.exited_at.is_some() { &self.never } else { self.worker.exited() };
         let deadline = self.exited_at.map(|at| at + EXIT_DRAIN);

@@ -104,6 +104,11 @@ pub(crate) fn run(pool: &Pool) {
             let why = why.clone();
             return pool.break_pool(why, retry.into_iter().collect());
         }
+        // The pool shrank meanwhile: a slot too many with nothing left to run starts no
+        // replacement.
+        if retry.is_empty() && pool.try_retire() {
+            return;
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod shard;
 pub(crate) use self::shard::Shard;
 use crate::room::Room;
 use crate::sync::plain::Mutex;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -94,6 +95,8 @@ struct WorkerSide {
 pub(crate) struct Recorder<'a> {
     counters: &'a Counters,
     own: Option<&'a Shard>,
+    /// Not `Send`: a shard has one writer, the thread it was made for.
+    _one_thread: PhantomData<*const ()>,
 }
 
 impl Recorder<'_> {
@@ -117,6 +120,26 @@ impl Recorder<'_> {
     /// `n` queued tasks will never start (see [`Counters::dropped`]).
     pub(crate) fn dropped(&self, n: usize, cancelled: bool) {
         self.counters.dropped(n, cancelled);
+    }
+}
+
+/// A worker's [`Shard`], registered in its pool's [`Counters`] while the worker runs; dropped
+/// when it ends, its counts fold into the shared ones.
+pub(crate) struct OwnShard<'a> {
+    counters: &'a Counters,
+    shard: Arc<Shard>,
+}
+
+impl OwnShard<'_> {
+    /// How the worker (the shard's only writer) counts the tasks it runs.
+    pub(crate) fn recorder(&self) -> Recorder<'_> {
+        Recorder { counters: self.counters, own: Some(&self.shard), _one_thread: PhantomData }
+    }
+}
+
+impl Drop for OwnShard<'_> {
+    fn drop(&mut self) {
+        self.counters.fold(&self.shard);
     }
 }
 
@@ -204,20 +227,33 @@ impl Counters {
     }
 
     /// A worker's own counts, for a thread that runs tasks until it ends (taken once: it locks).
-    pub(crate) fn shard(&self) -> Arc<Shard> {
+    pub(crate) fn shard(&self) -> OwnShard<'_> {
         let shard = Arc::new(Shard::default());
         self.shards.lock().push(Arc::clone(&shard));
-        shard
+        OwnShard { counters: self, shard }
     }
 
-    /// How the holder of `shard` (its only writer) counts the tasks it runs.
-    pub(crate) fn recorder<'a>(&'a self, shard: &'a Shard) -> Recorder<'a> {
-        Recorder { counters: self, own: Some(shard) }
+    /// A worker with `shard` ended: its counts move into the shared ones and it leaves the
+    /// list, both under the lock a snapshot reads them under (so no snapshot sees them twice
+    /// or not at all), and the list holds only the workers alive.
+    fn fold(&self, shard: &Arc<Shard>) {
+        let mut shards = self.shards.lock();
+        let side = &self.workers.0;
+        for (from, to) in [
+            (&shard.left_queue, &side.left_queue),
+            (&shard.runs_started, &side.runs_started),
+            (&shard.runs_finished, &side.runs_finished),
+            (&shard.completed, &side.completed),
+            (&shard.failed, &side.failed),
+        ] {
+            to.fetch_add(from.load(Ordering::Acquire), Ordering::Relaxed);
+        }
+        shards.retain(|kept| !Arc::ptr_eq(kept, shard));
     }
 
     /// How a thread without a shard counts the tasks it runs: in the shared counts.
     pub(crate) fn shared(&self) -> Recorder<'_> {
-        Recorder { counters: self, own: None }
+        Recorder { counters: self, own: None, _one_thread: PhantomData }
     }
 
     /// A worker is done with what it started: `completed` tasks returned a value, `failed` did
@@ -277,30 +313,22 @@ impl Counters {
         self.workers.0.workers_replaced.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// How many tasks wait to start.
-    pub(crate) fn queued(&self) -> usize {
-        // What left the queue is read first, the submits second: a snapshot that races with
-        // them is then more likely to see a task's submit than its leaving (and a gap that
-        // would be negative reads as 0).
-        let shards =
-            self.shards.lock().iter().map(|shard| shard.left_queue.load(Ordering::Acquire)).sum::<u64>();
-        let left = self.workers.0.left_queue.load(Ordering::Acquire).wrapping_add(shards);
-        gap(self.submit.0.submitted.load(Ordering::Acquire), left)
-    }
-
     /// The counts now, with the pool's limit and live workers. Ends are read before starts
-    /// (a run seen ending is seen started: busy is never negative), and the shards are summed
-    /// under their lock, which only a worker's start and a snapshot take.
+    /// (a run seen ending is seen started: busy is never negative), and what left the queue
+    /// before what was submitted (a gap that would be negative reads as 0). It all happens
+    /// under the shards' lock, which only a worker's start and end and a snapshot take.
     pub(crate) fn snapshot(&self, max_workers: usize, workers: usize) -> PoolStats {
+        let shards = self.shards.lock();
         let side = &self.workers.0;
         let load = |count: &AtomicU64| count.load(Ordering::Acquire);
-        let (mut finished, mut completed, mut failed) =
-            (load(&side.runs_finished), load(&side.completed), load(&side.failed));
+        let (mut finished, mut completed, mut failed, mut left) =
+            (load(&side.runs_finished), load(&side.completed), load(&side.failed), load(&side.left_queue));
         let mut started = 0u64;
-        for shard in self.shards.lock().iter() {
+        for shard in shards.iter() {
             finished = finished.wrapping_add(load(&shard.runs_finished));
             completed = completed.wrapping_add(load(&shard.completed));
             failed = failed.wrapping_add(load(&shard.failed));
+            left = left.wrapping_add(load(&shard.left_queue));
             started = started.wrapping_add(load(&shard.runs_started));
         }
         started = started.wrapping_add(load(&side.runs_started));
@@ -308,7 +336,7 @@ impl Counters {
             max_workers,
             workers,
             busy: gap(started, finished),
-            queued: self.queued(),
+            queued: gap(load(&self.submit.0.submitted), left),
             completed,
             failed,
             cancelled: side.cancelled.load(Ordering::Relaxed),

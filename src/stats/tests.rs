@@ -22,11 +22,12 @@ fn a_worker_s_shard_adds_to_the_shared_counts_and_stays_after_it_ends() {
     let counters = Counters::default();
     counters.submitted(4);
     let shard = counters.shard();
-    let own = counters.recorder(&shard);
+    let own = shard.recorder();
     own.started(3);
     assert_eq!((counters.snapshot(1, 1).busy, counters.snapshot(1, 1).queued), (1, 1));
     own.finished(2, 1);
     drop(shard);
+    assert!(counters.shards.lock().is_empty(), "an ended worker's shard leaves the list");
     counters.shared().started(1);
     counters.shared().finished(1, 0);
     let done = counters.snapshot(1, 0);
@@ -39,7 +40,7 @@ fn with_max_queued_a_shard_s_starts_make_room_for_submits() {
     assert!(counters.try_submit(2, 2));
     assert!(!counters.try_submit(1, 2), "the queue is full");
     let shard = counters.shard();
-    counters.recorder(&shard).started(1);
+    shard.recorder().started(1);
     assert!(counters.try_submit(1, 2), "a start made room");
     assert_eq!(counters.snapshot(1, 1).queued, 2);
 }
@@ -74,5 +75,5 @@ fn try_submit_keeps_the_queue_within_its_cap_but_lets_a_big_chunk_into_an_empty_
     assert!(counters.try_submit(1, 3));
     counters.started(3);
     assert!(counters.try_submit(10, 3), "an empty queue takes a chunk bigger than its cap");
-    assert_eq!(counters.queued(), 10);
+    assert_eq!(counters.snapshot(1, 1).queued, 10);
 }

@@ -119,9 +119,10 @@ impl ThreadPoolExecutor {
 
     /// Changes the most threads this pool runs at once, while it runs. Growing starts a thread
     /// at once for each task waiting in the queue (up to `n`); shrinking ends threads as they
-    /// finish their current task (nothing running is interrupted), and from the moment this
-    /// returns no thread too many starts another task. [`max_workers`](Executor::max_workers)
-    /// and [`stats`](Executor::stats) follow.
+    /// finish their current task (nothing running is interrupted; idle threads end at once).
+    /// Each thread asks whether it is one too many right before it takes a task, so once this
+    /// returns, only a thread already taking a task at that instant may still start it, and
+    /// then ends. [`max_workers`](Executor::max_workers) and [`stats`](Executor::stats) follow.
     ///
     /// # Panics
     ///

@@ -86,7 +86,7 @@ impl Shared {
         }
         let _alive = Alive::new(self.intake.counters());
         let shard = self.intake.counters().shard();
-        let recorder = self.intake.counters().recorder(&shard);
+        let recorder = shard.recorder();
         while let Some(job) = self.next_job() {
             if let Some(why) = self.intake.broken() {
                 self.intake.counters().dropped(job.weight(), false);
@@ -110,8 +110,9 @@ impl Shared {
     /// [`IDLE_SPIN`] before it blocks: a task submitted meanwhile starts without a wake-up,
     /// which costs about 20 µs across cores (rayon's workers do the same). Each look first asks
     /// whether to retire, and a blocked worker waits for the queue to have a job (or the pool to
-    /// shrink) without taking one: so a job is only ever taken right after that question, and
-    /// never by a worker too many.
+    /// shrink) without taking one: so a job is only ever taken right after that question (a
+    /// shrink that lands between the two leaves that one job to this worker, which retires
+    /// at its next look).
     fn next_job(&self) -> Option<QueuedJob> {
         let receiver = self.intake.receiver();
         let bell = self.intake.resize_bell();
@@ -153,17 +154,11 @@ impl Shared {
     /// `set_max_workers(n)`: grows at once (a worker for each queued job, up to the new limit),
     /// or shrinks as workers look for their next job.
     pub(crate) fn set_max_workers(self: &Arc<Self>, n: usize) {
-        let room = self.intake.set_max_threads(n);
-        for _ in 0..room.min(self.intake.receiver().len()) {
+        self.intake.set_max_threads(n, || {
             let shared = Arc::clone(self);
-            if self
-                .intake
-                .start_thread(|index| format!("{}_{index}", self.name_prefix), move || shared.work())
-                .is_some()
-            {
-                break;
-            }
-        }
+            let name = |index| format!("{}_{index}", self.name_prefix);
+            self.intake.start_thread(name, move || shared.work()).is_none()
+        });
     }
 
     /// The pool's queue (a thread of the pool that waits in a scope takes jobs from it).
