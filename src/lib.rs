@@ -66,6 +66,7 @@ mod sync;
 #[cfg(all(feature = "process", unix))]
 mod sys;
 mod thread_pool;
+mod trace;
 mod wait;
 
 #[cfg(all(test, loom))]
