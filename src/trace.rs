@@ -28,15 +28,19 @@ mod on {
         Level::INFO <= STATIC_MAX_LEVEL && Level::INFO <= LevelFilter::current()
     }
 
-    /// A pool's name, and the count of its tasks for their `id` where the pool has none.
-    pub(crate) struct PoolTrace {
+    /// A pool's name, and the count of its tasks for their `id` where the pool has none;
+    /// shared by the pool's handle and its scopes.
+    #[derive(Clone)]
+    pub(crate) struct PoolTrace(Arc<Named>);
+
+    struct Named {
         name: Arc<str>,
         next_id: AtomicU64,
     }
 
     impl PoolTrace {
         pub(crate) fn new(name: &str) -> Self {
-            PoolTrace { name: name.into(), next_id: AtomicU64::new(0) }
+            PoolTrace(Arc::new(Named { name: name.into(), next_id: AtomicU64::new(0) }))
         }
 
         /// A pool named `{kind}-{n}`, with `n` counting the pools of this process so named
@@ -54,10 +58,10 @@ mod on {
             if !interested() {
                 return Submitted(None);
             }
-            let id = id.unwrap_or_else(|| self.next_id.fetch_add(1, Ordering::Relaxed));
+            let id = id.unwrap_or_else(|| self.0.next_id.fetch_add(1, Ordering::Relaxed));
             Submitted(Some(Box::new(Captured {
                 parent: Span::current(),
-                pool: Arc::clone(&self.name),
+                pool: Arc::clone(&self.0.name),
                 id,
                 span: None,
             })))
@@ -118,6 +122,7 @@ mod on {
 #[cfg(not(feature = "tracing"))]
 mod off {
     /// Nothing: the feature `tracing` is off.
+    #[derive(Clone)]
     pub(crate) struct PoolTrace;
 
     impl PoolTrace {

@@ -140,7 +140,7 @@ impl ThreadPoolBuilder {
             format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
         });
         // Its tasks' spans name the pool by its threads' prefix.
-        let trace = Arc::new(PoolTrace::new(&prefix));
+        let trace = PoolTrace::new(&prefix);
         let shared = Shared::new(max_workers, self.max_queued, prefix, self.initializer);
         Ok(ThreadPoolExecutor { threads: Threads { shared, trace } })
     }

@@ -40,7 +40,7 @@ pub struct ThreadPoolExecutor {
 pub struct Threads {
     pub(super) shared: Arc<Shared>,
     /// The `task` spans of its tasks (feature `tracing`; nothing without it).
-    pub(super) trace: Arc<PoolTrace>,
+    pub(super) trace: PoolTrace,
 }
 
 impl fmt::Debug for Threads {

@@ -81,7 +81,7 @@ impl Drop for Ended {
 pub struct Scope<'scope, 'env: 'scope> {
     shared: Arc<Shared>,
     /// The pool's `task` spans (feature `tracing`).
-    trace: Arc<PoolTrace>,
+    trace: PoolTrace,
     tasks: Arc<Tasks>,
     /// Invariant in `'scope` and `'env`, as `std::thread::Scope` is.
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -243,12 +243,12 @@ where
 /// The body of [`ThreadPoolExecutor::scope`](super::ThreadPoolExecutor::scope).
 pub(super) fn scope<'env, T>(
     shared: &Arc<Shared>,
-    trace: &Arc<PoolTrace>,
+    trace: &PoolTrace,
     f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 ) -> T {
     let scope = Scope {
         shared: Arc::clone(shared),
-        trace: Arc::clone(trace),
+        trace: trace.clone(),
         tasks: Tasks::new(),
         scope: PhantomData,
         env: PhantomData,
