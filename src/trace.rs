@@ -54,10 +54,18 @@ mod on {
         /// What a task submitted now takes along: the span current on this thread, the pool's
         /// name and `id` (numbered by this pool when `None`); nothing when no subscriber wants
         /// `INFO` spans.
+        #[inline]
         pub(crate) fn submitted(&self, id: Option<u64>) -> Submitted {
             if !interested() {
                 return Submitted(None);
             }
+            self.capture(id)
+        }
+
+        /// [`Self::submitted`] when a subscriber may want the span: out of the submit's way.
+        #[cold]
+        #[inline(never)]
+        fn capture(&self, id: Option<u64>) -> Submitted {
             let id = id.unwrap_or_else(|| self.0.next_id.fetch_add(1, Ordering::Relaxed));
             Submitted(Some(Box::new(Captured {
                 parent: Span::current(),
@@ -68,6 +76,7 @@ mod on {
         }
 
         /// `f`, run inside its task's span once it runs (see [`Submitted::run`]).
+        #[inline]
         pub(crate) fn wrap<T, F>(&self, f: F) -> impl FnOnce() -> T + Send + use<T, F>
         where
             F: FnOnce() -> T + Send,
@@ -94,6 +103,7 @@ mod on {
     #[cfg_attr(not(all(feature = "process", unix)), allow(dead_code))]
     impl Submitted {
         /// Runs `f` inside a new `task` span, the child of the span current at submit.
+        #[inline]
         pub(crate) fn run<T>(self, f: impl FnOnce() -> T) -> T {
             match self.0 {
                 None => f(),
