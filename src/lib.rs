@@ -47,6 +47,16 @@
 //! tested on Linux, both with Linux's own calls and with the portable Unix code that other
 //! Unixes use. Without the feature, or off Unix, `ProcessPoolExecutor` does not exist and
 //! [`init()`] does nothing, so `main` needs no `cfg`.
+//!
+//! With the cargo feature `tracing` (off by default), every task runs inside a `tracing` span
+//! named `task` (fields `pool`: a thread pool's thread name prefix, or `ProcessPoolExecutor-{n}`;
+//! `id`: the task's number in its pool), whose parent is the span current where it was
+//! submitted. A process worker's `tracing` events and `log` records reach the parent's
+//! subscriber inside that span, with a `worker_pid` field (and the worker's target in
+//! `worker_target`), in order and before the task's result, even when the worker dies right
+//! after; a worker captures the levels the parent's subscriber wanted when it started, so set
+//! the subscriber first. No API changes with the feature; without a subscriber it costs a
+//! submit one atomic load.
 
 #![deny(missing_docs, unreachable_pub, unsafe_op_in_unsafe_fn)]
 
@@ -69,6 +79,7 @@ mod sync;
 #[cfg(all(feature = "process", unix))]
 mod sys;
 mod thread_pool;
+mod trace;
 mod wait;
 
 #[cfg(all(test, loom))]

@@ -281,7 +281,10 @@ fn nothing_leaks_to_grandchildren() {
     // The worker's own variables may be inherited (`init()` leaves the environment alone), but
     // they have no effect there: the program's parent is the worker, not the process they name
     // (process_hardening's `a_program_a_task_starts_is_not_taken_for_a_worker` checks that).
-    let inherited = ["CONCURRENT_FUTURES_WORKER=", "CONCURRENT_FUTURES_PARENT_PID="];
+    // (With feature `tracing`, the level the worker captures events up to, read in worker mode
+    // only.)
+    let inherited =
+        ["CONCURRENT_FUTURES_WORKER=", "CONCURRENT_FUTURES_PARENT_PID=", "CONCURRENT_FUTURES_TRACE_LEVEL="];
     let mut leaked = env.lines().filter(|l| l.starts_with("CONCURRENT_FUTURES"));
     assert!(leaked.all(|l| inherited.iter().any(|v| l.starts_with(v))), "a variable leaked: {env}");
     assert_eq!(stdin, "", "the program's stdin is empty, not the worker's secret pipe");

@@ -116,6 +116,7 @@ mod tests {
             done: 0,
             task,
             services: Vec::new(),
+            trace: Default::default(),
         };
         let mut retry = VecDeque::from([pending]);
         let mut serving = Serving::new(&pool, &mut worker, &mut link);

@@ -10,6 +10,7 @@ use crate::error::BuildError;
 use crate::executor::Payload;
 use crate::remote::codec;
 use crate::remote::trampoline;
+use crate::trace::PoolTrace;
 use std::time::Duration;
 
 /// `initializer_with`'s function, as the worker calls it, and its encoded argument (or why it
@@ -313,7 +314,9 @@ impl ProcessPoolBuilder {
             self.task_timeout,
             self.max_memory_per_worker,
         );
-        Ok(ProcessPoolExecutor { processes: Processes { pool } })
+        Ok(ProcessPoolExecutor {
+            processes: Processes { pool, trace: PoolTrace::numbered("ProcessPoolExecutor") },
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use crate::future::Future;
 use crate::remote::prepare::{Function, Prepared};
 use crate::remote::workers::{Workers, remote_executor};
 use crate::sys::Signal;
+use crate::trace::PoolTrace;
 use std::fmt;
 use std::sync::Arc;
 
@@ -135,11 +136,16 @@ pub struct ProcessPoolExecutor {
 /// Nothing to use directly.
 pub struct Processes {
     pub(super) pool: Arc<Pool>,
+    /// The `task` spans of its tasks (feature `tracing`; nothing without it).
+    pub(super) trace: PoolTrace,
 }
 
 impl Workers for Processes {
     fn queue(&self, task: Prepared) {
-        self.pool.submit(task.into_pending(self.pool.next_id()));
+        let id = self.pool.next_id();
+        let mut pending = task.into_pending(id);
+        pending.trace = self.trace.submitted(Some(id));
+        self.pool.submit(pending);
     }
 
     fn max_workers(&self) -> usize {

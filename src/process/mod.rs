@@ -6,6 +6,8 @@
 mod answers;
 mod builder;
 mod deadlines;
+#[cfg(feature = "tracing")]
+mod events;
 mod executor;
 mod handle;
 mod launch;

@@ -130,6 +130,10 @@ pub(crate) enum FromWorker {
     /// The worker ran its `max_tasks_per_child` and exits; it ran none of the tasks it has not
     /// answered.
     Retiring,
+    /// An event the worker emitted (feature `tracing`), sent as it happens: before the outcome
+    /// of the task that emitted it. Last, so that the other variants' numbers do not change.
+    #[cfg(feature = "tracing")]
+    Event(crate::remote::events::WorkerEvent),
 }
 
 impl FromWorker {

@@ -238,7 +238,7 @@ impl<'a> Serving<'a> {
     }
 
     /// Hands `batch` to the writer as one frame (their large arguments follow it uncopied).
-    fn send(&mut self, batch: Vec<Pending>) {
+    fn send(&mut self, mut batch: Vec<Pending>) {
         if batch.is_empty() {
             return;
         }
@@ -246,8 +246,10 @@ impl<'a> Serving<'a> {
         if self.in_flight.is_empty() {
             self.front_since = Instant::now();
         }
-        for pending in &batch {
+        for pending in &mut batch {
             self.worker.handle.grants.grant(&pending.services);
+            // Its span starts as it goes (once: a task sent again keeps it).
+            pending.trace.start();
         }
         let frames: Vec<TaskFrameRef<'_>> = batch
             .iter()
@@ -325,6 +327,11 @@ impl<'a> Serving<'a> {
                 self.on_items(id, values, failures)
             }
             Event::Frame(FromWorker::Retiring) => Err(Ended::Retired),
+            #[cfg(feature = "tracing")]
+            Event::Frame(FromWorker::Event(event)) => {
+                self.replay(event);
+                Ok(())
+            }
             Event::Frame(other) => Err(Ended::Misbehaved(format!("sent {other:?} out of turn"))),
             Event::Gone => Err(Ended::Died(self.asked.take())),
             Event::Garbage(why) => Err(Ended::Misbehaved(why)),
@@ -339,5 +346,20 @@ impl<'a> Serving<'a> {
 impl Drop for Serving<'_> {
     fn drop(&mut self) {
         self.withdraw_idle();
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl Serving<'_> {
+    /// Emits an event the worker sent inside the span of the task it names, if that is one
+    /// this worker was sent (a task it has not answered yet); otherwise with no task's span.
+    fn replay(&self, event: crate::remote::events::WorkerEvent) {
+        let task = event.task;
+        let span = self
+            .in_flight
+            .iter()
+            .find(|sent| Some(sent.pending.id) == task)
+            .and_then(|sent| sent.pending.trace.span());
+        crate::remote::replay::emit(event, self.worker.handle.pid, span);
     }
 }

@@ -295,6 +295,11 @@ fn set_up(
                 let why = format!("a worker process {} while it started", exit.text);
                 Err(if exit.code.is_some() { StartError::Broken(why) } else { StartError::Retry(why) })
             }
+            #[cfg(feature = "tracing")]
+            Event::Frame(FromWorker::Event(event)) => {
+                crate::remote::replay::emit(event, worker.handle.pid, None);
+                continue;
+            }
             Event::Frame(other) => Err(given_up(
                 &mut worker,
                 StartError::Retry(format!("a worker answered its setup with {other:?}")),

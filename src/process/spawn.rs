@@ -112,6 +112,8 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
         .env(WORKER_ENV, &name)
         .env(PARENT_PID_ENV, std::process::id().to_string())
         .stdin(Stdio::piped());
+    #[cfg(feature = "tracing")]
+    command.env(super::events::LEVEL_ENV, super::events::level_for_a_worker());
     sys::set_arg0(&mut command, &launch.arg0);
     let mut child = command.spawn().map_err(|e| io("cannot start a worker process", e))?;
     let pid = child.id();

@@ -78,6 +78,8 @@ fn serve(server: &str) -> Result<(), String> {
     // Nothing of this worker (its channels, the secret) goes to a server that is not its parent's.
     launch::confirm_server_is_the_parent_s(server);
     connection.send(hello).map_err(|e| format!("cannot greet the parent: {e:?}"))?;
+    #[cfg(feature = "tracing")]
+    super::events::install(&results);
 
     let mut setup = Setup::default();
     let mut done: u64 = 0;
@@ -168,7 +170,11 @@ fn run_task(frame: TaskFrame, out: Out<'_>, item_by_item: bool, running: &Runnin
     };
     let total = frame.args.len();
     let target = frame.target.map_or(0, trampoline::address_at);
+    #[cfg(feature = "tracing")]
+    super::events::running(Some(frame.id));
     call(frame.args, target, &mut around)?;
+    #[cfg(feature = "tracing")]
+    super::events::running(None);
     if started && !item_by_item {
         running.stop();
     }

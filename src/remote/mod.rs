@@ -3,11 +3,17 @@
 
 pub(crate) mod batch;
 pub(crate) mod build;
+#[cfg(feature = "tracing")]
+pub(crate) mod capture;
 pub(crate) mod codec;
+#[cfg(feature = "tracing")]
+pub(crate) mod events;
 pub(crate) mod items;
 pub(crate) mod outcomes;
 pub(crate) mod panics;
 pub(crate) mod prepare;
+#[cfg(feature = "tracing")]
+pub(crate) mod replay;
 pub(crate) mod service;
 pub(crate) mod tally;
 pub(crate) mod task;

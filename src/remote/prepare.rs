@@ -68,6 +68,7 @@ impl Prepared {
             done: 0,
             task: self.task,
             services: self.services,
+            trace: Default::default(),
         }
     }
 

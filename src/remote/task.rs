@@ -247,6 +247,8 @@ pub(crate) struct Pending {
     /// The parent services the arguments name, by id: kept alive while the task is, and
     /// granted to the worker it is sent to.
     pub(crate) services: super::service::Exposed,
+    /// Its `task` span (feature `tracing`): the span current at submit, then its own once sent.
+    pub(crate) trace: crate::trace::Submitted,
 }
 
 impl Pending {

@@ -3,6 +3,7 @@
 use super::executor::{ThreadPoolExecutor, Threads};
 use super::worker::{Initializer, Shared};
 use crate::error::BuildError;
+use crate::trace::PoolTrace;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,9 +139,10 @@ impl ThreadPoolBuilder {
         let prefix = self.thread_name_prefix.unwrap_or_else(|| {
             format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
         });
-        Ok(ThreadPoolExecutor {
-            threads: Threads { shared: Shared::new(max_workers, self.max_queued, prefix, self.initializer) },
-        })
+        // Its tasks' spans name the pool by its threads' prefix.
+        let trace = PoolTrace::new(&prefix);
+        let shared = Shared::new(max_workers, self.max_queued, prefix, self.initializer);
+        Ok(ThreadPoolExecutor { threads: Threads { shared, trace } })
     }
 }
 

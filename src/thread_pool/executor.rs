@@ -7,6 +7,7 @@ use super::worker::Shared;
 use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source, tally_chunk};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
+use crate::trace::PoolTrace;
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct ThreadPoolExecutor {
 /// Nothing to use directly.
 pub struct Threads {
     pub(super) shared: Arc<Shared>,
+    /// The `task` spans of its tasks (feature `tracing`; nothing without it).
+    pub(super) trace: PoolTrace,
 }
 
 impl fmt::Debug for Threads {
@@ -56,7 +59,8 @@ where
     fn submit_chunk(&self, f: &F, items: Vec<A>) -> Future<ChunkOutput<R>> {
         let f = f.clone();
         let weight = items.len();
-        let (future, job) = job::weighted(move || run_chunk(&f, items), weight, tally_chunk);
+        let chunk = self.trace.wrap(move || run_chunk(&f, items));
+        let (future, job) = job::weighted(chunk, weight, tally_chunk);
         self.shared.submit(job);
         future
     }
@@ -84,7 +88,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(sum.result(), Ok(6));
     /// ```
     pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Future<T> {
-        let (future, job) = job::task(f);
+        let (future, job) = job::task(self.threads.trace.wrap(f));
         self.threads.shared.submit(job);
         future
     }
@@ -206,7 +210,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(sum, 500_500);
     /// ```
     pub fn scope<'env, T>(&self, f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T) -> T {
-        scope::scope(&self.threads.shared, f)
+        scope::scope(&self.threads.shared, &self.threads.trace, f)
     }
 }
 

@@ -17,6 +17,7 @@ use super::worker::Shared;
 use crate::error::{TaskError, panic_message};
 use crate::executor::map::{ChunkOutput, Map, run_chunk, sealed_source, tally_chunk};
 use crate::future::{Future, Promise};
+use crate::trace::PoolTrace;
 use crossbeam_channel::{Receiver, Sender, select};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -79,6 +80,8 @@ impl Drop for Ended {
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
     shared: Arc<Shared>,
+    /// The pool's `task` spans (feature `tracing`).
+    trace: PoolTrace,
     tasks: Arc<Tasks>,
     /// Invariant in `'scope` and `'env`, as `std::thread::Scope` is.
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -174,6 +177,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let (future, promise) = Future::pending();
         self.tasks.left.fetch_add(1, Ordering::AcqRel);
         let ended: job::Guard = Box::new(Ended(Arc::clone(&self.tasks)));
+        let f = self.trace.wrap(f);
         let task = move |decision: Decision<'_>| settle(f, promise, decision, tally);
         // SAFETY: see `erase`: this job belongs to this scope, whose `scope()` call waits until
         // its `Ended` guard has been dropped, and `job::deciding` drops the guard only once the
@@ -239,10 +243,16 @@ where
 /// The body of [`ThreadPoolExecutor::scope`](super::ThreadPoolExecutor::scope).
 pub(super) fn scope<'env, T>(
     shared: &Arc<Shared>,
+    trace: &PoolTrace,
     f: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 ) -> T {
-    let scope =
-        Scope { shared: Arc::clone(shared), tasks: Tasks::new(), scope: PhantomData, env: PhantomData };
+    let scope = Scope {
+        shared: Arc::clone(shared),
+        trace: trace.clone(),
+        tasks: Tasks::new(),
+        scope: PhantomData,
+        env: PhantomData,
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     wait_for_tasks(&scope.shared, &scope.tasks);
     match outcome {
