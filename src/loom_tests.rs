@@ -118,7 +118,7 @@ fn wait_first_completed_wakes_on_a_completion_or_a_cancel() {
         let (b, job_b) = task(|| 2);
         let b_canceller = thread::spawn(move || {
             let cancelled = b.cancel();
-            job_b.run(&Counters::default(), &|| {});
+            job_b.run(Counters::default().shared(), &|| {});
             (b, cancelled)
         });
         let result = wait([a], None, ReturnWhen::FirstCompleted);

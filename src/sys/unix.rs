@@ -231,6 +231,7 @@ pub(crate) mod tests {
 
     /// The test `name` of the test module at `module` (its `module_path!()`) as libtest names
     /// it, whatever module the file is in: for a test that runs itself again in a child process.
+    #[cfg_attr(loom, allow(dead_code))] // its callers' tests do not run under loom
     pub(crate) fn libtest_name(module: &str, name: &str) -> String {
         let module = module.split_once("::").map_or(module, |(_, path)| path);
         format!("{module}::{name}")
