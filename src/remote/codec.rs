@@ -1,5 +1,6 @@
 //! How a task's argument or result becomes bytes and back: postcard, except for the types that
-//! are bytes already and plain numbers. A `Vec<u8>` (or `String`) argument or result travels as
+//! are bytes already and plain numbers. A vector of plain numbers (`Vec<f64>`, `Vec<[f32; 3]>`,
+//! see `numbers`) travels as its elements' bytes, copied in one go. A `Vec<u8>` (or `String`) argument or result travels as
 //! its own bytes, copied in one go, not as postcard's sequence of one-byte elements; a number
 //! (`u64`, `f32`, ...) as its fixed-width little-endian bytes, not a varint, so that a chunk of
 //! numbers has items of one width (see `Batch`) and encodes and decodes in a tight loop.
@@ -8,6 +9,7 @@
 //! trampoline, which is monomorphised for it), so no tag travels: the choice is made by
 //! `TypeId` at compile time.
 
+use super::numbers;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::{Any, TypeId};
@@ -56,6 +58,9 @@ pub(crate) fn encode_into<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) 
         out.extend_from_slice(text.as_bytes());
         return Ok(());
     }
+    if numbers::encode(value, out) {
+        return Ok(());
+    }
     /// Appends to the buffer in place (postcard's `to_extend` takes its writer by value, and
     /// would lose the buffer on an error).
     struct Append<'a>(&'a mut Vec<u8>);
@@ -101,6 +106,9 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, E
     if TypeId::of::<T>() == TypeId::of::<String>() {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
         return cast(text.to_owned());
+    }
+    if let Some(values) = numbers::decode::<T>(bytes) {
+        return values;
     }
     postcard::from_bytes(bytes).map_err(|e| e.to_string())
 }
@@ -153,7 +161,7 @@ pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(bytes: Vec<u8>) -> Res
 
 /// `value` as a `T`, which the caller checked it is (no allocation: the value moves through
 /// an `Option` seen as `dyn Any`).
-fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
+pub(crate) fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
     let mut slot = Some(value);
     (&mut slot as &mut dyn Any)
         .downcast_mut::<Option<T>>()

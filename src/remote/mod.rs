@@ -5,6 +5,7 @@ pub(crate) mod batch;
 pub(crate) mod build;
 pub(crate) mod codec;
 pub(crate) mod items;
+pub(crate) mod numbers;
 pub(crate) mod outcomes;
 pub(crate) mod panics;
 pub(crate) mod prepare;
