@@ -84,7 +84,7 @@ pub mod fuzzing {
         #[cfg(all(feature = "process", unix))]
         crate::process::fuzz_decode(data);
         #[cfg(all(feature = "process", unix))]
-        crate::remote::numbers::fuzz_decode(data);
+        crate::remote::fuzz::decode_values(data);
         crate::executor::map::fuzz_decode(data);
     }
 }

@@ -4,8 +4,13 @@
 pub(crate) mod batch;
 pub(crate) mod build;
 pub(crate) mod codec;
+mod format;
+#[cfg(fuzzing)]
+pub(crate) mod fuzz;
 pub(crate) mod items;
-pub(crate) mod numbers;
+mod numbers;
+#[cfg(test)]
+mod numbers_tests;
 pub(crate) mod outcomes;
 pub(crate) mod panics;
 pub(crate) mod prepare;
