@@ -3,6 +3,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod build;
+mod bytebuf;
 pub(crate) mod codec;
 mod format;
 #[cfg(fuzzing)]

@@ -159,3 +159,64 @@ pub(crate) fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
         .and_then(Option::take)
         .ok_or_else(|| "a value of an unexpected type".to_owned())
 }
+
+/// A vector of plain numbers seen as its bytes (the wire form), so that a batch can own it and
+/// send it from its own memory.
+pub(crate) trait NumberBytes: Send + Sync + 'static {
+    /// The vector's wire form.
+    fn bytes(&self) -> &[u8];
+    /// The same vector, in a box of its own.
+    fn clone_box(&self) -> Box<dyn NumberBytes>;
+}
+
+#[cfg(target_endian = "little")]
+impl<N: Plain + Send + Sync> NumberBytes for Vec<N> {
+    fn bytes(&self) -> &[u8] {
+        as_bytes(self)
+    }
+    fn clone_box(&self) -> Box<dyn NumberBytes> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn NumberBytes> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+impl PartialEq for dyn NumberBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl std::fmt::Debug for dyn NumberBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NumberBytes({} bytes)", self.bytes().len())
+    }
+}
+
+/// If the value in `slot` is a vector (or boxed slice) of plain numbers, takes it out as a
+/// vector whose memory is its wire form (moved, not copied; on a little-endian target only).
+/// Any other value stays in the slot.
+pub(crate) fn take_vector<T: 'static>(slot: &mut Option<T>) -> Option<Box<dyn NumberBytes>> {
+    #[cfg(target_endian = "little")]
+    {
+        let any = slot as &mut dyn Any;
+        macro_rules! try_element {
+            ($e:ty) => {
+                if let Some(values) = any.downcast_mut::<Option<Vec<$e>>>() {
+                    return values.take().map(|v| Box::new(v) as Box<dyn NumberBytes>);
+                }
+                if let Some(values) = any.downcast_mut::<Option<Box<[$e]>>>() {
+                    return values.take().map(|v| Box::new(v.into_vec()) as Box<dyn NumberBytes>);
+                }
+            };
+        }
+        for_plain_elements!(try_element);
+    }
+    #[cfg(not(target_endian = "little"))]
+    let _ = slot;
+    None
+}

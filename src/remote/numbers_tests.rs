@@ -118,3 +118,35 @@ fn vectors_of_numbers_inside_a_struct_travel_at_fixed_width() {
     truncated.truncate(truncated.len() - 1);
     assert!(decode::<Samples>(&truncated).is_err());
 }
+
+#[test]
+fn a_vector_given_to_a_batch_is_sent_from_its_own_memory() {
+    use super::batch::Batch;
+    let values: Vec<f64> = (0..1000).map(f64::from).collect();
+    let sent = values.clone();
+    let address = sent.as_ptr().cast::<u8>();
+    let batch = Batch::single_owned(sent).unwrap();
+    assert_eq!(batch.data().as_ptr(), address, "the batch's bytes are the vector's memory");
+    assert_eq!(batch.data_len(), 8000);
+    let mut copy = batch.clone();
+    assert_eq!(copy, batch);
+    let back: Vec<f64> = decode(batch.items().next().unwrap().unwrap()).unwrap();
+    assert_eq!(back, values);
+    // Framed whole, or detached and attached again, it reads the same.
+    let whole: Batch = postcard::from_bytes(&postcard::to_allocvec(&batch).unwrap()).unwrap();
+    assert_eq!(decode::<Vec<f64>>(&whole.into_single().unwrap()).unwrap(), values);
+    let data = copy.take_data();
+    let mut detached: Batch =
+        postcard::from_bytes(&postcard::to_allocvec(&copy.wire(true)).unwrap()).unwrap();
+    assert!(detached.attach(data));
+    assert_eq!(decode_owned::<Vec<f64>>(detached.into_single().unwrap()).unwrap(), values);
+    // A second item after an adopted vector: the batch copies it into a buffer of its own.
+    let mut two = Batch::default();
+    two.push_owned(vec![1u32, 2]).unwrap();
+    two.push_owned(vec![3u32]).unwrap();
+    let items: Vec<Vec<u32>> = two.items().map(|i| decode(i.unwrap()).unwrap()).collect();
+    assert_eq!(items, [vec![1, 2], vec![3]]);
+    let boxed: Box<[i16]> = Box::new([1, -1]);
+    let batch = Batch::single_owned(boxed).unwrap();
+    assert_eq!(batch.data(), [1, 0, 0xff, 0xff]);
+}
