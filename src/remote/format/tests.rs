@@ -144,3 +144,36 @@ fn types_that_need_a_self_describing_format_fail_cleanly() {
     let bytes = bytes_of(&Either::A(1));
     assert!(read::<Either>(&bytes).unwrap_err().0.contains("self-describing"));
 }
+
+#[test]
+fn arbitrary_values_come_back_and_every_cut_or_flip_is_handled() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    type Value = (Vec<f64>, Vec<u32>, Vec<[i16; 3]>, Option<Vec<i8>>, Vec<Vec<u64>>, String, bool);
+    let strategy = (
+        prop::collection::vec(any::<f64>(), 0..40),
+        prop::collection::vec(any::<u32>(), 0..40),
+        prop::collection::vec(any::<[i16; 3]>(), 0..10),
+        prop::option::of(prop::collection::vec(any::<i8>(), 0..10)),
+        prop::collection::vec(prop::collection::vec(any::<u64>(), 0..5), 0..5),
+        ".{0,12}",
+        any::<bool>(),
+        any::<usize>(),
+    );
+    let mut runner = TestRunner::new(Config { cases: 128, ..Config::default() });
+    runner
+        .run(&strategy, |(floats, words, points, small, nested, text, flag, flip)| {
+            let value: Value = (floats, words, points, small, nested, text, flag);
+            let bytes = bytes_of(&value);
+            let back: Value = read(&bytes).unwrap();
+            // Floats bit for bit (NaN is not equal to itself).
+            prop_assert_eq!(bytes_of(&back), bytes.clone());
+            let cut = flip % bytes.len();
+            prop_assert!(read::<Value>(&bytes[..cut]).is_err());
+            let mut flipped = bytes.clone();
+            flipped[cut] ^= 0x80;
+            let _ = read::<Value>(&flipped);
+            Ok(())
+        })
+        .unwrap();
+}
