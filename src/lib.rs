@@ -94,6 +94,8 @@ pub mod fuzzing {
     pub fn decode_everything(data: &[u8]) {
         #[cfg(all(feature = "process", unix))]
         crate::process::fuzz_decode(data);
+        #[cfg(all(feature = "process", unix))]
+        crate::remote::fuzz::decode_values(data);
         crate::executor::map::fuzz_decode(data);
     }
 }

@@ -1,5 +1,6 @@
 //! Feeds arbitrary bytes to every decoder a peer process can reach: worker-to-parent and
-//! parent-to-worker frames, and map chunk outputs. None may panic, hang or allocate without
+//! parent-to-worker frames, map chunk outputs, and task values (vectors of numbers in their
+//! own form; structs, maps and nested vectors in the crate's serde format). None may panic, hang or allocate without
 //! bound; each must return a value or an error.
 //!
 //! Run: `cargo fuzz run frame_decoder` (needs cargo-fuzz and a nightly toolchain). `.ci/run`

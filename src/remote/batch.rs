@@ -1,16 +1,29 @@
 //! [`Batch`]: a task's items (or their results), each encoded on its own, in one buffer.
 
+pub(crate) use super::bytebuf::ByteBuf;
+use super::bytebuf::Bytes;
 use super::codec;
-use serde::de::{SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use super::numbers::{self, NumberBytes};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Encoded items in one buffer. Items of one width (numbers: see [`codec`]) need nothing more
 /// than that width; items of varying width carry where each ends.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+///
+/// A batch of one vector of plain numbers that it was given to own holds the vector itself,
+/// whose memory is its bytes (see [`numbers::take_vector`]): sent from there, it is not copied.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
 pub(crate) struct Batch {
     data: ByteBuf,
     layout: Layout,
+    /// The adopted vector, if any; `data` is then empty.
+    #[serde(skip)]
+    numbers: Option<Box<dyn NumberBytes>>,
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.wire(false).serialize(serializer)
+    }
 }
 
 /// Where the items of a [`Batch`] are in its buffer.
@@ -24,7 +37,7 @@ enum Layout {
 
 impl Default for Batch {
     fn default() -> Self {
-        Batch { data: ByteBuf::default(), layout: Layout::Fixed { width: 0, count: 0 } }
+        Batch { data: ByteBuf::default(), layout: Layout::Fixed { width: 0, count: 0 }, numbers: None }
     }
 }
 
@@ -53,12 +66,40 @@ impl Batch {
     /// A batch whose one item is `bytes`, already encoded.
     fn adopt(bytes: Vec<u8>) -> Batch {
         match u32::try_from(bytes.len()) {
-            Ok(width) => Batch { data: ByteBuf(bytes), layout: Layout::Fixed { width, count: 1 } },
+            Ok(width) => {
+                Batch { data: ByteBuf(bytes), layout: Layout::Fixed { width, count: 1 }, numbers: None }
+            }
             Err(_) => {
                 let end = bytes.len();
-                Batch { data: ByteBuf(bytes), layout: Layout::Ends(vec![end]) }
+                Batch { data: ByteBuf(bytes), layout: Layout::Ends(vec![end]), numbers: None }
             }
         }
+    }
+
+    /// A batch whose one item is the vector of numbers `numbers`, whose memory is its bytes.
+    fn adopt_numbers(numbers: Box<dyn NumberBytes>) -> Batch {
+        let end = numbers.bytes().len();
+        let layout = match u32::try_from(end) {
+            Ok(width) => Layout::Fixed { width, count: 1 },
+            Err(_) => Layout::Ends(vec![end]),
+        };
+        Batch { data: ByteBuf::default(), layout, numbers: Some(numbers) }
+    }
+
+    /// The items' bytes.
+    fn bytes(&self) -> &[u8] {
+        match &self.numbers {
+            Some(numbers) => numbers.bytes(),
+            None => &self.data.0,
+        }
+    }
+
+    /// The buffer, to append to or take: an adopted vector's bytes are copied into it first.
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        if let Some(numbers) = self.numbers.take() {
+            self.data.0 = numbers.bytes().to_vec();
+        }
+        &mut self.data.0
     }
 
     /// Appends `value`, which it takes: into an empty batch, a value that is bytes already
@@ -71,6 +112,12 @@ impl Batch {
             *self = Batch::adopt(bytes);
             return Ok(());
         }
+        if self.is_empty()
+            && let Some(numbers) = numbers::take_vector(&mut slot)
+        {
+            *self = Batch::adopt_numbers(numbers);
+            return Ok(());
+        }
         match slot {
             Some(value) => self.push(&value),
             None => Ok(()),
@@ -78,32 +125,33 @@ impl Batch {
     }
 
     /// The bytes of the one item of a batch of one, without a copy.
-    pub(crate) fn into_single(self) -> Option<Vec<u8>> {
+    pub(crate) fn into_single(mut self) -> Option<Vec<u8>> {
         let whole = match &self.layout {
-            Layout::Fixed { width, count: 1 } => *width as usize == self.data.0.len(),
-            Layout::Ends(ends) => ends[..] == [self.data.0.len()],
+            Layout::Fixed { width, count: 1 } => *width as usize == self.bytes().len(),
+            Layout::Ends(ends) => ends[..] == [self.bytes().len()],
             Layout::Fixed { .. } => false,
         };
-        whole.then_some(self.data.0)
+        whole.then(|| std::mem::take(self.buffer()))
     }
 
     /// How many bytes the items take.
     pub(crate) fn data_len(&self) -> usize {
-        self.data.0.len()
+        self.bytes().len()
     }
 
     /// The items' bytes, for sending apart from the frame (see [`Batch::wire`]).
     pub(crate) fn data(&self) -> &[u8] {
-        &self.data.0
+        self.bytes()
     }
 
     /// Takes the items' bytes out, leaving the layout (the batch is then detached).
     pub(crate) fn take_data(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.data.0)
+        std::mem::take(self.buffer())
     }
 
     /// Puts back the bytes of a detached batch; false if they do not fit its layout.
     pub(crate) fn attach(&mut self, data: Vec<u8>) -> bool {
+        self.numbers = None;
         self.data.0 = data;
         self.is_well_formed()
     }
@@ -115,27 +163,27 @@ impl Batch {
             data: Bytes<'a>,
             layout: &'a Layout,
         }
-        Wire { data: Bytes(if detached { &[] } else { &self.data.0 }), layout: &self.layout }
+        Wire { data: Bytes(if detached { &[] } else { self.bytes() }), layout: &self.layout }
     }
 
     /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
     pub(crate) fn push<T: Serialize + 'static>(&mut self, value: &T) -> Result<(), codec::Error> {
-        let start = self.data.0.len();
-        codec::encode_into(value, &mut self.data.0)?;
+        let start = self.bytes().len();
+        codec::encode_into(value, self.buffer())?;
         self.ended(start);
         Ok(())
     }
 
     /// Appends bytes that are already one encoded item.
     pub(crate) fn push_encoded(&mut self, bytes: &[u8]) {
-        let start = self.data.0.len();
-        self.data.0.extend_from_slice(bytes);
+        let start = self.bytes().len();
+        self.buffer().extend_from_slice(bytes);
         self.ended(start);
     }
 
     /// Records that an item was written from `start` to the end of the buffer.
     fn ended(&mut self, start: usize) {
-        let end = self.data.0.len();
+        let end = self.bytes().len();
         let width = end - start;
         match &mut self.layout {
             Layout::Fixed { count: 0, width: w } => {
@@ -171,7 +219,7 @@ impl Batch {
     /// The items, in order; `None` for the first one whose bounds are not inside the buffer
     /// (a batch from a broken peer), and nothing after it.
     pub(crate) fn items(&self) -> Items<'_> {
-        Items { data: &self.data.0, layout: &self.layout, index: 0, start: 0, broken: false }
+        Items { data: self.bytes(), layout: &self.layout, index: 0, start: 0, broken: false }
     }
 
     /// Calls `f` on each item in order, up to the first whose bounds are not inside the buffer,
@@ -183,7 +231,7 @@ impl Batch {
                 count as usize
             }
             Layout::Fixed { width, count } => {
-                let items = self.data.0.chunks_exact(width as usize).take(count as usize);
+                let items = self.bytes().chunks_exact(width as usize).take(count as usize);
                 let visited = items.len();
                 items.for_each(f);
                 visited
@@ -197,7 +245,7 @@ impl Batch {
     pub(crate) fn is_well_formed(&self) -> bool {
         match &self.layout {
             Layout::Fixed { width, count } => {
-                u64::from(*width) * u64::from(*count) == self.data.0.len() as u64
+                u64::from(*width) * u64::from(*count) == self.bytes().len() as u64
             }
             Layout::Ends(_) => self.items().all(|item| item.is_some()),
         }
@@ -245,52 +293,6 @@ impl<'a> Iterator for Items<'a> {
             _ => self.broken = true,
         }
         Some(item)
-    }
-}
-
-/// Borrowed bytes that serde moves as one block; the same wire form as [`ByteBuf`].
-struct Bytes<'a>(&'a [u8]);
-
-impl Serialize for Bytes<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(self.0)
-    }
-}
-
-/// Bytes that serde moves as one block (`serialize_bytes`), not byte by byte.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct ByteBuf(pub(crate) Vec<u8>);
-
-impl Serialize for ByteBuf {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteBuf {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BytesVisitor;
-        impl<'de> Visitor<'de> for BytesVisitor {
-            type Value = ByteBuf;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<ByteBuf, E> {
-                Ok(ByteBuf(v.to_vec()))
-            }
-            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
-                Ok(ByteBuf(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBuf, A::Error> {
-                // Never trust a length hint from a peer with an allocation.
-                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-                while let Some(byte) = seq.next_element()? {
-                    bytes.push(byte);
-                }
-                Ok(ByteBuf(bytes))
-            }
-        }
-        deserializer.deserialize_byte_buf(BytesVisitor)
     }
 }
 
@@ -357,8 +359,12 @@ mod tests {
         (0..5u32).for_each(|n| numbers.push(&n).unwrap());
         let mut mixed = Batch::default();
         ["a", "", "ccc"].iter().for_each(|w| mixed.push(&w.to_string()).unwrap());
-        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]) };
-        let short = Batch { data: ByteBuf(vec![1, 2, 3]), layout: Layout::Fixed { width: 2, count: 2 } };
+        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]), numbers: None };
+        let short = Batch {
+            data: ByteBuf(vec![1, 2, 3]),
+            layout: Layout::Fixed { width: 2, count: 2 },
+            numbers: None,
+        };
         for batch in [numbers, mixed, bad, short] {
             let mut seen = Vec::new();
             let visited = batch.each_item(|item| seen.push(item.to_vec()));
@@ -369,14 +375,22 @@ mod tests {
 
     #[test]
     fn a_batch_pointing_outside_its_buffer_is_caught() {
-        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]) };
+        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]), numbers: None };
         assert!(!bad.is_well_formed());
         assert_eq!(bad.items().filter(Option::is_some).count(), 1);
-        let backwards = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![2, 1]) };
+        let backwards = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![2, 1]), numbers: None };
         assert!(!backwards.is_well_formed());
-        let too_many = Batch { data: ByteBuf(vec![1, 2, 3]), layout: Layout::Fixed { width: 2, count: 2 } };
+        let too_many = Batch {
+            data: ByteBuf(vec![1, 2, 3]),
+            layout: Layout::Fixed { width: 2, count: 2 },
+            numbers: None,
+        };
         assert!(!too_many.is_well_formed());
-        let huge = Batch { data: ByteBuf(vec![]), layout: Layout::Fixed { width: 0, count: u32::MAX } };
+        let huge = Batch {
+            data: ByteBuf(vec![]),
+            layout: Layout::Fixed { width: 0, count: u32::MAX },
+            numbers: None,
+        };
         assert!(huge.is_well_formed(), "zero-width items take no room, and checking them takes no walk");
     }
 }

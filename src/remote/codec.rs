@@ -1,13 +1,21 @@
-//! How a task's argument or result becomes bytes and back: postcard, except for the types that
-//! are bytes already and plain numbers. A `Vec<u8>` (or `String`) argument or result travels as
-//! its own bytes, copied in one go, not as postcard's sequence of one-byte elements; a number
-//! (`u64`, `f32`, ...) as its fixed-width little-endian bytes, not a varint, so that a chunk of
-//! numbers has items of one width (see `Batch`) and encodes and decodes in a tight loop.
+//! How a task's argument or result becomes bytes and back. Types that are bytes already, and
+//! plain numbers, have a form of their own; the rest goes through `format`, a serde format
+//! with numbers at fixed width (so that a `Vec<f64>` or `Vec<u32>` field of a struct is a
+//! tight loop, not a varint per element).
+//!
+//! - A `Vec<u8>` (or `String`) argument or result travels as its own bytes, copied in one go
+//!   (or not at all: see `take_bytes`).
+//! - A vector of plain numbers (`Vec<f64>`, `Box<[i32]>`, `Vec<[f32; 3]>`: see `numbers`) as
+//!   its elements' little-endian bytes, copied in one go.
+//! - A number (`u64`, `f32`, ...) as its fixed-width little-endian bytes, so that a chunk of
+//!   numbers has items of one width (see `Batch`) and encodes and decodes in a tight loop.
 //!
 //! Both sides know the type (the parent from `submit`'s signature, the worker from the
 //! trampoline, which is monomorphised for it), so no tag travels: the choice is made by
 //! `TypeId` at compile time.
 
+use super::format;
+use super::numbers::{self, cast};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::{Any, TypeId};
@@ -56,18 +64,13 @@ pub(crate) fn encode_into<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) 
         out.extend_from_slice(text.as_bytes());
         return Ok(());
     }
-    /// Appends to the buffer in place (postcard's `to_extend` takes its writer by value, and
-    /// would lose the buffer on an error).
-    struct Append<'a>(&'a mut Vec<u8>);
-    impl Extend<u8> for Append<'_> {
-        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-            self.0.extend(bytes);
-        }
+    if numbers::encode(value, out) {
+        return Ok(());
     }
     let start = out.len();
-    postcard::to_extend(value, Append(out)).map(drop).map_err(|e| {
+    format::write(value, out).map_err(|e| {
         out.truncate(start);
-        e.to_string()
+        e.0
     })
 }
 
@@ -102,7 +105,10 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, E
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
         return cast(text.to_owned());
     }
-    postcard::from_bytes(bytes).map_err(|e| e.to_string())
+    if let Some(values) = numbers::decode::<T>(bytes) {
+        return values;
+    }
+    format::read(bytes).map_err(|e| e.0)
 }
 
 /// Decodes a number of type `$n` from exactly `bytes`, as a `T` (which it is).
@@ -151,16 +157,6 @@ pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(bytes: Vec<u8>) -> Res
     decode(&bytes)
 }
 
-/// `value` as a `T`, which the caller checked it is (no allocation: the value moves through
-/// an `Option` seen as `dyn Any`).
-fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
-    let mut slot = Some(value);
-    (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<T>>()
-        .and_then(Option::take)
-        .ok_or_else(|| "a value of an unexpected type".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn bytes_and_text_travel_raw_everything_else_as_postcard() {
+    fn bytes_and_text_travel_raw_everything_else_in_the_format() {
         let mut bytes = Vec::new();
         encode_into(&vec![1u8, 2, 3], &mut bytes).unwrap();
         assert_eq!(bytes, [1, 2, 3]);

@@ -3,12 +3,19 @@
 
 pub(crate) mod batch;
 pub(crate) mod build;
+mod bytebuf;
 #[cfg(feature = "tracing")]
 pub(crate) mod capture;
 pub(crate) mod codec;
 #[cfg(feature = "tracing")]
 pub(crate) mod events;
+mod format;
+#[cfg(fuzzing)]
+pub(crate) mod fuzz;
 pub(crate) mod items;
+mod numbers;
+#[cfg(test)]
+mod numbers_tests;
 pub(crate) mod outcomes;
 pub(crate) mod panics;
 pub(crate) mod prepare;

@@ -1,0 +1,41 @@
+//! The serde data format of task values that are not bytes or numbers already (see `codec`):
+//! like postcard, not self-describing (both sides are the same binary and know the type), but
+//! every number at its fixed width, little-endian, so that a sequence of numbers inside a
+//! struct (a `Vec<f64>` or `Vec<u32>` field) is written and read in a tight loop, with no
+//! varint per element.
+//!
+//! The form: `bool` one byte (0 or 1); integers and floats their `to_le_bytes` (`usize` and
+//! `isize` travel as 64 bits, as serde passes them); `char` as `u32`; strings and bytes a `u64`
+//! length then the bytes; `Option` a tag byte then the value; a sequence or map a `u64` count
+//! then its elements; tuples and structs their fields in order; an enum its `u32` variant
+//! index then its content; unit types nothing.
+//!
+//! Decoding checks every size before it is used: a count or length larger than the bytes left
+//! is an error before anything is allocated (so a sequence of values that take no bytes, such
+//! as `Vec<()>`, is refused on both sides); short input, bytes left over, a bad tag, a bad
+//! `char` or UTF-8 are errors; nothing panics.
+
+mod de;
+mod error;
+mod ser;
+
+pub(crate) use error::Error;
+
+/// Appends `value` in this format to `out`; on error `out` may hold part of it (the caller
+/// truncates).
+pub(crate) fn write<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    value.serialize(&mut ser::Serializer { out })
+}
+
+/// Reads a `T` from exactly `bytes`.
+pub(crate) fn read<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    let mut deserializer = de::Deserializer { input: bytes };
+    let value = T::deserialize(&mut deserializer)?;
+    match deserializer.input.len() {
+        0 => Ok(value),
+        left => Err(Error(format!("{left} bytes left over after the value"))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

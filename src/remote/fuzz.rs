@@ -1,0 +1,30 @@
+//! What a peer's bytes can reach in task values, for the fuzz target (only with `--cfg fuzzing`).
+
+use super::batch::Batch;
+use super::codec::{decode, decode_owned};
+
+/// Decodes `data` as task values of several types (vectors of numbers in their own form, and
+/// structs, options and nested vectors in `format`), and as a batch whose items are read as
+/// them. None may panic or allocate more than the input justifies.
+pub(crate) fn decode_values(data: &[u8]) {
+    fn each_form(bytes: &[u8]) {
+        let _ = decode::<Vec<u32>>(bytes);
+        let _ = decode::<Vec<f64>>(bytes);
+        let _ = decode::<Vec<i16>>(bytes);
+        let _ = decode::<Box<[i8]>>(bytes);
+        let _ = decode::<Vec<[f32; 3]>>(bytes);
+        let _ = decode::<Box<[[u64; 16]]>>(bytes);
+        let _ = decode::<Option<Vec<i16>>>(bytes);
+        let _ = decode::<Vec<Vec<u32>>>(bytes);
+        let _ = decode::<(String, f64, Vec<f64>, Vec<u32>, Option<char>, bool)>(bytes);
+        let _ = decode::<std::collections::BTreeMap<u16, Vec<[i8; 4]>>>(bytes);
+    }
+    each_form(data);
+    let _ = decode_owned::<Vec<u64>>(data.to_vec());
+    if let Ok(batch) = postcard::from_bytes::<Batch>(data) {
+        // The first items only: a batch of zero-width items may declare billions of them, and
+        // the point here is what each item decodes to (every reader bounds its walk by the count
+        // of items it expects).
+        batch.items().take(64).map_while(|item| item).for_each(each_form);
+    }
+}

@@ -1,0 +1,222 @@
+//! Vectors of plain numbers as one block of bytes: a `Vec<N>`, `Box<[N]>` or a vector of fixed
+//! arrays of them (`Vec<[f32; 3]>`), for `N` one of `u8`..`u64`, `i8`..`i64`, `f32`, `f64`,
+//! travels as its elements' little-endian bytes one after another, copied in one go, and comes
+//! back with a length check and one tight loop, not element by element through serde.
+//!
+//! `usize`, `isize`, `u128` and `i128` are not plain here: their vectors go through the general
+//! format as before (`usize` must travel as 64 bits and be checked on a 32-bit peer).
+
+use std::any::{Any, TypeId};
+
+/// Why bytes are not a vector of numbers.
+type Error = String;
+
+/// A type whose values travel as `WIDTH` little-endian bytes: one of the number types above,
+/// or an array of them. Every bit pattern of its bytes is a valid value, and it has no padding.
+pub(crate) trait Plain: Copy + 'static + sealed::Sealed {
+    /// Bytes per value.
+    const WIDTH: usize;
+    /// The value from exactly `WIDTH` bytes.
+    fn read(bytes: &[u8]) -> Self;
+    /// Appends the value's `WIDTH` bytes.
+    #[cfg_attr(target_endian = "little", allow(dead_code))]
+    fn write(self, out: &mut Vec<u8>);
+}
+
+mod sealed {
+    /// Only the types this module implements `Plain` for.
+    pub(crate) trait Sealed {}
+}
+
+macro_rules! plain_number {
+    ($($n:ty),*) => {$(
+        impl sealed::Sealed for $n {}
+        impl Plain for $n {
+            const WIDTH: usize = size_of::<$n>();
+            #[inline(always)]
+            fn read(bytes: &[u8]) -> Self {
+                let mut array = [0; size_of::<$n>()];
+                array.copy_from_slice(bytes);
+                <$n>::from_le_bytes(array)
+            }
+            #[inline(always)]
+            fn write(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+plain_number!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+
+impl<N: Plain, const K: usize> sealed::Sealed for [N; K] {}
+impl<N: Plain, const K: usize> Plain for [N; K] {
+    const WIDTH: usize = N::WIDTH * K;
+    #[inline(always)]
+    fn read(bytes: &[u8]) -> Self {
+        std::array::from_fn(|i| N::read(&bytes[i * N::WIDTH..(i + 1) * N::WIDTH]))
+    }
+    #[inline(always)]
+    fn write(self, out: &mut Vec<u8>) {
+        self.into_iter().for_each(|n| n.write(out));
+    }
+}
+
+/// The bytes of `values` as they travel: on a little-endian target, the memory itself.
+#[cfg(target_endian = "little")]
+pub(crate) fn as_bytes<N: Plain>(values: &[N]) -> &[u8] {
+    // SAFETY: `Plain` is sealed and implemented only for the primitive integer and float types
+    // and arrays of them, which have no padding, so all `size_of_val(values)` bytes from the
+    // slice's start are initialised and belong to it; `u8` needs no alignment; the borrow keeps
+    // `values` alive and unchanged for the returned slice's lifetime. On a little-endian target
+    // these bytes are each value's `to_le_bytes` in order, the wire form.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
+}
+
+/// Appends the wire form of `values` to `out`: one copy.
+pub(crate) fn write<N: Plain>(values: &[N], out: &mut Vec<u8>) {
+    #[cfg(target_endian = "little")]
+    out.extend_from_slice(as_bytes(values));
+    #[cfg(not(target_endian = "little"))]
+    {
+        out.reserve(size_of_val(values));
+        values.iter().for_each(|v| v.write(out));
+    }
+}
+
+/// The values `bytes` holds, which must be a whole number of them; allocates exactly once, no
+/// more than the input's size.
+pub(crate) fn read<N: Plain>(bytes: &[u8]) -> Result<Vec<N>, Error> {
+    if N::WIDTH == 0 {
+        return Err("a vector of zero-sized values does not travel as numbers".into());
+    }
+    if bytes.len() % N::WIDTH != 0 {
+        return Err(format!("{} bytes are not a whole number of values of {} bytes", bytes.len(), N::WIDTH));
+    }
+    let mut values = Vec::with_capacity(bytes.len() / N::WIDTH);
+    values.extend(bytes.chunks_exact(N::WIDTH).map(N::read));
+    Ok(values)
+}
+
+/// Runs `$body!(element type)` for every element type whose vectors travel as numbers.
+macro_rules! for_plain_elements {
+    ($body:ident) => {
+        for_plain_elements!(@numbers $body, u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+    };
+    (@numbers $body:ident, $($n:ty),*) => {$(
+        $body!($n);
+        $body!([$n; 2]);
+        $body!([$n; 3]);
+        $body!([$n; 4]);
+        $body!([$n; 6]);
+        $body!([$n; 8]);
+        $body!([$n; 9]);
+        $body!([$n; 16]);
+    )*};
+}
+
+/// If `value` is a vector (or boxed slice) of plain numbers, appends its wire form to `out`
+/// and says so.
+pub(crate) fn encode<T: 'static>(value: &T, out: &mut Vec<u8>) -> bool {
+    let any = value as &dyn Any;
+    macro_rules! try_element {
+        ($e:ty) => {
+            if let Some(values) = any.downcast_ref::<Vec<$e>>() {
+                write::<$e>(values, out);
+                return true;
+            }
+            if let Some(values) = any.downcast_ref::<Box<[$e]>>() {
+                write::<$e>(values, out);
+                return true;
+            }
+        };
+    }
+    for_plain_elements!(try_element);
+    false
+}
+
+/// If `T` is a vector (or boxed slice) of plain numbers, decodes it from exactly `bytes`.
+pub(crate) fn decode<T: 'static>(bytes: &[u8]) -> Option<Result<T, Error>> {
+    macro_rules! try_element {
+        ($e:ty) => {
+            if TypeId::of::<T>() == TypeId::of::<Vec<$e>>() {
+                return Some(read::<$e>(bytes).and_then(cast));
+            }
+            if TypeId::of::<T>() == TypeId::of::<Box<[$e]>>() {
+                return Some(read::<$e>(bytes).map(Vec::into_boxed_slice).and_then(cast));
+            }
+        };
+    }
+    for_plain_elements!(try_element);
+    None
+}
+
+/// `value` as a `T`, which the caller checked it is (no allocation: the value moves through
+/// an `Option` seen as `dyn Any`).
+pub(crate) fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
+    let mut slot = Some(value);
+    (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take)
+        .ok_or_else(|| "a value of an unexpected type".to_owned())
+}
+
+/// A vector of plain numbers seen as its bytes (the wire form), so that a batch can own it and
+/// send it from its own memory.
+pub(crate) trait NumberBytes: Send + Sync + 'static {
+    /// The vector's wire form.
+    fn bytes(&self) -> &[u8];
+    /// The same vector, in a box of its own.
+    fn clone_box(&self) -> Box<dyn NumberBytes>;
+}
+
+#[cfg(target_endian = "little")]
+impl<N: Plain + Send + Sync> NumberBytes for Vec<N> {
+    fn bytes(&self) -> &[u8] {
+        as_bytes(self)
+    }
+    fn clone_box(&self) -> Box<dyn NumberBytes> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn NumberBytes> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+impl PartialEq for dyn NumberBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl std::fmt::Debug for dyn NumberBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NumberBytes({} bytes)", self.bytes().len())
+    }
+}
+
+/// If the value in `slot` is a vector (or boxed slice) of plain numbers, takes it out as a
+/// vector whose memory is its wire form (moved, not copied; on a little-endian target only).
+/// Any other value stays in the slot.
+pub(crate) fn take_vector<T: 'static>(slot: &mut Option<T>) -> Option<Box<dyn NumberBytes>> {
+    #[cfg(target_endian = "little")]
+    {
+        let any = slot as &mut dyn Any;
+        macro_rules! try_element {
+            ($e:ty) => {
+                if let Some(values) = any.downcast_mut::<Option<Vec<$e>>>() {
+                    return values.take().map(|v| Box::new(v) as Box<dyn NumberBytes>);
+                }
+                if let Some(values) = any.downcast_mut::<Option<Box<[$e]>>>() {
+                    return values.take().map(|v| Box::new(v.into_vec()) as Box<dyn NumberBytes>);
+                }
+            };
+        }
+        for_plain_elements!(try_element);
+    }
+    #[cfg(not(target_endian = "little"))]
+    let _ = slot;
+    None
+}
