@@ -62,6 +62,29 @@ fn some_work() {
     std::hint::black_box(x);
 }
 
+/// Spawns `n` tasks of [`some_work`] on `pool`, each counted in `peak` while it runs.
+fn spawn_counted(
+    pool: &ThreadPoolExecutor,
+    peak: &Arc<Peak>,
+    n: usize,
+) -> Vec<concurrent_futures::Future<()>> {
+    (0..n)
+        .map(|_| {
+            let peak = Arc::clone(peak);
+            pool.spawn(move || peak.run(some_work))
+        })
+        .collect()
+}
+
+/// Runs `n` tasks of [`some_work`] on `pool` to their end; the most that ran at once.
+fn most_at_once(pool: &ThreadPoolExecutor, n: usize) -> usize {
+    let peak = Arc::new(Peak::default());
+    for future in spawn_counted(pool, &peak, n) {
+        assert_eq!(future.result(), Ok(()));
+    }
+    peak.most()
+}
+
 /// Holds `n` tasks running on `pool` until the returned gate is dropped or sent to; returns
 /// their futures once all `n` run.
 fn hold(
@@ -132,17 +155,8 @@ fn threads_shrink_as_tasks_end() {
             pool.stats()
         );
         // From now on at most `to` tasks run at once.
-        let peak = Arc::new(Peak::default());
-        let futures: Vec<_> = (0..8 * from)
-            .map(|_| {
-                let peak = Arc::clone(&peak);
-                pool.spawn(move || peak.run(some_work))
-            })
-            .collect();
-        for future in futures {
-            assert_eq!(future.result(), Ok(()));
-        }
-        assert!(peak.most() <= to, "{} tasks ran at once after a shrink to {to}", peak.most());
+        let most = most_at_once(&pool, 8 * from);
+        assert!(most <= to, "{most} tasks ran at once after a shrink to {to}");
         assert!(pool.stats().workers <= to, "{:?}", pool.stats());
     }
 }
@@ -212,17 +226,8 @@ fn threads_resize_storm() {
         assert_eq!((stats.completed, stats.failed, stats.cancelled), (400, 0, 0), "{stats:?}");
         assert_eq!(pool.max_workers(), last);
         assert!(eventually(PATIENCE, || pool.stats().workers <= last), "{:?}", pool.stats());
-        let peak = Arc::new(Peak::default());
-        let futures: Vec<_> = (0..6 * last)
-            .map(|_| {
-                let peak = Arc::clone(&peak);
-                pool.spawn(move || peak.run(some_work))
-            })
-            .collect();
-        for future in futures {
-            assert_eq!(future.result(), Ok(()));
-        }
-        assert!(peak.most() <= last, "{} ran at once under a limit of {last}", peak.most());
+        let most = most_at_once(&pool, 6 * last);
+        assert!(most <= last, "{most} ran at once under a limit of {last}");
     }
 }
 
@@ -273,12 +278,7 @@ fn threads_shutdown_races_resizes() {
         common::step(format!("round {round}"));
         let pool = Arc::new(ThreadPoolExecutor::new(1));
         let peak = Arc::new(Peak::default());
-        let futures: Vec<_> = (0..64)
-            .map(|_| {
-                let peak = Arc::clone(&peak);
-                pool.spawn(move || peak.run(some_work))
-            })
-            .collect();
+        let futures = spawn_counted(&pool, &peak, 64);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let resizer = flip_limits(Arc::clone(&pool), Arc::clone(&stop), (1, 8), |p, n| p.set_max_workers(n));
         pool.shutdown(true, false);
