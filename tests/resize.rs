@@ -199,15 +199,7 @@ fn threads_resize_storm() {
         let pool = Arc::new(ThreadPoolExecutor::new(start));
         let limits: Vec<usize> = (0..20).map(|_| 1 + next(6) as usize).collect();
         let last = *limits.last().unwrap_or(&1);
-        let resizer = {
-            let pool = Arc::clone(&pool);
-            std::thread::spawn(move || {
-                for limit in limits {
-                    pool.set_max_workers(limit);
-                    std::thread::yield_now();
-                }
-            })
-        };
+        let resizer = set_limits(Arc::clone(&pool), limits, |p, n| p.set_max_workers(n));
         let futures: Vec<_> = (0..400u64)
             .map(|i| {
                 pool.spawn(move || {
@@ -252,6 +244,20 @@ fn zero_panics() {
     let message = panic_text(panic.as_ref());
     assert!(message.contains("at least one worker"), "{message}");
     assert_eq!(processes.max_workers(), 1, "the limit is unchanged");
+}
+
+/// Sets the limit of `pool` to each of `limits` in turn, on a thread of its own.
+fn set_limits<P: Send + Sync + 'static>(
+    pool: Arc<P>,
+    limits: Vec<usize>,
+    set: fn(&P, usize),
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for limit in limits {
+            set(&pool, limit);
+            std::thread::yield_now();
+        }
+    })
 }
 
 /// Flips the limit of `pool` between `low` and `high` until `stop` is set.
@@ -385,15 +391,7 @@ fn processes_resize_storm() {
         common::step(format!("round {round}"));
         let limits: Vec<usize> = (0..12).map(|i| 1 + ((i * 7 + round as usize * 3) % 4)).collect();
         let last = *limits.last().unwrap_or(&1);
-        let resizer = {
-            let pool = Arc::clone(&pool);
-            std::thread::spawn(move || {
-                for limit in limits {
-                    pool.set_max_workers(limit);
-                    std::thread::yield_now();
-                }
-            })
-        };
+        let resizer = set_limits(Arc::clone(&pool), limits, |p, n| p.set_max_workers(n));
         let results: Vec<u64> =
             pool.map(double, 0..300u64).chunksize(7).map(|r| r.unwrap_or(u64::MAX)).collect();
         assert!(resizer.join().is_ok());
