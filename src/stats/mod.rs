@@ -106,8 +106,12 @@ impl Recorder<'_> {
     #[inline]
     pub(crate) fn started(&self, n: usize) {
         let Some(shard) = self.own else { return self.counters.started(n) };
-        let on_shard = if self.counters.bounded { self.counters.left_queue(n) } else { wide(n) };
-        shard.started(on_shard);
+        if self.counters.bounded {
+            self.counters.left_queue(n);
+            shard.started(0);
+        } else {
+            shard.started(wide(n));
+        }
     }
 
     /// What started is done: `completed` tasks returned a value, `failed` did not.
@@ -213,17 +217,15 @@ impl Counters {
     /// `n` queued tasks started, together, on one worker.
     #[inline]
     pub(crate) fn started(&self, n: usize) {
-        let _ = self.left_queue(n);
+        self.left_queue(n);
         self.workers.0.runs_started.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `n` tasks left the queue to start: a submit waiting for room may go. Returns 0, what
-    /// is left to count elsewhere.
+    /// `n` tasks left the queue to start: a submit waiting for room may go.
     #[inline]
-    fn left_queue(&self, n: usize) -> u64 {
+    fn left_queue(&self, n: usize) {
         self.workers.0.left_queue.fetch_add(wide(n), Ordering::Relaxed);
         self.room.freed();
-        0
     }
 
     /// A worker's own counts, for a thread that runs tasks until it ends (taken once: it locks).
