@@ -65,13 +65,22 @@ impl Shared {
         if !self.intake.can_start_thread() {
             return None;
         }
-        let took_idle =
-            self.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
-        if took_idle {
+        if self.take_idle() {
             return None;
         }
+        self.start_worker()
+    }
+
+    /// Starts one more worker thread unless `max_workers` are alive (see
+    /// [`Intake::start_thread`]).
+    fn start_worker(self: &Arc<Self>) -> Option<String> {
         let shared = Arc::clone(self);
         self.intake.start_thread(|index| format!("{}_{index}", self.name_prefix), move || shared.work())
+    }
+
+    /// Takes one idle worker off Python's idle count; false if none was counted.
+    fn take_idle(&self) -> bool {
+        self.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
     }
 
     /// The worker loop: run the initializer, then jobs until the pool shuts down.
@@ -146,7 +155,7 @@ impl Shared {
     fn retire(&self) -> bool {
         let retiring = self.intake.try_retire();
         if retiring {
-            let _ = self.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            self.take_idle();
         }
         retiring
     }
@@ -154,11 +163,7 @@ impl Shared {
     /// `set_max_workers(n)`: grows at once (a worker for each queued job, up to the new limit),
     /// or shrinks as workers look for their next job.
     pub(crate) fn set_max_workers(self: &Arc<Self>, n: usize) {
-        self.intake.set_max_threads(n, || {
-            let shared = Arc::clone(self);
-            let name = |index| format!("{}_{index}", self.name_prefix);
-            self.intake.start_thread(name, move || shared.work()).is_none()
-        });
+        self.intake.set_max_threads(n, || self.start_worker().is_none());
     }
 
     /// The pool's queue (a thread of the pool that waits in a scope takes jobs from it).
