@@ -233,25 +233,27 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn zero_panics() {
     let threads = ThreadPoolExecutor::new(2);
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| threads.set_max_workers(0)))
-        .expect_err("0 must panic");
-    let message = panic_text(panic.as_ref());
-    assert!(message.contains("at least one worker"), "{message}");
+    assert_panics_for_zero(|| threads.set_max_workers(0));
     assert_eq!(threads.max_workers(), 2, "the limit is unchanged");
     let processes = ProcessPoolExecutor::new(1);
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processes.set_max_workers(0)))
-        .expect_err("0 must panic");
+    assert_panics_for_zero(|| processes.set_max_workers(0));
+    assert_eq!(processes.max_workers(), 1, "the limit is unchanged");
+}
+
+/// `set_zero` panics, and says the pool needs at least one worker.
+fn assert_panics_for_zero(set_zero: impl FnOnce()) {
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(set_zero)).expect_err("0 must panic");
     let message = panic_text(panic.as_ref());
     assert!(message.contains("at least one worker"), "{message}");
-    assert_eq!(processes.max_workers(), 1, "the limit is unchanged");
 }
 
 /// Sets the limit of `pool` to each of `limits` in turn, on a thread of its own.
 fn set_limits<P: Send + Sync + 'static>(
     pool: Arc<P>,
-    limits: Vec<usize>,
+    limits: impl IntoIterator<Item = usize, IntoIter: Send + 'static>,
     set: fn(&P, usize),
 ) -> std::thread::JoinHandle<()> {
+    let limits = limits.into_iter();
     std::thread::spawn(move || {
         for limit in limits {
             set(&pool, limit);
@@ -267,14 +269,8 @@ fn flip_limits<P: Send + Sync + 'static>(
     (low, high): (usize, usize),
     set: fn(&P, usize),
 ) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut high_now = true;
-        while !stop.load(Ordering::SeqCst) {
-            set(&pool, if high_now { high } else { low });
-            high_now = !high_now;
-            std::thread::yield_now();
-        }
-    })
+    let flips = [high, low].into_iter().cycle().take_while(move |_| !stop.load(Ordering::SeqCst));
+    set_limits(pool, flips, set)
 }
 
 fn threads_shutdown_races_resizes() {
