@@ -46,6 +46,9 @@ use std::time::Duration;
 static INLINE_BUDGET: LazyLock<usize> =
     LazyLock::new(|| sys::seqpacket_send_buffer().map_or(0, |buffer| (buffer / 4).min(64 << 10)));
 
+/// How long dropping a [`Link`] waits for each of its threads to end.
+const THREADS_PATIENCE: Duration = Duration::from_secs(5);
+
 /// What the slot hears about its worker.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -91,6 +94,8 @@ pub(crate) struct Link {
     unread_bytes: usize,
     /// Disconnects when the writer thread ends.
     writer_ended: Receiver<()>,
+    /// Disconnects when the reader thread ends (and has closed the worker's results channels).
+    reader_ended: Receiver<()>,
     control: IpcBytesSender,
 }
 
@@ -102,11 +107,15 @@ impl Link {
         let (outgoing, to_write) = unbounded::<Outgoing>();
         let delivered = Arc::new(AtomicU64::new(0));
         let (writer_alive, writer_ended) = crossbeam_channel::bounded::<()>(0);
+        let (reader_alive, reader_ended) = crossbeam_channel::bounded::<()>(0);
         let inline = Some(tasks.clone());
         let reader_notify = notify.clone();
-        std::thread::Builder::new()
-            .name(format!("concurrent-futures-reader-{pid}"))
-            .spawn(move || read(&results, &payloads, &reader_notify))?;
+        std::thread::Builder::new().name(format!("concurrent-futures-reader-{pid}")).spawn(move || {
+            // Declared first, dropped last: it disconnects once the channels are closed.
+            let _alive = reader_alive;
+            read(&results, &payloads, &reader_notify);
+            drop((results, payloads));
+        })?;
         let counter = Arc::clone(&delivered);
         std::thread::Builder::new().name(format!("concurrent-futures-writer-{pid}")).spawn(move || {
             let _alive = writer_alive;
@@ -122,6 +131,7 @@ impl Link {
             unread: VecDeque::new(),
             unread_bytes: 0,
             writer_ended,
+            reader_ended,
             control,
         })
     }
@@ -207,6 +217,19 @@ impl Link {
             self.writer_ended.recv_timeout(patience),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected)
         )
+    }
+}
+
+impl Drop for Link {
+    /// Closes the link and waits for both its threads, each up to [`THREADS_PATIENCE`]: the
+    /// writer ends once its channel is closed, the reader once the worker is gone (a slot reaps
+    /// its worker before it drops the link). After that, none of the worker's channels is open
+    /// in the parent any more, so a pool that shut down leaves no descriptor behind. The reader
+    /// may outlive the wait only when a process the task forked still holds the worker's end of
+    /// the channels; it then ends with that process.
+    fn drop(&mut self) {
+        self.close(THREADS_PATIENCE);
+        let _ = self.reader_ended.recv_timeout(THREADS_PATIENCE);
     }
 }
 
@@ -304,8 +327,8 @@ mod tests {
         use ipc_channel::ipc::{bytes_channel, channel};
         let (tasks, tasks_rx) = bytes_channel().unwrap();
         let (control, _control_rx) = bytes_channel().unwrap();
-        let (_results_tx, results) = channel().unwrap();
-        let (_payloads_tx, payloads) = bytes_channel().unwrap();
+        let (results_tx, results) = channel::<FromWorker>().unwrap();
+        let (payloads_tx, payloads) = bytes_channel().unwrap();
         let mut link = Link::open(Channels { tasks, control, results, payloads }, 0).unwrap();
         let big = Arc::new(Batch::single(&vec![9u8; 512 << 10]).unwrap());
         let mut expected = Vec::new();
@@ -329,6 +352,8 @@ mod tests {
         }
         assert!(link.close(Duration::from_secs(5)));
         assert_eq!(link.delivered(), 60);
+        // The worker is gone: its reader ends, and the link drops without waiting.
+        drop((results_tx, payloads_tx));
     }
 
     #[test]

@@ -175,8 +175,10 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
     let never = crossbeam_channel::never();
     let hello = loop {
         if starter.pointless() {
-            abandon(&name);
-            return Err(fail(StartError::GivenUp));
+            // Killed first, so that it does not try to reach the server abandoned here.
+            let why = fail(StartError::GivenUp);
+            abandon(&name, &accepted);
+            return Err(why);
         }
         let (closed, look_again) = start_watch(starter, &never);
         let wait = deadline.saturating_duration_since(Instant::now()).min(look_again);
@@ -187,7 +189,7 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
                 Err(_) => return Err(fail(StartError::Retry("the handshake thread ended".to_owned()))),
             },
             recv(exited) -> exit => {
-                abandon(&name);
+                abandon(&name, &accepted);
                 let exit = exit.unwrap_or_else(|_| Exit { code: None, text: "was lost".to_owned() });
                 return Err(exited_before_handshake(&exit));
             },
@@ -196,11 +198,12 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
                 if Instant::now() < deadline {
                     continue;
                 }
-                abandon(&name);
-                return Err(fail(StartError::Broken(format!(
+                let why = fail(StartError::Broken(format!(
                     "a worker process did not connect within {HANDSHAKE_TIMEOUT:?}; call \
                      concurrent_futures::init() as the first line of main()"
-                ))));
+                )));
+                abandon(&name, &accepted);
+                return Err(why);
             },
         }
     };
@@ -215,6 +218,9 @@ pub(crate) fn start_worker(launch: &Launch, starter: &dyn Starter) -> Result<(Wo
             if let Some(why) = service::serve(&service_requests, &service_replies, &served.grants) {
                 served.condemn(why);
             }
+            // Closed before `_serving` disconnects: once `reap` saw that, nothing of the worker
+            // is left open (captures would only be dropped after this body returned).
+            drop((service_requests, service_replies));
         })
         .map_err(|e| fail(io("cannot start a service thread", e)))?;
     Ok((Worker::new(handle, exited, (services, ended)), channels))
@@ -256,11 +262,20 @@ fn verify(
     }
 }
 
-/// Unblocks a handshake thread whose worker will never connect.
-fn abandon(name: &str) {
-    if let Ok(sender) = IpcSender::<Hello>::connect(name.to_owned()) {
+/// Unblocks a handshake thread whose worker will never connect, and waits (up to
+/// [`GONE_PATIENCE`]) for it to end: from then on no socket of the handshake is left open, so
+/// a pool that gave up a start leaves no descriptor behind. What it accepted (the abandon, or
+/// the worker's hello that came first after all) is dropped here.
+fn abandon<T>(name: &str, accepted: &Receiver<T>) {
+    if sys::CHANNELS_ARE_SOCKETS {
+        // The name is the path the server listens at: a connection that hangs up ends its
+        // accept (not `IpcSender::connect`, see `knock_and_hang_up`).
+        sys::knock_and_hang_up(name);
+    } else if let Ok(sender) = IpcSender::<Hello>::connect(name.to_owned()) {
         let _ = sender.send(Hello::Abandon);
     }
+    let deadline = Instant::now() + GONE_PATIENCE;
+    while accepted.recv_deadline(deadline).is_ok() {}
 }
 
 /// Why a start failed when its worker exited before its handshake. An exit code is the

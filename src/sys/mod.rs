@@ -27,8 +27,8 @@ pub(crate) use self::trust::{elevated_privileges, server_belongs_to};
 #[cfg(feature = "mpi")]
 pub(crate) use self::unix::at_exit;
 pub(crate) use self::unix::{
-    Exit, Signal, describe, detach_stdin, exit_now, file_identity, fill_random,
-    leave_interrupts_to_the_parent, parent_is, seqpacket_send_buffer, set_arg0, signal,
+    CHANNELS_ARE_SOCKETS, Exit, Signal, describe, detach_stdin, exit_now, file_identity, fill_random,
+    knock_and_hang_up, leave_interrupts_to_the_parent, parent_is, seqpacket_send_buffer, set_arg0, signal,
     wait_for_exit_unreaped,
 };
 #[cfg(not(all(target_os = "linux", not(cf_portable_unix))))]

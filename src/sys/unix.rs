@@ -3,6 +3,7 @@
 //! `linux.rs` does better there. Depends on nothing of the crate.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 
 /// Checks that the process that started this one is still `expected_parent`; false if it is
@@ -117,21 +118,53 @@ pub(crate) fn describe(status: std::process::ExitStatus) -> Exit {
     Exit { code: None, text }
 }
 
+/// The socket type of ipc-channel's channels where they are Unix sockets, close-on-exec where
+/// the flag exists.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "openbsd"))]
+const SEQPACKET: libc::c_int = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "openbsd")))]
+const SEQPACKET: libc::c_int = libc::SOCK_SEQPACKET;
+
+/// True where ipc-channel's channels are Unix `SOCK_SEQPACKET` sockets (its `unix` backend),
+/// and the name of an `IpcOneShotServer` is the path it listens at.
+pub(crate) const CHANNELS_ARE_SOCKETS: bool =
+    cfg!(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd", target_os = "illumos"));
+
+/// Connects to the `SOCK_SEQPACKET` listener at `path` and hangs up at once; whether the
+/// connection was made. A one-shot server's `accept` then returns (an error: nothing was
+/// sent). The socket is closed on every path: ipc-channel's `IpcSender::connect` leaks it when
+/// the connection is refused (0.23), which is what happens once the server has accepted.
+pub(crate) fn knock_and_hang_up(path: &str) -> bool {
+    // SAFETY: `sockaddr_un` is plain integers and bytes, for which all zeros is a valid value.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    // Room for the terminating zero the zeroed address already holds.
+    if path.len() >= address.sun_path.len() || path.as_bytes().contains(&0) {
+        return false;
+    }
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (to, &from) in address.sun_path.iter_mut().zip(path.as_bytes()) {
+        *to = from as libc::c_char;
+    }
+    let length = std::mem::offset_of!(libc::sockaddr_un, sun_path) + path.len() + 1;
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, SEQPACKET, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` was just returned by socket and nothing else owns it: the `OwnedFd` closes it
+    // once, when this function returns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `address` is valid for reads of `length` bytes (at most its size, checked above);
+    // connect only reads it.
+    unsafe { libc::connect(socket.as_raw_fd(), (&raw const address).cast(), length as libc::socklen_t) == 0 }
+}
+
 /// The send buffer of a new Unix `SOCK_SEQPACKET` socket (what ipc-channel's channels are on
 /// Linux and the BSDs), in bytes; `None` if it cannot be asked.
 pub(crate) fn seqpacket_send_buffer() -> Option<usize> {
     let mut fds = [0 as libc::c_int; 2];
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "openbsd"))]
-    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
-    #[cfg(not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "openbsd"
-    )))]
-    let kind = libc::SOCK_SEQPACKET;
     // SAFETY: `fds` has room for the two descriptors socketpair writes on success.
-    if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) } != 0 {
+    if unsafe { libc::socketpair(libc::AF_UNIX, SEQPACKET, 0, fds.as_mut_ptr()) } != 0 {
         return None;
     }
     let mut size: libc::c_int = 0;
@@ -190,7 +223,6 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// Points standard input at `/dev/null`, so that programs a task starts do not inherit the
 /// pipe the worker read its secret from.
 pub(crate) fn detach_stdin() -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let null = std::fs::File::open("/dev/null")?;
     // SAFETY: both descriptors are open (`null` lives until after the call); dup2 replaces
     // descriptor 0, which std's `Stdin` reads through the same number.
@@ -227,6 +259,22 @@ pub(crate) mod tests {
     /// The address of a function of the C library, a shared library here.
     pub(crate) fn address_in_a_shared_library() -> usize {
         libc::getpid as *const () as usize
+    }
+
+    #[test]
+    #[cfg(not(loom))]
+    fn a_knock_ends_a_one_shot_servers_accept_and_a_refused_one_says_so() {
+        if CHANNELS_ARE_SOCKETS {
+            let (server, name) = ipc_channel::ipc::IpcOneShotServer::<u8>::new().unwrap();
+            let accepting = std::thread::spawn(move || server.accept().is_err());
+            assert!(knock_and_hang_up(&name));
+            assert!(accepting.join().unwrap(), "nothing was sent: the accept fails");
+            // The server is gone now: refused, and nothing is left open.
+            assert!(!knock_and_hang_up(&name));
+        }
+        assert!(!knock_and_hang_up("/nonexistent/socket"));
+        assert!(!knock_and_hang_up(&"x".repeat(200)), "longer than a socket address holds");
+        assert!(!knock_and_hang_up("a\0b"));
     }
 
     /// The test `name` of the test module at `module` (its `module_path!()`) as libtest names
