@@ -30,8 +30,10 @@
 //! request, at most one per task in flight plus one per overrun item before the worker is
 //! killed outright, far below a socket's buffer, so that send never blocks either.
 
+use super::pieces;
 use super::protocol::{Batch, Control, FromWorker, encode};
 use crate::future::Killer;
+use crate::remote::block::Block;
 use crate::sys;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ipc_channel::IpcError;
@@ -237,11 +239,21 @@ impl Drop for Link {
 fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: &Sender<Event>) {
     loop {
         let event = match results.recv() {
-            Ok(frame) if frame.has_detached() => match payloads.recv() {
-                Ok(data) => attach(frame, data),
-                // It died before it had sent them.
-                Err(_) => Event::Gone,
-            },
+            Ok(frame) if frame.has_detached() => {
+                let mut gone = false;
+                let next = || {
+                    payloads.recv().map_err(|_| {
+                        gone = true;
+                        "the worker is gone".to_owned()
+                    })
+                };
+                match receive_detached(&frame, next) {
+                    Ok(block) => attach(frame, block),
+                    // It died before it had sent them all.
+                    Err(_) if gone => Event::Gone,
+                    Err(why) => Event::Garbage(format!("sent detached results that do not add up: {why}")),
+                }
+            }
             Ok(frame) => Event::Frame(frame),
             Err(IpcError::SerializationError(error)) => {
                 Event::Garbage(format!("sent an unreadable frame ({error})"))
@@ -256,12 +268,23 @@ fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: 
     }
 }
 
+/// The pieces of the detached bytes of an `Items` frame, from `next` (see [`pieces::receive`]).
+pub(crate) fn receive_detached(
+    frame: &FromWorker,
+    next: impl FnMut() -> Result<Vec<u8>, String>,
+) -> Result<Block, String> {
+    match frame {
+        FromWorker::Items { values, detached: true, .. } => pieces::receive(values, next),
+        other => Err(format!("no bytes follow {other:?}")),
+    }
+}
+
 /// An `Items` frame with the bytes that followed it on the payload channel: the frame whole,
 /// or garbage if they do not fit the layout it announced (nothing of a peer is used unchecked).
-pub(crate) fn attach(frame: FromWorker, data: Vec<u8>) -> Event {
+pub(crate) fn attach(frame: FromWorker, block: Block) -> Event {
     match frame {
         FromWorker::Items { id, mut values, failures, detached: true } => {
-            if values.attach(data) {
+            if values.attach(block) {
                 Event::Frame(FromWorker::Items { id, values, failures, detached: false })
             } else {
                 Event::Garbage(format!("sent detached results for task {id} that do not fit"))
@@ -280,7 +303,7 @@ fn write(tasks: IpcBytesSender, to_write: &Receiver<Outgoing>, delivered: &Atomi
     for message in to_write {
         let sent = tasks
             .send(&message.frame)
-            .and_then(|()| message.detached.iter().try_for_each(|batch| tasks.send(batch.data())));
+            .and_then(|()| message.detached.iter().try_for_each(|batch| pieces::send(&tasks, batch.data())));
         if sent.is_err() {
             return;
         }
@@ -294,14 +317,14 @@ mod tests {
 
     fn detached(values: &Batch) -> FromWorker {
         let mut values = values.clone();
-        values.take_data();
+        values.take_storage();
         FromWorker::Items { id: 3, values, failures: Vec::new(), detached: true }
     }
 
     #[test]
     fn detached_bytes_that_fit_make_the_frame_whole() {
         let values = Batch::single(&vec![7u8; 1000]).unwrap();
-        match attach(detached(&values), values.data().to_vec()) {
+        match attach(detached(&values), Block::copy_of(values.data(), 1).unwrap()) {
             Event::Frame(FromWorker::Items { values: whole, detached: false, .. }) => {
                 assert_eq!(whole, values)
             }
@@ -313,7 +336,7 @@ mod tests {
     fn detached_bytes_that_do_not_fit_are_garbage() {
         let values = Batch::single(&vec![7u8; 1000]).unwrap();
         for wrong in [0, 1, 999, 1001, 1 << 16] {
-            let event = attach(detached(&values), vec![0; wrong]);
+            let event = attach(detached(&values), Block::copy_of(&vec![0; wrong], 1).unwrap());
             assert!(
                 matches!(event, Event::Garbage(ref why) if why.contains("do not fit")),
                 "{wrong}: {event:?}"
@@ -337,7 +360,7 @@ mod tests {
             // it (the writer is busy, or the worker has not read it), then go either way.
             link.send(Outgoing { frame: vec![round, 0], detached: vec![Arc::clone(&big)] });
             expected.push(vec![round, 0]);
-            expected.push(big.data().to_vec());
+            expected.extend(big.data().chunks(pieces::piece_size()).map(<[u8]>::to_vec));
             for i in 1..20u8 {
                 let number = link.send(Outgoing { frame: vec![round, i], detached: Vec::new() });
                 expected.push(vec![round, i]);
@@ -358,7 +381,7 @@ mod tests {
 
     #[test]
     fn bytes_after_a_frame_that_has_none_are_garbage() {
-        let event = attach(FromWorker::Ready, vec![1, 2, 3]);
+        let event = attach(FromWorker::Ready, Block::copy_of(&[1, 2, 3], 1).unwrap());
         assert!(matches!(event, Event::Garbage(_)), "{event:?}");
     }
 }

@@ -12,6 +12,7 @@ mod executor;
 mod handle;
 mod launch;
 mod link;
+mod pieces;
 mod pool;
 pub(crate) mod protocol;
 mod reap;
@@ -46,7 +47,11 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
         let (frame, bytes) = rest.split_at(usize::from(split).min(rest.len()));
         if let Ok(frame) = protocol::decode::<protocol::FromWorker>(frame) {
             if frame.has_detached() {
-                if let link::Event::Frame(frame) = link::attach(frame, bytes.to_vec()) {
+                let mut pieces = bytes.chunks(4096).map(<[u8]>::to_vec);
+                let next = || pieces.next().ok_or_else(|| "no more bytes".to_owned());
+                if let Ok(block) = link::receive_detached(&frame, next)
+                    && let link::Event::Frame(frame) = link::attach(frame, block)
+                {
                     read(frame);
                 }
             }

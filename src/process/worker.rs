@@ -2,6 +2,7 @@
 //! until the parent closes the channel (or the worker retires).
 
 use super::launch::{self, Role, SECRET_LEN};
+use super::pieces;
 use super::protocol::{
     Batch, DETACH_AT, FromWorker, Hello, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
@@ -97,8 +98,9 @@ fn serve(server: &str) -> Result<(), String> {
             ToWorker::Tasks(mut frames) => {
                 // Detached arguments follow the frame, one message each, in order.
                 for frame in frames.iter_mut().filter(|frame| frame.detached) {
-                    let data = tasks.recv().map_err(|e| format!("the parent is gone: {e:?}"))?;
-                    if !frame.args.attach(data) {
+                    let next = || tasks.recv().map_err(|e| format!("the parent is gone: {e:?}"));
+                    let block = pieces::receive(&frame.args, next)?;
+                    if !frame.args.attach(block) {
                         return Err("the parent sent detached arguments that do not fit their task".into());
                     }
                 }
@@ -211,13 +213,14 @@ impl Reporter<'_> {
         }
         let (mut values, failures) = self.outcomes.take();
         let detached = values.data_len() >= DETACH_AT;
-        let data = if detached { values.take_data() } else { Vec::new() };
+        // Taken out as it is: a vector of numbers a task returned is sent from its own memory.
+        let data = detached.then(|| values.take_storage());
         let frame = FromWorker::Items { id: self.id, values, failures, detached };
         send(self.out.results, frame)?;
         // The bytes go after the frame: a large message is written only as fast as it is read,
         // and the parent reads it once the frame has told it to.
-        if detached {
-            self.out.payloads.send(&data).map_err(|e| format!("the parent is gone: {e}"))?;
+        if let Some(data) = data {
+            pieces::send(self.out.payloads, data.bytes()).map_err(|e| format!("the parent is gone: {e}"))?;
         }
         Ok(())
     }

@@ -1,9 +1,10 @@
 //! [`Batch`]: a task's items (or their results), each encoded on its own, in one buffer.
 
+use super::block::Block;
 pub(crate) use super::bytebuf::ByteBuf;
 use super::bytebuf::Bytes;
 use super::codec;
-use super::numbers::{self, NumberBytes};
+use super::numbers::{self, NumberBytes, Owned};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// Encoded items in one buffer. Items of one width (numbers: see [`codec`]) need nothing more
@@ -11,13 +12,23 @@ use serde::{Deserialize, Serialize, Serializer};
 ///
 /// A batch of one vector of plain numbers that it was given to own holds the vector itself,
 /// whose memory is its bytes (see [`numbers::take_vector`]): sent from there, it is not copied.
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+/// A batch whose bytes travelled apart from its frame holds the [`Block`] they arrived in.
+#[derive(Deserialize, Debug, Clone)]
 pub(crate) struct Batch {
     data: ByteBuf,
     layout: Layout,
-    /// The adopted vector, if any; `data` is then empty.
+    /// The alignment of the elements of the vector it holds, for the receiver's block (1 for
+    /// anything that is not a vector of numbers); a peer's word until a block checks it.
+    align: u8,
+    /// The adopted vector or the received block, if any; `data` is then empty.
     #[serde(skip)]
     numbers: Option<Box<dyn NumberBytes>>,
+}
+
+impl PartialEq for Batch {
+    fn eq(&self, other: &Batch) -> bool {
+        self.layout == other.layout && self.bytes() == other.bytes()
+    }
 }
 
 impl Serialize for Batch {
@@ -37,7 +48,12 @@ enum Layout {
 
 impl Default for Batch {
     fn default() -> Self {
-        Batch { data: ByteBuf::default(), layout: Layout::Fixed { width: 0, count: 0 }, numbers: None }
+        Batch {
+            data: ByteBuf::default(),
+            layout: Layout::Fixed { width: 0, count: 0 },
+            align: 1,
+            numbers: None,
+        }
     }
 }
 
@@ -67,11 +83,11 @@ impl Batch {
     fn adopt(bytes: Vec<u8>) -> Batch {
         match u32::try_from(bytes.len()) {
             Ok(width) => {
-                Batch { data: ByteBuf(bytes), layout: Layout::Fixed { width, count: 1 }, numbers: None }
+                Batch { data: ByteBuf(bytes), layout: Layout::Fixed { width, count: 1 }, ..Batch::default() }
             }
             Err(_) => {
                 let end = bytes.len();
-                Batch { data: ByteBuf(bytes), layout: Layout::Ends(vec![end]), numbers: None }
+                Batch { data: ByteBuf(bytes), layout: Layout::Ends(vec![end]), ..Batch::default() }
             }
         }
     }
@@ -83,7 +99,7 @@ impl Batch {
             Ok(width) => Layout::Fixed { width, count: 1 },
             Err(_) => Layout::Ends(vec![end]),
         };
-        Batch { data: ByteBuf::default(), layout, numbers: Some(numbers) }
+        Batch { layout, align: numbers.align() as u8, numbers: Some(numbers), ..Batch::default() }
     }
 
     /// The items' bytes.
@@ -94,10 +110,11 @@ impl Batch {
         }
     }
 
-    /// The buffer, to append to or take: an adopted vector's bytes are copied into it first.
+    /// The buffer, to append to: an adopted vector's bytes are copied into it first.
     fn buffer(&mut self) -> &mut Vec<u8> {
         if let Some(numbers) = self.numbers.take() {
             self.data.0 = numbers.bytes().to_vec();
+            self.align = 1;
         }
         &mut self.data.0
     }
@@ -124,14 +141,14 @@ impl Batch {
         }
     }
 
-    /// The bytes of the one item of a batch of one, without a copy.
-    pub(crate) fn into_single(mut self) -> Option<Vec<u8>> {
+    /// The one item of a batch of one, without a copy.
+    pub(crate) fn into_single(mut self) -> Option<Owned> {
         let whole = match &self.layout {
             Layout::Fixed { width, count: 1 } => *width as usize == self.bytes().len(),
             Layout::Ends(ends) => ends[..] == [self.bytes().len()],
             Layout::Fixed { .. } => false,
         };
-        whole.then(|| std::mem::take(self.buffer()))
+        whole.then(|| self.take_storage())
     }
 
     /// How many bytes the items take.
@@ -144,15 +161,37 @@ impl Batch {
         self.bytes()
     }
 
-    /// Takes the items' bytes out, leaving the layout (the batch is then detached).
-    pub(crate) fn take_data(&mut self) -> Vec<u8> {
-        std::mem::take(self.buffer())
+    /// Takes the items' bytes out without a copy (a vector it adopted stays that vector),
+    /// leaving the layout and the alignment: the batch is then detached.
+    pub(crate) fn take_storage(&mut self) -> Owned {
+        match self.numbers.take() {
+            Some(numbers) => {
+                self.align = numbers.align() as u8;
+                Owned::Numbers(numbers)
+            }
+            None => Owned::Bytes(std::mem::take(&mut self.data.0)),
+        }
     }
 
-    /// Puts back the bytes of a detached batch; false if they do not fit its layout.
-    pub(crate) fn attach(&mut self, data: Vec<u8>) -> bool {
-        self.numbers = None;
-        self.data.0 = data;
+    /// How many bytes its layout says its items take: what a detached batch waits for. `None`
+    /// if that is more than this machine can address.
+    pub(crate) fn expected_len(&self) -> Option<usize> {
+        match &self.layout {
+            Layout::Fixed { width, count } => usize::try_from(u64::from(*width) * u64::from(*count)).ok(),
+            Layout::Ends(ends) => Some(ends.last().copied().unwrap_or(0)),
+        }
+    }
+
+    /// The alignment its sender gave for the block its detached bytes go into.
+    pub(crate) fn align(&self) -> usize {
+        usize::from(self.align)
+    }
+
+    /// Puts back the bytes of a detached batch, in the block they arrived in; false if they do
+    /// not fit its layout.
+    pub(crate) fn attach(&mut self, block: Block) -> bool {
+        self.data.0 = Vec::new();
+        self.numbers = Some(Box::new(block));
         self.is_well_formed()
     }
 
@@ -162,8 +201,10 @@ impl Batch {
         struct Wire<'a> {
             data: Bytes<'a>,
             layout: &'a Layout,
+            align: u8,
         }
-        Wire { data: Bytes(if detached { &[] } else { self.bytes() }), layout: &self.layout }
+        let align = self.numbers.as_ref().map_or(self.align, |numbers| numbers.align() as u8);
+        Wire { data: Bytes(if detached { &[] } else { self.bytes() }), layout: &self.layout, align }
     }
 
     /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
@@ -338,19 +379,27 @@ mod tests {
         let address = payload.as_ptr();
         let mut batch = Batch::single_owned(payload).unwrap();
         assert_eq!(batch.data().as_ptr(), address, "the Vec<u8> became the buffer");
-        let data = batch.take_data();
+        let data = batch.take_storage();
+        assert_eq!(data.bytes().as_ptr(), address, "taken out without a copy");
         let wire = postcard::to_allocvec(&batch.wire(true)).unwrap();
         let mut back: Batch = postcard::from_bytes(&wire).unwrap();
-        assert!(back.attach(data), "the bytes fit the layout again");
-        assert_eq!(back.into_single().map(|v| v.as_ptr()), Some(address), "and came back out whole");
+        assert_eq!((back.expected_len(), back.align()), (Some(1000), 1));
+        let block = Block::copy_of(data.bytes(), back.align()).unwrap();
+        let address = block.bytes().as_ptr();
+        assert!(back.attach(block), "the bytes fit the layout again");
+        let whole = back.into_single().unwrap().into_vec::<u8>().unwrap();
+        assert_eq!(whole.as_ptr(), address, "and came back out whole, the block itself");
         let mut wrong = Batch::single_owned(vec![1u8; 10]).unwrap();
-        let _ = wrong.take_data();
-        assert!(!wrong.attach(vec![1u8; 11]), "bytes that do not fit the layout are refused");
+        let _ = wrong.take_storage();
+        assert!(
+            !wrong.attach(Block::copy_of(&[1; 11], 1).unwrap()),
+            "bytes that do not fit the layout are refused"
+        );
         let mut numbers = Batch::default();
         numbers.push_owned(5u64).unwrap();
         numbers.push_owned(6u64).unwrap();
         assert_eq!(numbers.len(), 2);
-        assert_eq!(numbers.into_single(), None);
+        assert!(numbers.into_single().is_none());
     }
 
     #[test]
@@ -359,11 +408,12 @@ mod tests {
         (0..5u32).for_each(|n| numbers.push(&n).unwrap());
         let mut mixed = Batch::default();
         ["a", "", "ccc"].iter().for_each(|w| mixed.push(&w.to_string()).unwrap());
-        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]), numbers: None };
+        let bad =
+            Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]), ..Batch::default() };
         let short = Batch {
             data: ByteBuf(vec![1, 2, 3]),
             layout: Layout::Fixed { width: 2, count: 2 },
-            numbers: None,
+            ..Batch::default()
         };
         for batch in [numbers, mixed, bad, short] {
             let mut seen = Vec::new();
@@ -375,21 +425,23 @@ mod tests {
 
     #[test]
     fn a_batch_pointing_outside_its_buffer_is_caught() {
-        let bad = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]), numbers: None };
+        let bad =
+            Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![1, 9, 2]), ..Batch::default() };
         assert!(!bad.is_well_formed());
         assert_eq!(bad.items().filter(Option::is_some).count(), 1);
-        let backwards = Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![2, 1]), numbers: None };
+        let backwards =
+            Batch { data: ByteBuf(vec![1, 2]), layout: Layout::Ends(vec![2, 1]), ..Batch::default() };
         assert!(!backwards.is_well_formed());
         let too_many = Batch {
             data: ByteBuf(vec![1, 2, 3]),
             layout: Layout::Fixed { width: 2, count: 2 },
-            numbers: None,
+            ..Batch::default()
         };
         assert!(!too_many.is_well_formed());
         let huge = Batch {
             data: ByteBuf(vec![]),
             layout: Layout::Fixed { width: 0, count: u32::MAX },
-            numbers: None,
+            ..Batch::default()
         };
         assert!(huge.is_well_formed(), "zero-width items take no room, and checking them takes no walk");
     }

@@ -15,7 +15,7 @@
 //! `TypeId` at compile time.
 
 use super::format;
-use super::numbers::{self, cast};
+use super::numbers::{self, Owned, cast};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::{Any, TypeId};
@@ -145,16 +145,17 @@ pub(crate) fn take_bytes<T: 'static>(slot: &mut Option<T>) -> Option<Vec<u8>> {
     None
 }
 
-/// Decodes a `T` from exactly `bytes`, which it takes: a `Vec<u8>` or a `String` is the bytes
-/// themselves, moved, not copied.
-pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(bytes: Vec<u8>) -> Result<T, Error> {
-    if TypeId::of::<T>() == TypeId::of::<Vec<u8>>() {
-        return cast(bytes);
-    }
+/// Decodes a `T` from the one value of a batch, which it takes: a `Vec<u8>`, a `String` or a
+/// vector of plain numbers is the memory itself where it can be, moved, not copied.
+pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(owned: Owned) -> Result<T, Error> {
     if TypeId::of::<T>() == TypeId::of::<String>() {
+        let bytes = owned.into_vec::<u8>()?;
         return cast(String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?);
     }
-    decode(&bytes)
+    match numbers::decode_owned::<T>(owned) {
+        Ok(value) => value,
+        Err(owned) => decode(owned.bytes()),
+    }
 }
 
 #[cfg(test)]
@@ -202,12 +203,12 @@ mod tests {
         let address = bytes.as_ptr();
         let moved = take_bytes(&mut Some(bytes)).unwrap();
         assert_eq!(moved.as_ptr(), address);
-        let back: Vec<u8> = decode_owned(moved).unwrap();
+        let back: Vec<u8> = decode_owned(Owned::Bytes(moved)).unwrap();
         assert_eq!(back.as_ptr(), address);
         let mut number = Some(5u32);
         assert_eq!(take_bytes(&mut number), None);
         assert_eq!(number, Some(5), "a value that is not bytes stays");
-        assert_eq!(decode_owned::<String>(b"hi".to_vec()).unwrap(), "hi");
+        assert_eq!(decode_owned::<String>(Owned::Bytes(b"hi".to_vec())).unwrap(), "hi");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! What a peer's bytes can reach in task values, for the fuzz target (only with `--cfg fuzzing`).
 
 use super::batch::Batch;
+use super::block::Block;
 use super::codec::{decode, decode_owned};
+use super::numbers::Owned;
 
 /// Decodes `data` as task values of several types (vectors of numbers in their own form, and
 /// structs, options and nested vectors in `format`), and as a batch whose items are read as
@@ -20,7 +22,27 @@ pub(crate) fn decode_values(data: &[u8]) {
         let _ = decode::<std::collections::BTreeMap<u16, Vec<[i8; 4]>>>(bytes);
     }
     each_form(data);
-    let _ = decode_owned::<Vec<u64>>(data.to_vec());
+    let _ = decode_owned::<Vec<u64>>(Owned::Bytes(data.to_vec()));
+    // As a detached value arrives: in a block of the alignment its frame gave, which becomes
+    // the vector only where length and alignment fit.
+    let in_block = |align: usize| {
+        let mut block = Block::new(data.len(), align).ok()?;
+        block.fill(data).then_some(Owned::Numbers(Box::new(block)))
+    };
+    for align in [1, 2, 4, 8, 16] {
+        if let Some(owned) = in_block(align) {
+            let _ = decode_owned::<Vec<f64>>(owned);
+        }
+        if let Some(owned) = in_block(align) {
+            let _ = decode_owned::<Vec<[u16; 3]>>(owned);
+        }
+        if let Some(owned) = in_block(align) {
+            let _ = decode_owned::<String>(owned);
+        }
+        if let Some(owned) = in_block(align) {
+            let _ = decode_owned::<(u8, Vec<u32>)>(owned);
+        }
+    }
     if let Ok(batch) = postcard::from_bytes::<Batch>(data) {
         // The first items only: a batch of zero-width items may declare billions of them, and
         // the point here is what each item decodes to (every reader bounds its walk by the count

@@ -4,6 +4,7 @@
 
 use super::batch::Batch;
 use super::codec;
+use super::numbers::Owned;
 use super::panics::{in_task, with_panic_location};
 use crate::error::{TaskError, panic_message};
 use serde::Serialize;
@@ -155,14 +156,14 @@ where
 }
 
 /// As [`run_one`], for the one item of a task, whose bytes it takes.
-fn run_owned<F, A, R>(f: &F, arg: Option<Vec<u8>>, out: &mut Batch) -> Result<(), TaskError>
+fn run_owned<F, A, R>(f: &F, arg: Option<Owned>, out: &mut Batch) -> Result<(), TaskError>
 where
     F: Fn(A) -> R,
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    let bytes = arg.ok_or_else(|| TaskError::Serialization("the parent sent a malformed task".into()))?;
-    let arg: A = codec::decode_owned(bytes).map_err(argument_error)?;
+    let arg = arg.ok_or_else(|| TaskError::Serialization("the parent sent a malformed task".into()))?;
+    let arg: A = codec::decode_owned(arg).map_err(argument_error)?;
     out.push_owned(f(arg)).map_err(result_error)
 }
 

@@ -2,6 +2,7 @@
 //! (processes, MPI ranks).
 
 pub(crate) mod batch;
+pub(crate) mod block;
 pub(crate) mod build;
 mod bytebuf;
 #[cfg(feature = "tracing")]

@@ -6,6 +6,7 @@
 //! `usize`, `isize`, `u128` and `i128` are not plain here: their vectors go through the general
 //! format as before (`usize` must travel as 64 bits and be checked on a 32-bit peer).
 
+use super::block::Block;
 use std::any::{Any, TypeId};
 
 /// Why bytes are not a vector of numbers.
@@ -161,12 +162,18 @@ pub(crate) fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
 }
 
 /// A vector of plain numbers seen as its bytes (the wire form), so that a batch can own it and
-/// send it from its own memory.
+/// send it from its own memory; or a [`Block`] received for one.
 pub(crate) trait NumberBytes: Send + Sync + 'static {
     /// The vector's wire form.
     fn bytes(&self) -> &[u8];
+    /// The alignment of its elements, which a receiver gives the block it receives it into.
+    fn align(&self) -> usize;
     /// The same vector, in a box of its own.
     fn clone_box(&self) -> Box<dyn NumberBytes>;
+    /// The vector itself, to be taken out by type.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    /// The vector itself, to ask its type.
+    fn as_any(&self) -> &dyn Any;
 }
 
 #[cfg(target_endian = "little")]
@@ -174,8 +181,73 @@ impl<N: Plain + Send + Sync> NumberBytes for Vec<N> {
     fn bytes(&self) -> &[u8] {
         as_bytes(self)
     }
+    fn align(&self) -> usize {
+        align_of::<N>()
+    }
     fn clone_box(&self) -> Box<dyn NumberBytes> {
         Box::new(self.clone())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl NumberBytes for Block {
+    fn bytes(&self) -> &[u8] {
+        Block::bytes(self)
+    }
+    fn align(&self) -> usize {
+        Block::align(self)
+    }
+    fn clone_box(&self) -> Box<dyn NumberBytes> {
+        Box::new(self.clone())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The one value of a batch, taken out of it without a copy: bytes, or a vector of numbers (the
+/// one it was given, or a block it received).
+pub(crate) enum Owned {
+    Bytes(Vec<u8>),
+    Numbers(Box<dyn NumberBytes>),
+}
+
+impl Owned {
+    /// Its wire form.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Owned::Bytes(bytes) => bytes,
+            Owned::Numbers(numbers) => numbers.bytes(),
+        }
+    }
+
+    /// As a `Vec<N>`: the vector itself where it is one (or a block that can become one), a
+    /// decoded copy otherwise.
+    pub(crate) fn into_vec<N: Plain>(self) -> Result<Vec<N>, Error> {
+        let numbers = match self {
+            Owned::Bytes(bytes) if TypeId::of::<N>() == TypeId::of::<u8>() => return cast(bytes),
+            Owned::Bytes(bytes) => return read(&bytes),
+            Owned::Numbers(numbers) => numbers,
+        };
+        if !(numbers.as_any().is::<Vec<N>>() || numbers.as_any().is::<Block>()) {
+            return read(numbers.bytes());
+        }
+        let any = match numbers.into_any().downcast::<Vec<N>>() {
+            Ok(values) => return Ok(*values),
+            Err(any) => any,
+        };
+        match any.downcast::<Block>() {
+            Ok(block) => block.into_vec::<N>().or_else(|block| read(block.bytes())),
+            Err(_) => Err("a vector of an unexpected type".to_owned()),
+        }
     }
 }
 
@@ -195,6 +267,23 @@ impl std::fmt::Debug for dyn NumberBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "NumberBytes({} bytes)", self.bytes().len())
     }
+}
+
+/// If `T` is a vector (or boxed slice) of plain numbers, `owned` as one (the vector itself
+/// where it can be: see [`Owned::into_vec`]); otherwise `owned` back.
+pub(crate) fn decode_owned<T: 'static>(owned: Owned) -> Result<Result<T, Error>, Owned> {
+    macro_rules! try_element {
+        ($e:ty) => {
+            if TypeId::of::<T>() == TypeId::of::<Vec<$e>>() {
+                return Ok(owned.into_vec::<$e>().and_then(cast));
+            }
+            if TypeId::of::<T>() == TypeId::of::<Box<[$e]>>() {
+                return Ok(owned.into_vec::<$e>().map(Vec::into_boxed_slice).and_then(cast));
+            }
+        };
+    }
+    for_plain_elements!(try_element);
+    Err(owned)
 }
 
 /// If the value in `slot` is a vector (or boxed slice) of plain numbers, takes it out as a

@@ -1,6 +1,7 @@
 //! Vectors of plain numbers through the codec (see `numbers`).
 
 use super::codec::{decode, decode_owned, encode_into};
+use super::numbers::Owned;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -12,7 +13,7 @@ fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug + 'static>(val
     encode_into(&value, &mut out).unwrap();
     assert_eq!(out.len() - 1, bytes, "{value:?} travels as its bytes and nothing else");
     assert_eq!(decode::<T>(&out[1..]).unwrap(), value);
-    assert_eq!(decode_owned::<T>(out[1..].to_vec()).unwrap(), value);
+    assert_eq!(decode_owned::<T>(Owned::Bytes(out[1..].to_vec())).unwrap(), value);
 }
 
 #[test]
@@ -86,7 +87,7 @@ fn bytes_that_are_not_whole_numbers_are_an_error() {
     assert!(decode::<Vec<[f32; 3]>>(&[0; 16]).is_err());
     assert!(decode::<Box<[i16]>>(&[0; 3]).is_err());
     assert_eq!(decode::<Vec<u16>>(&[]).unwrap(), Vec::<u16>::new());
-    assert!(decode_owned::<Vec<u64>>(vec![0; 9]).is_err());
+    assert!(decode_owned::<Vec<u64>>(Owned::Bytes(vec![0; 9])).is_err());
 }
 
 #[test]
@@ -134,12 +135,17 @@ fn a_vector_given_to_a_batch_is_sent_from_its_own_memory() {
     assert_eq!(back, values);
     // Framed whole, or detached and attached again, it reads the same.
     let whole: Batch = postcard::from_bytes(&postcard::to_allocvec(&batch).unwrap()).unwrap();
-    assert_eq!(decode::<Vec<f64>>(&whole.into_single().unwrap()).unwrap(), values);
-    let data = copy.take_data();
+    assert_eq!(decode::<Vec<f64>>(whole.into_single().unwrap().bytes()).unwrap(), values);
+    let data = copy.take_storage();
     let mut detached: Batch =
         postcard::from_bytes(&postcard::to_allocvec(&copy.wire(true)).unwrap()).unwrap();
-    assert!(detached.attach(data));
-    assert_eq!(decode_owned::<Vec<f64>>(detached.into_single().unwrap()).unwrap(), values);
+    assert_eq!((detached.expected_len(), detached.align()), (Some(8000), 8), "the frame gives both");
+    let block = super::block::Block::copy_of(data.bytes(), detached.align()).unwrap();
+    let address = block.bytes().as_ptr();
+    assert!(detached.attach(block));
+    let back: Vec<f64> = decode_owned(detached.into_single().unwrap()).unwrap();
+    assert_eq!(back, values);
+    assert_eq!(back.as_ptr().cast::<u8>(), address, "the block it arrived in became the vector");
     // A second item after an adopted vector: the batch copies it into a buffer of its own.
     let mut two = Batch::default();
     two.push_owned(vec![1u32, 2]).unwrap();

@@ -2,6 +2,7 @@
 //! outcomes complete (one value for `submit`, a chunk's output for `map`).
 
 use super::batch::Batch;
+use super::numbers::Owned;
 use crate::error::TaskError;
 use crate::executor::intake::Refuse;
 use crate::executor::map::ChunkOutput;
@@ -36,8 +37,8 @@ pub(crate) trait Collect: Send + 'static {
     /// Takes the outcome of the next item.
     fn item(&mut self, outcome: Result<&[u8], TaskError>);
     /// Takes the next item's encoded result, which it may keep instead of copying.
-    fn owned_item(&mut self, bytes: Vec<u8>) {
-        self.item(Ok(&bytes));
+    fn owned_item(&mut self, value: Owned) {
+        self.item(Ok(value.bytes()));
     }
     /// Takes the encoded results of the next `count` items, all of which succeeded (a
     /// malformed batch with fewer items fails the rest).
@@ -80,8 +81,8 @@ impl<C: Collect> Completer for CollectingPromise<C> {
     fn items(&mut self, values: Batch, failures: Vec<(u32, TaskError)>, count: usize) {
         if count == 1 && failures.is_empty() {
             // One value: its bytes move into the result where they can (a `Vec<u8>`).
-            if let Some(bytes) = values.into_single() {
-                self.collect.owned_item(bytes);
+            if let Some(value) = values.into_single() {
+                self.collect.owned_item(value);
             } else {
                 self.collect.item(Err(TaskError::Serialization("a malformed result".into())));
             }
@@ -155,9 +156,9 @@ impl<R: DeserializeOwned + Send + 'static> Collect for Single<R> {
         }
     }
 
-    fn owned_item(&mut self, bytes: Vec<u8>) {
+    fn owned_item(&mut self, value: Owned) {
         if self.0.is_none() {
-            self.0 = Some(super::codec::decode_owned(bytes).map_err(decode_error));
+            self.0 = Some(super::codec::decode_owned(value).map_err(decode_error));
         }
     }
 

@@ -216,8 +216,8 @@ where
 /// Decodes an initializer's argument and runs the `fn(A)` at `target` on it (a panic is caught
 /// by the caller).
 fn init_trampoline<A: DeserializeOwned + 'static>(target: usize, arg: Vec<u8>) -> Result<(), String> {
-    let arg: A =
-        codec::decode_owned(arg).map_err(|e| format!("could not decode the initializer's argument: {e}"))?;
+    let arg: A = codec::decode_owned(super::numbers::Owned::Bytes(arg))
+        .map_err(|e| format!("could not decode the initializer's argument: {e}"))?;
     // SAFETY: as in `pointer_trampoline`, for the `fn(A)` the parent named with `init_call::<A>`.
     let f = unsafe { std::mem::transmute::<usize, fn(A)>(target) };
     f(arg);

@@ -17,7 +17,7 @@ pub(crate) mod unix;
 
 #[cfg(all(target_os = "linux", not(cf_portable_unix)))]
 pub(crate) use self::linux::{
-    elevated_privileges, executable, in_main_program, server_belongs_to, tie_to_parent,
+    elevated_privileges, executable, in_main_program, prefer_huge_pages, server_belongs_to, tie_to_parent,
 };
 pub(crate) use self::memory::limit_memory;
 pub(crate) use self::sigpipe::hold_back_sigpipe_on_this_thread;
@@ -32,7 +32,7 @@ pub(crate) use self::unix::{
     wait_for_exit_unreaped,
 };
 #[cfg(not(all(target_os = "linux", not(cf_portable_unix))))]
-pub(crate) use self::unix::{executable, in_main_program, parent_is as tie_to_parent};
+pub(crate) use self::unix::{executable, in_main_program, parent_is as tie_to_parent, prefer_huge_pages};
 
 #[cfg(test)]
 pub(crate) use self::unix::tests;

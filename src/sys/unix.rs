@@ -159,6 +159,10 @@ pub(crate) fn knock_and_hang_up(path: &str) -> bool {
     unsafe { libc::connect(socket.as_raw_fd(), (&raw const address).cast(), length as libc::socklen_t) == 0 }
 }
 
+/// Where there is no portable way to ask for huge pages: nothing (see the Linux version).
+#[cfg_attr(all(target_os = "linux", not(cf_portable_unix)), allow(dead_code))]
+pub(crate) fn prefer_huge_pages(_block: &mut [std::mem::MaybeUninit<u8>]) {}
+
 /// The send buffer of a new Unix `SOCK_SEQPACKET` socket (what ipc-channel's channels are on
 /// Linux and the BSDs), in bytes; `None` if it cannot be asked.
 pub(crate) fn seqpacket_send_buffer() -> Option<usize> {
