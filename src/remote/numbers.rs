@@ -114,6 +114,7 @@ macro_rules! for_plain_elements {
         $body!([$n; 16]);
     )*};
 }
+pub(crate) use for_plain_elements;
 
 /// If `value` is a vector (or boxed slice) of plain numbers, appends its wire form to `out`
 /// and says so.

@@ -1,5 +1,6 @@
 //! Reading a value in the format (see the module above): every size checked before it is used.
 
+use super::bulk;
 use super::error::Error;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
@@ -10,7 +11,7 @@ pub(super) struct Deserializer<'de> {
 impl<'de> Deserializer<'de> {
     /// The next `n` bytes, or an error if fewer are left.
     #[inline(always)]
-    fn take(&mut self, n: usize) -> Result<&'de [u8], Error> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'de [u8], Error> {
         if n > self.input.len() {
             return Err(Error(format!("{n} bytes expected where {} are left", self.input.len())));
         }
@@ -20,7 +21,7 @@ impl<'de> Deserializer<'de> {
     }
 
     #[inline(always)]
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let mut array = [0; N];
         array.copy_from_slice(self.take(N)?);
         Ok(array)
@@ -124,6 +125,10 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         visitor.visit_newtype_struct(self)
     }
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        // A `Vec` of plain numbers in one copy (see `bulk`); any other sequence element by element.
+        if let Some(values) = bulk::read::<V>(self) {
+            return values;
+        }
         let left = self.length()?;
         visitor.visit_seq(Elements { de: self, left })
     }

@@ -1,8 +1,8 @@
 //! The serde data format of task values that are not bytes or numbers already (see `codec`):
 //! like postcard, not self-describing (both sides are the same binary and know the type), but
 //! every number at its fixed width, little-endian, so that a sequence of numbers inside a
-//! struct (a `Vec<f64>` or `Vec<u32>` field) is written and read in a tight loop, with no
-//! varint per element.
+//! struct (a `Vec<f64>` or `Vec<u32>` field) is its elements' bytes, written and read in one
+//! copy (see `bulk`), with no varint and no serde call per element.
 //!
 //! The form: `bool` one byte (0 or 1); integers and floats their `to_le_bytes` (`usize` and
 //! `isize` travel as 64 bits, as serde passes them); `char` as `u32`; strings and bytes a `u64`
@@ -15,6 +15,7 @@
 //! as `Vec<()>`, is refused on both sides); short input, bytes left over, a bad tag, a bad
 //! `char` or UTF-8 are errors; nothing panics.
 
+mod bulk;
 mod de;
 mod error;
 mod ser;

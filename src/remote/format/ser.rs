@@ -1,5 +1,6 @@
 //! Writing a value in the format (see the module above).
 
+use super::bulk;
 use super::error::Error;
 use serde::ser::{self, Serialize};
 
@@ -125,6 +126,25 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Counted<'s, 'a>, Error> {
         Ok(self.counted(len))
+    }
+    /// What serde's `Vec<T>` and `[T]` (so `Box<[T]>`) call: plain numbers in one copy (see
+    /// `bulk`), anything else element by element as serde's default does.
+    fn collect_seq<I>(self, iter: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        if bulk::write(self, &iter) {
+            return Ok(());
+        }
+        let mut iter = iter.into_iter();
+        let len = match iter.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let mut seq = self.serialize_seq(len)?;
+        iter.try_for_each(|item| ser::SerializeSeq::serialize_element(&mut seq, &item))?;
+        ser::SerializeSeq::end(seq)
     }
     fn serialize_tuple(self, _: usize) -> Result<Self, Error> {
         Ok(self)
