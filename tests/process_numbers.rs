@@ -17,6 +17,7 @@ fn main() {
         ("a_struct_holding_vectors_of_numbers", a_struct_holding_vectors_of_numbers),
         ("large_vectors_both_ways", large_vectors_both_ways),
         ("a_map_of_vectors", a_map_of_vectors),
+        ("large_values_of_every_alignment_and_size_around_the_pieces", large_values_of_every_size),
     ];
     common::run_checks(checks);
 }
@@ -182,4 +183,48 @@ fn a_map_of_vectors() {
         pool.map(bump_i32, inputs.clone()).chunksize(7).map(Result::unwrap).collect();
     let expected: Vec<Vec<i32>> = inputs.iter().map(|v| v.iter().map(|x| x + 1).collect()).collect();
     assert_eq!(results, expected);
+}
+
+fn same<T>(value: T) -> T {
+    value
+}
+
+/// Sizes in bytes around where values start to travel apart from their frame (256 KiB) and
+/// around the pieces they then travel in (a socket's buffer, about 200 KiB here), plus a few
+/// more drawn at random: each element type (every alignment, widths 1 to 16) there and back,
+/// alone and inside a tuple with a string, and a whole chunk of a map.
+fn large_values_of_every_size() {
+    let pool = pool();
+    let mut sizes: Vec<usize> = vec![(256 << 10) - 48, 256 << 10, (256 << 10) + 48, 3 << 20];
+    for pieces in [1usize, 2, 3] {
+        sizes.extend([pieces * 204_800 - 48, pieces * 208_896, pieces * 208_896 + 48, pieces * 212_992 + 96]);
+    }
+    let mut seed = 0x9e37_79b9_u64;
+    sizes.extend((0..4).map(|_| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (256 << 10) + (seed >> 40) as usize % (2 << 20)
+    }));
+    macro_rules! check {
+        ($t:ty, $make:expr) => {
+            for &bytes in &sizes {
+                let len = bytes / size_of::<$t>();
+                let values: Vec<$t> = (0..len).map($make).collect();
+                let back = pool.submit(same::<Vec<$t>>, values.clone()).result().unwrap();
+                assert!(back == values, "{} of {len} came back different", stringify!($t));
+                let wrapped = ("label".to_owned(), values);
+                let back = pool.submit(same::<(String, Vec<$t>)>, wrapped.clone()).result().unwrap();
+                assert!(back == wrapped, "a tuple with {} of {len} came back different", stringify!($t));
+            }
+        };
+    }
+    check!(u8, |i| i as u8);
+    check!(i16, |i| i as i16);
+    check!(f32, |i| i as f32 * 0.5);
+    check!(f64, |i| i as f64 / 3.0);
+    check!([f32; 3], |i| [i as f32, -(i as f32), 0.25]);
+    check!([u64; 2], |i| [i as u64, u64::MAX - i as u64]);
+    let chunk: Vec<Vec<f64>> = (0..6).map(|i| vec![f64::from(i); 70_000]).collect();
+    let back: Vec<Vec<f64>> =
+        pool.map(same::<Vec<f64>>, chunk.clone()).chunksize(6).map(Result::unwrap).collect();
+    assert_eq!(back, chunk, "a chunk of several large items");
 }

@@ -7,8 +7,8 @@
 //! writes each answer with a blocking send. The parent does its blocking I/O on two threads of
 //! its own and nowhere else:
 //!
-//! - the **reader** does nothing but receive: every frame (and the detached bytes after it) is
-//!   handed to the slot through an unbounded in-memory channel, so it never waits for the slot.
+//! - the **reader** does nothing but receive: every frame (and the pieces of detached bytes
+//!   after it, see `pieces`) is handed to the slot through an unbounded in-memory channel, so it never waits for the slot.
 //!   Hence every answer the worker writes is read, and the worker's sends always complete;
 //! - the **writer** sends tasks (frames, then their detached arguments) and waits for nothing
 //!   but the worker reading them. Since the worker's sends always complete, it always comes

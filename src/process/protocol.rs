@@ -55,9 +55,10 @@ impl Serialize for TaskFrameRef<'_> {
     }
 }
 
-/// Items' bytes from this size on travel as a message of their own, beside their frame, and
-/// are neither copied into the frame nor out of it: a `Vec<u8>` argument is sent from its own
-/// buffer, and the received message becomes the task's `Vec<u8>` (and likewise for results).
+/// Items' bytes from this size on travel after their frame, in pieces (see `pieces`), and are
+/// neither copied into the frame nor out of it: a `Vec<u8>` or `Vec<f64>` argument is sent from
+/// its own memory, and the block it is received into becomes the task's vector (and likewise
+/// for results).
 /// Below it, one frame is cheaper than two messages (docs/PERFORMANCE.md has the measurements).
 pub(crate) const DETACH_AT: usize = 256 << 10;
 

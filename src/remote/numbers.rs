@@ -18,6 +18,7 @@ pub(crate) trait Plain: Copy + 'static + sealed::Sealed {
     /// Bytes per value.
     const WIDTH: usize;
     /// The value from exactly `WIDTH` bytes.
+    #[cfg_attr(target_endian = "little", allow(dead_code))]
     fn read(bytes: &[u8]) -> Self;
     /// Appends the value's `WIDTH` bytes.
     #[cfg_attr(target_endian = "little", allow(dead_code))]
@@ -85,7 +86,8 @@ pub(crate) fn write<N: Plain>(values: &[N], out: &mut Vec<u8>) {
 }
 
 /// The values `bytes` holds, which must be a whole number of them; allocates exactly once, no
-/// more than the input's size.
+/// more than the input's size (an error, not an abort, if that cannot be had). On a
+/// little-endian target, one copy into a [`Block`] that becomes the vector.
 pub(crate) fn read<N: Plain>(bytes: &[u8]) -> Result<Vec<N>, Error> {
     if N::WIDTH == 0 {
         return Err("a vector of zero-sized values does not travel as numbers".into());
@@ -93,9 +95,19 @@ pub(crate) fn read<N: Plain>(bytes: &[u8]) -> Result<Vec<N>, Error> {
     if bytes.len() % N::WIDTH != 0 {
         return Err(format!("{} bytes are not a whole number of values of {} bytes", bytes.len(), N::WIDTH));
     }
-    let mut values = Vec::with_capacity(bytes.len() / N::WIDTH);
-    values.extend(bytes.chunks_exact(N::WIDTH).map(N::read));
-    Ok(values)
+    #[cfg(target_endian = "little")]
+    {
+        let mut block = Block::new(bytes.len(), align_of::<N>())?;
+        block.fill(bytes);
+        // `WIDTH` is `size_of::<N>()` (no padding), so a full block of `N`'s alignment is one.
+        block.into_vec::<N>().map_err(|_| "a block that is not a vector".to_owned())
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let mut values = Vec::with_capacity(bytes.len() / N::WIDTH);
+        values.extend(bytes.chunks_exact(N::WIDTH).map(N::read));
+        Ok(values)
+    }
 }
 
 /// Runs `$body!(element type)` for every element type whose vectors travel as numbers.

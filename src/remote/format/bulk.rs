@@ -32,6 +32,8 @@ pub(super) fn write<I>(ser: &mut Serializer<'_>, iter: &I) -> bool {
         ($e:ty) => {
             if let Some(values) = plain_slice::<I, $e>(iter) {
                 ser.out.reserve(8 + size_of_val(values));
+                // Many megabytes about to be written into fresh memory: in huge pages.
+                crate::sys::prefer_huge_pages(ser.out.spare_capacity_mut());
                 ser.out.extend_from_slice(&(values.len() as u64).to_le_bytes());
                 numbers::write(values, ser.out);
                 #[cfg(test)]
