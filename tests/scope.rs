@@ -219,6 +219,25 @@ fn a_scope_inside_a_task_on_a_one_thread_pool_does_not_deadlock() {
     });
 }
 
+/// The same on fresh pools, over and over: the task lands on the pool's one thread right as it
+/// starts, which must count as the pool's own from its first instruction (it once registered
+/// only after `spawn` returned, and a scope in its first task could wait for itself).
+#[test]
+fn a_scope_in_the_first_task_of_a_fresh_one_thread_pool_does_not_deadlock() {
+    bounded(|| {
+        for round in 0..2000u32 {
+            let pool = std::sync::Arc::new(ThreadPoolExecutor::new(1));
+            let inner = std::sync::Arc::clone(&pool);
+            let total = pool
+                .spawn(move || {
+                    inner.scope(|s| s.spawn(|| round + 1).result().unwrap() + s.spawn(|| 1).result().unwrap())
+                })
+                .result();
+            assert_eq!(total, Ok(round + 2));
+        }
+    });
+}
+
 #[test]
 fn a_scope_on_a_shut_down_pool_fails_its_tasks_and_returns() {
     bounded(|| {

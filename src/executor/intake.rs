@@ -8,8 +8,8 @@ use crate::error::TaskError;
 use crate::stats::Counters;
 use crate::sync::plain::{Mutex, RwLock};
 use crossbeam_channel::{Receiver, Sender};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
 
 /// Work that can be refused: its future is then completed with the error.
@@ -38,8 +38,9 @@ pub(crate) struct Intake<J> {
     broken: OnceLock<String>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The ids of every worker thread started (a thread of the pool that shuts it down must not
-    /// wait for itself).
-    thread_ids: Mutex<Vec<ThreadId>>,
+    /// wait for itself; a scope inside a task runs queued jobs while it waits). Each thread adds
+    /// its own, first thing, so that it is one of the pool's from its first instruction.
+    thread_ids: Arc<Mutex<Vec<ThreadId>>>,
     /// Held while the threads are joined, so that a second `shutdown(true, _)` waits for the
     /// first one's joins instead of returning early.
     joining: Mutex<()>,
@@ -66,7 +67,7 @@ impl<J: Refuse> Intake<J> {
             receiver,
             broken: OnceLock::new(),
             threads: Mutex::new(Vec::new()),
-            thread_ids: Mutex::new(Vec::new()),
+            thread_ids: Arc::new(Mutex::new(Vec::new())),
             joining: Mutex::new(()),
             max_threads: AtomicUsize::new(max_threads),
             live: AtomicUsize::new(0),
@@ -207,9 +208,16 @@ impl<J: Refuse> Intake<J> {
         }
         self.live.store(live + 1, Ordering::Release);
         let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+        let ids = Arc::clone(&self.thread_ids);
+        // Registered by the thread itself before its body runs: registered after `spawn`
+        // returned, a thread could take a task and wait in a scope before it counted as the
+        // pool's, and a one-thread pool then waited for itself.
+        let body = move || {
+            ids.lock().push(std::thread::current().id());
+            body()
+        };
         match std::thread::Builder::new().name(name(index)).spawn(body) {
             Ok(handle) => {
-                self.thread_ids.lock().push(handle.thread().id());
                 // Threads that retired after a shrink are over: only their handles would pile up.
                 threads.retain(|thread| !thread.is_finished());
                 threads.push(handle);
