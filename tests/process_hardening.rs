@@ -11,7 +11,7 @@
 mod common;
 
 use common::{Check, PATIENCE};
-use concurrent_futures::{ProcessPoolExecutor, TaskError};
+use concurrent_futures::{Executor, ProcessPoolExecutor, TaskError};
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -142,6 +142,14 @@ fn allocate_in_steps(mib: usize) -> usize {
     std::hint::black_box(&blocks).len()
 }
 
+fn length(v: Vec<u8>) -> usize {
+    v.len()
+}
+
+fn sum_samples(s: (String, Vec<f64>)) -> usize {
+    s.1.len()
+}
+
 fn abort(_: ()) -> u32 {
     std::process::abort()
 }
@@ -165,6 +173,26 @@ fn memory_limit_scenario() -> Result<(), String> {
             Err(TaskError::Killed(why)) if why.contains("memory limit of 209715200 bytes") => {}
             other => return Err(format!("{what}: expected Killed by the memory limit, got {other:?}")),
         }
+    }
+    // An argument larger than the limit: the worker cannot receive it. It must fail as the
+    // task's own out-of-memory death, once, not go to worker after worker.
+    let replaced = pool.stats().workers_replaced;
+    let huge = vec![7u8; 256 << 20];
+    for (what, result) in [
+        ("a Vec<u8> argument of 256 MiB", pool.submit(length, huge).result_timeout(SCENARIO_PATIENCE)),
+        (
+            "a struct argument holding 256 MiB of f64",
+            pool.submit(sum_samples, ("x".to_owned(), vec![0.5; 32 << 20])).result_timeout(SCENARIO_PATIENCE),
+        ),
+    ] {
+        match result {
+            Err(TaskError::Killed(why)) if why.contains("memory limit of 209715200 bytes") => {}
+            other => return Err(format!("{what}: expected Killed by the memory limit, got {other:?}")),
+        }
+    }
+    let replaced = pool.stats().workers_replaced - replaced;
+    if replaced > 2 {
+        return Err(format!("{replaced} workers were replaced for two tasks"));
     }
     match pool.submit(abort, ()).result_timeout(SCENARIO_PATIENCE) {
         Err(TaskError::WorkerDied(why)) if why.contains("SIGABRT") => {}

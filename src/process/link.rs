@@ -8,11 +8,14 @@
 //! its own and nowhere else:
 //!
 //! - the **reader** does nothing but receive: every frame (and the pieces of detached bytes
-//!   after it, see `pieces`) is handed to the slot through an unbounded in-memory channel, so it never waits for the slot.
-//!   Hence every answer the worker writes is read, and the worker's sends always complete;
-//! - the **writer** sends tasks (frames, then their detached arguments) and waits for nothing
-//!   but the worker reading them. Since the worker's sends always complete, it always comes
-//!   back to read between tasks, so the writer's sends complete too.
+//!   after it, see `pieces`) is handed to the slot through an unbounded in-memory channel, so
+//!   it never waits for the slot. Hence every answer the worker writes is read, and the
+//!   worker's sends always complete;
+//! - the **writer** sends tasks (frames, then the pieces of their detached arguments) and
+//!   waits for nothing but the worker reading them. Since the worker's sends always complete,
+//!   it always comes back to read between tasks, so the writer's sends complete too. A worker
+//!   that cannot allocate an argument still reads its pieces before it dies (see `worker`), so
+//!   the writer completes and the task counts as delivered.
 //!
 //! No wait depends on another in a cycle, whatever the sizes in flight. The slot thread waits
 //! only on in-memory channels, each with a deadline where one applies, so a worker that stops
@@ -30,7 +33,7 @@
 //! request, at most one per task in flight plus one per overrun item before the worker is
 //! killed outright, far below a socket's buffer, so that send never blocks either.
 
-use super::pieces;
+use super::pieces::{self, Missed};
 use super::protocol::{Batch, Control, FromWorker, encode};
 use crate::future::Killer;
 use crate::remote::block::Block;
@@ -251,7 +254,13 @@ fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: 
                     Ok(block) => attach(frame, block),
                     // It died before it had sent them all.
                     Err(_) if gone => Event::Gone,
-                    Err(why) => Event::Garbage(format!("sent detached results that do not add up: {why}")),
+                    Err(Missed::NoMemory(layout)) => Event::Garbage(format!(
+                        "sent results of {} bytes, more than this process could allocate",
+                        layout.size()
+                    )),
+                    Err(Missed::Broken(why)) => {
+                        Event::Garbage(format!("sent detached results that do not add up: {why}"))
+                    }
                 }
             }
             Ok(frame) => Event::Frame(frame),
@@ -272,10 +281,19 @@ fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: 
 pub(crate) fn receive_detached(
     frame: &FromWorker,
     next: impl FnMut() -> Result<Vec<u8>, String>,
-) -> Result<Block, String> {
+) -> Result<Block, Missed> {
     match frame {
         FromWorker::Items { values, detached: true, .. } => pieces::receive(values, next),
-        other => Err(format!("no bytes follow {other:?}")),
+        other => Err(Missed::Broken(format!("no bytes follow {other:?}"))),
+    }
+}
+
+/// How many bytes follow an `Items` frame whose values are detached, as its layout says.
+#[cfg(fuzzing)]
+pub(crate) fn detached_len(frame: &FromWorker) -> Option<usize> {
+    match frame {
+        FromWorker::Items { values, detached: true, .. } => values.expected_len(),
+        _ => None,
     }
 }
 

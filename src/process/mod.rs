@@ -46,7 +46,9 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
     if let Some((&split, rest)) = data.split_first() {
         let (frame, bytes) = rest.split_at(usize::from(split).min(rest.len()));
         if let Ok(frame) = protocol::decode::<protocol::FromWorker>(frame) {
-            if frame.has_detached() {
+            // Only what the input can fill: a frame may announce any length, and the reader
+            // allocates it before the bytes come (as ipc-channel does for a message).
+            if frame.has_detached() && link::detached_len(&frame).is_some_and(|len| len <= bytes.len()) {
                 let mut pieces = bytes.chunks(4096).map(<[u8]>::to_vec);
                 let next = || pieces.next().ok_or_else(|| "no more bytes".to_owned());
                 if let Ok(block) = link::receive_detached(&frame, next)

@@ -14,9 +14,10 @@
 //! never both block writing).
 
 use crate::remote::batch::Batch;
-use crate::remote::block::Block;
+use crate::remote::block::{Block, BlockError};
 use crate::sys;
 use ipc_channel::ipc::IpcBytesSender;
+use std::alloc::Layout;
 use std::sync::LazyLock;
 
 /// The size of a piece: the most that fits in one packet of a channel, rounded down to whole
@@ -37,24 +38,64 @@ pub(crate) fn send(sender: &IpcBytesSender, bytes: &[u8]) -> std::io::Result<()>
     bytes.chunks(piece_size()).try_for_each(|piece| sender.send(piece))
 }
 
+/// Why the detached bytes of a batch were not received.
+#[derive(Debug)]
+pub(crate) enum Missed {
+    /// This process could not allocate the memory for them (this layout): nothing was read.
+    NoMemory(Layout),
+    /// The channel's error, or pieces (or a frame) that do not add up.
+    Broken(String),
+}
+
+impl std::fmt::Display for Missed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missed::NoMemory(layout) => write!(f, "{} bytes could not be allocated", layout.size()),
+            Missed::Broken(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Receives the detached bytes of `batch` from `next` (each call: the next piece, or why there
 /// is none), into a block of the length and alignment its frame gives. The peer's word is
 /// checked before it is used: an alignment a plain number can have, a length this machine can
-/// lay out and allocate (or an error, never an abort), and pieces that are not empty and do not
-/// run past that length.
+/// lay out and allocate (or [`Missed::NoMemory`], never an abort: the caller decides), and
+/// pieces that are not empty and do not run past that length.
 pub(crate) fn receive(
     batch: &Batch,
     mut next: impl FnMut() -> Result<Vec<u8>, String>,
-) -> Result<Block, String> {
-    let len = batch.expected_len().ok_or("a length this machine cannot address")?;
-    let mut block = Block::new(len, batch.align())?;
+) -> Result<Block, Missed> {
+    let len =
+        batch.expected_len().ok_or_else(|| Missed::Broken("a length this machine cannot address".into()))?;
+    let mut block = Block::new(len, batch.align()).map_err(|error| match error {
+        BlockError::NoMemory(layout) => Missed::NoMemory(layout),
+        BlockError::Invalid(why) => Missed::Broken(why),
+    })?;
     while block.missing() > 0 {
-        let piece = next()?;
+        let piece = next().map_err(Missed::Broken)?;
         if piece.is_empty() || !block.fill(&piece) {
-            return Err(format!("a piece of {} bytes where {} were missing", piece.len(), block.missing()));
+            let missing = block.missing();
+            return Err(Missed::Broken(format!(
+                "a piece of {} bytes where {missing} were missing",
+                piece.len()
+            )));
         }
     }
     Ok(block)
+}
+
+/// Reads and drops `len` bytes of pieces from `next`, for a receiver that has no room for them:
+/// the sender's writes then complete, as if they had been received.
+pub(crate) fn skip(len: usize, mut next: impl FnMut() -> Result<Vec<u8>, String>) -> Result<(), String> {
+    let mut missing = len;
+    while missing > 0 {
+        let piece = next()?;
+        if piece.is_empty() || piece.len() > missing {
+            return Err(format!("a piece of {} bytes where {missing} were missing", piece.len()));
+        }
+        missing -= piece.len();
+    }
+    Ok(())
 }
 
 #[cfg(all(test, not(loom)))]
@@ -84,14 +125,27 @@ mod tests {
         let (batch, bytes) = detached(&[1.0; 100]);
         let too_long = [bytes.clone(), vec![0]].concat();
         let mut pieces = vec![too_long].into_iter();
-        assert!(receive(&batch, || pieces.next().ok_or_else(String::new)).unwrap_err().contains("missing"));
+        let error = receive(&batch, || pieces.next().ok_or_else(String::new)).unwrap_err();
+        assert!(error.to_string().contains("missing"), "{error}");
         let mut pieces = vec![Vec::new(), bytes.clone()].into_iter();
         assert!(receive(&batch, || pieces.next().ok_or_else(String::new)).is_err(), "an empty piece");
         let mut pieces = vec![bytes[..400].to_vec()].into_iter();
         let short = receive(&batch, || pieces.next().ok_or_else(|| "gone".to_owned()));
-        assert_eq!(short.unwrap_err(), "gone", "the channel's error when the rest never comes");
+        assert_eq!(short.unwrap_err().to_string(), "gone", "the channel's error when the rest never comes");
         let mut pieces = vec![bytes[..400].to_vec(), bytes[400..].to_vec()].into_iter();
         let whole = receive(&batch, || pieces.next().ok_or_else(String::new)).unwrap();
         assert_eq!(whole.bytes(), bytes);
+    }
+
+    #[test]
+    fn skipping_reads_exactly_what_was_announced() {
+        let mut pieces = vec![vec![1; 500], vec![2; 300], vec![3; 7]].into_iter();
+        assert_eq!(skip(800, || pieces.next().ok_or_else(String::new)), Ok(()));
+        assert_eq!(pieces.next(), Some(vec![3; 7]), "nothing past the length is read");
+        let mut pieces = vec![vec![1; 500], vec![2; 301]].into_iter();
+        assert!(skip(800, || pieces.next().ok_or_else(String::new)).is_err(), "a piece past the end");
+        let mut pieces = vec![Vec::new()].into_iter();
+        assert!(skip(8, || pieces.next().ok_or_else(String::new)).is_err(), "an empty piece");
+        assert_eq!(skip(0, || Err("not called".to_owned())), Ok(()));
     }
 }

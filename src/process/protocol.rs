@@ -22,7 +22,7 @@ pub(crate) struct TaskFrame {
     /// The function's offset, for a task sent as a function pointer.
     pub(crate) target: Option<isize>,
     pub(crate) args: Batch,
-    /// The arguments' bytes follow the frame as a message of their own (see [`DETACH_AT`]).
+    /// The arguments' bytes follow the frame, in pieces (see [`DETACH_AT`]).
     pub(crate) detached: bool,
 }
 

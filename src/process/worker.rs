@@ -2,7 +2,7 @@
 //! until the parent closes the channel (or the worker retires).
 
 use super::launch::{self, Role, SECRET_LEN};
-use super::pieces;
+use super::pieces::{self, Missed};
 use super::protocol::{
     Batch, DETACH_AT, FromWorker, Hello, MEMORY_EXIT_CODE, Setup, TaskFrame, ToWorker, decode,
 };
@@ -96,10 +96,21 @@ fn serve(server: &str) -> Result<(), String> {
                 send(&results, FromWorker::Ready)?;
             }
             ToWorker::Tasks(mut frames) => {
-                // Detached arguments follow the frame, one message each, in order.
+                // Detached arguments follow the frame, in pieces, in order.
                 for frame in frames.iter_mut().filter(|frame| frame.detached) {
-                    let next = || tasks.recv().map_err(|e| format!("the parent is gone: {e:?}"));
-                    let block = pieces::receive(&frame.args, next)?;
+                    let mut next = || tasks.recv().map_err(|e| format!("the parent is gone: {e:?}"));
+                    let block = match pieces::receive(&frame.args, &mut next) {
+                        Ok(block) => block,
+                        Err(Missed::NoMemory(layout)) => {
+                            // Read all the same, so that the parent's writer completes and counts
+                            // the task as delivered: it fails with this worker's death (named by
+                            // the memory limit, if one is set) instead of going to a new worker,
+                            // which would fail the same way, again and again.
+                            pieces::skip(layout.size(), &mut next)?;
+                            std::alloc::handle_alloc_error(layout)
+                        }
+                        Err(Missed::Broken(why)) => return Err(why),
+                    };
                     if !frame.args.attach(block) {
                         return Err("the parent sent detached arguments that do not fit their task".into());
                     }

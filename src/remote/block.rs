@@ -14,6 +14,25 @@ use std::ptr::NonNull;
 /// The largest alignment a block is made with: that of the widest plain number.
 pub(crate) const MAX_ALIGN: usize = 8;
 
+/// Why a block could not be made.
+#[derive(Debug)]
+pub(crate) enum BlockError {
+    /// The length or alignment (a peer's word) is not one a block can have.
+    Invalid(String),
+    /// The memory could not be had: what an allocation of this layout would have reported to
+    /// `handle_alloc_error`.
+    NoMemory(Layout),
+}
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockError::Invalid(why) => f.write_str(why),
+            BlockError::NoMemory(layout) => write!(f, "{} bytes could not be allocated", layout.size()),
+        }
+    }
+}
+
 /// An owned allocation of exactly `len` bytes aligned to `align`, of which the first `filled`
 /// are initialised.
 pub(crate) struct Block {
@@ -30,20 +49,22 @@ unsafe impl Sync for Block {}
 
 impl Block {
     /// Room for `len` bytes aligned to `align` (1, 2, 4 or 8: a peer's word, checked here). An
-    /// error, never an abort, if the memory cannot be had.
-    pub(crate) fn new(len: usize, align: usize) -> Result<Block, String> {
+    /// error, never an abort, if the memory cannot be had: the caller decides.
+    pub(crate) fn new(len: usize, align: usize) -> Result<Block, BlockError> {
         if !align.is_power_of_two() || align > MAX_ALIGN {
-            return Err(format!("an alignment of {align} bytes, where 1, 2, 4 or 8 was expected"));
+            return Err(BlockError::Invalid(format!(
+                "an alignment of {align} bytes, where 1, 2, 4 or 8 was expected"
+            )));
         }
-        let layout =
-            Layout::from_size_align(len, align).map_err(|_| format!("{len} bytes cannot be laid out"))?;
+        let layout = Layout::from_size_align(len, align)
+            .map_err(|_| BlockError::Invalid(format!("{len} bytes cannot be laid out")))?;
         let ptr = if len == 0 {
             // Nothing is allocated for nothing: a well-aligned dangling pointer, as `Vec` uses.
-            NonNull::new(align as *mut u8).ok_or("a zero alignment")?
+            NonNull::new(std::ptr::without_provenance_mut(align))
+                .ok_or_else(|| BlockError::Invalid("a zero alignment".to_owned()))?
         } else {
             // SAFETY: `layout` has a non-zero size.
-            NonNull::new(unsafe { alloc::alloc(layout) })
-                .ok_or_else(|| format!("cannot allocate {len} bytes for a value that arrives"))?
+            NonNull::new(unsafe { alloc::alloc(layout) }).ok_or(BlockError::NoMemory(layout))?
         };
         let mut block = Block { ptr, len, align, filled: 0 };
         crate::sys::prefer_huge_pages(block.unfilled());
@@ -52,7 +73,7 @@ impl Block {
 
     /// A block holding a copy of `bytes`.
     #[cfg(test)]
-    pub(crate) fn copy_of(bytes: &[u8], align: usize) -> Result<Block, String> {
+    pub(crate) fn copy_of(bytes: &[u8], align: usize) -> Result<Block, BlockError> {
         let mut block = Block::new(bytes.len(), align)?;
         block.fill(bytes);
         Ok(block)
@@ -99,9 +120,16 @@ impl Block {
 
     /// The whole block as a vector of `N`, without a copy, if it is one: every byte arrived,
     /// the alignment is `N`'s and the length a whole number of `N`. Otherwise the block back.
+    /// The bytes are little-endian: on a big-endian target only vectors of bytes are taken.
     pub(crate) fn into_vec<N: Plain>(self) -> Result<Vec<N>, Block> {
         let size = size_of::<N>();
-        if self.filled != self.len || self.align != align_of::<N>() || size == 0 || self.len % size != 0 {
+        let bytes_only = align_of::<N>() == 1;
+        if self.filled != self.len
+            || self.align != align_of::<N>()
+            || size == 0
+            || self.len % size != 0
+            || (cfg!(target_endian = "big") && !bytes_only)
+        {
             return Err(self);
         }
         if self.len == 0 {

@@ -97,7 +97,12 @@ pub(crate) fn read<N: Plain>(bytes: &[u8]) -> Result<Vec<N>, Error> {
     }
     #[cfg(target_endian = "little")]
     {
-        let mut block = Block::new(bytes.len(), align_of::<N>())?;
+        let mut block = match Block::new(bytes.len(), align_of::<N>()) {
+            Ok(block) => block,
+            // Out of memory ends the process, as for any `Vec` (a worker's memory limit names it).
+            Err(super::block::BlockError::NoMemory(layout)) => std::alloc::handle_alloc_error(layout),
+            Err(super::block::BlockError::Invalid(why)) => return Err(why),
+        };
         block.fill(bytes);
         // `WIDTH` is `size_of::<N>()` (no padding), so a full block of `N`'s alignment is one.
         block.into_vec::<N>().map_err(|_| "a block that is not a vector".to_owned())

@@ -25,15 +25,22 @@ use serde::de::{self, Deserialize, DeserializeOwned, Visitor};
 use std::any::TypeId;
 use std::mem::ManuallyDrop;
 
+/// From this many bytes on, a vector's copy asks for huge pages first (a system call, worth it
+/// only when it spares hundreds of page faults).
+const HUGE_FROM: usize = 2 << 20;
+
 /// If `iter` (what `collect_seq` was given) is a `&Vec<N>` or a `&[N]` for a plain `N`, writes
 /// its count and elements and says so; otherwise writes nothing.
 pub(super) fn write<I>(ser: &mut Serializer<'_>, iter: &I) -> bool {
     macro_rules! try_element {
         ($e:ty) => {
             if let Some(values) = plain_slice::<I, $e>(iter) {
-                ser.out.reserve(8 + size_of_val(values));
-                // Many megabytes about to be written into fresh memory: in huge pages.
-                crate::sys::prefer_huge_pages(ser.out.spare_capacity_mut());
+                let size = 8 + size_of_val(values);
+                ser.out.reserve(size);
+                if size >= HUGE_FROM {
+                    // Megabytes about to be written into fresh memory: in huge pages.
+                    crate::sys::prefer_huge_pages(&mut ser.out.spare_capacity_mut()[..size]);
+                }
                 ser.out.extend_from_slice(&(values.len() as u64).to_le_bytes());
                 numbers::write(values, ser.out);
                 #[cfg(test)]
