@@ -181,17 +181,34 @@ pub(crate) fn cast<T: 'static, V: 'static>(value: V) -> Result<T, Error> {
 
 /// A vector of plain numbers seen as its bytes (the wire form), so that a batch can own it and
 /// send it from its own memory; or a [`Block`] received for one.
-pub(crate) trait NumberBytes: Send + Sync + 'static {
+pub(crate) trait NumberBytes: Owner + Send + Sync + 'static {
     /// The vector's wire form.
     fn bytes(&self) -> &[u8];
     /// The alignment of its elements, which a receiver gives the block it receives it into.
     fn align(&self) -> usize;
+}
+
+/// What every [`NumberBytes`] does the same way: clone itself into a box, and be taken out by
+/// type.
+pub(crate) trait Owner {
     /// The same vector, in a box of its own.
     fn clone_box(&self) -> Box<dyn NumberBytes>;
     /// The vector itself, to be taken out by type.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
     /// The vector itself, to ask its type.
     fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: NumberBytes + Clone> Owner for T {
+    fn clone_box(&self) -> Box<dyn NumberBytes> {
+        Box::new(self.clone())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 #[cfg(target_endian = "little")]
@@ -202,15 +219,6 @@ impl<N: Plain + Send + Sync> NumberBytes for Vec<N> {
     fn align(&self) -> usize {
         align_of::<N>()
     }
-    fn clone_box(&self) -> Box<dyn NumberBytes> {
-        Box::new(self.clone())
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 impl NumberBytes for Block {
@@ -220,14 +228,11 @@ impl NumberBytes for Block {
     fn align(&self) -> usize {
         Block::align(self)
     }
-    fn clone_box(&self) -> Box<dyn NumberBytes> {
-        Box::new(self.clone())
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
+}
+
+impl Clone for Box<dyn NumberBytes> {
+    fn clone(&self) -> Self {
+        self.clone_box()
     }
 }
 
@@ -266,12 +271,6 @@ impl Owned {
             Ok(block) => block.into_vec::<N>().or_else(|block| read(block.bytes())),
             Err(_) => Err("a vector of an unexpected type".to_owned()),
         }
-    }
-}
-
-impl Clone for Box<dyn NumberBytes> {
-    fn clone(&self) -> Self {
-        self.clone_box()
     }
 }
 
