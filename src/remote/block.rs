@@ -7,7 +7,7 @@
 //! block becomes the vector as it is ([`Block::into_vec`]); anything else is decoded from its
 //! bytes. The allocation is the one place of the crate that builds a `Vec` from raw parts.
 
-use super::numbers::Plain;
+use super::plain::Plain;
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn a_full_block_of_the_right_alignment_becomes_the_vector_itself() {
         let values: Vec<f64> = (0..1000).map(|i| i as f64 * 0.5).collect();
-        let bytes = crate::remote::numbers::as_bytes(&values);
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut block = Block::new(bytes.len(), 8).unwrap();
         for piece in bytes.chunks(999) {
             assert!(block.fill(piece));

@@ -19,6 +19,7 @@ mod numbers;
 mod numbers_tests;
 pub(crate) mod outcomes;
 pub(crate) mod panics;
+mod plain;
 pub(crate) mod prepare;
 #[cfg(feature = "tracing")]
 pub(crate) mod replay;

@@ -17,9 +17,7 @@
 //!   build a `Vec<f64>` from elements of another type, which must still be read one by one.
 //!   Serde's visitor type is private, so `vec_visitor` asks `Vec<N>::deserialize` for it.
 
-use super::de::Deserializer;
 use super::error::Error;
-use super::ser::Serializer;
 use crate::remote::numbers::{self, Plain, for_plain_elements};
 use serde::de::{self, Deserialize, DeserializeOwned, Visitor};
 use std::any::TypeId;
@@ -31,18 +29,18 @@ const HUGE_FROM: usize = 2 << 20;
 
 /// If `iter` (what `collect_seq` was given) is a `&Vec<N>` or a `&[N]` for a plain `N`, writes
 /// its count and elements and says so; otherwise writes nothing.
-pub(super) fn write<I>(ser: &mut Serializer<'_>, iter: &I) -> bool {
+pub(super) fn write<I>(out: &mut Vec<u8>, iter: &I) -> bool {
     macro_rules! try_element {
         ($e:ty) => {
             if let Some(values) = plain_slice::<I, $e>(iter) {
                 let size = 8 + size_of_val(values);
-                ser.out.reserve(size);
+                out.reserve(size);
                 if size >= HUGE_FROM {
                     // Megabytes about to be written into fresh memory: in huge pages.
-                    crate::sys::prefer_huge_pages(&mut ser.out.spare_capacity_mut()[..size]);
+                    crate::sys::prefer_huge_pages(&mut out.spare_capacity_mut()[..size]);
                 }
-                ser.out.extend_from_slice(&(values.len() as u64).to_le_bytes());
-                numbers::write(values, ser.out);
+                out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+                numbers::write(values, out);
                 #[cfg(test)]
                 taken(0);
                 return true;
@@ -72,13 +70,13 @@ fn plain_slice<'i, I, N: Plain>(iter: &'i I) -> Option<&'i [N]> {
 
 /// If `V` is the visitor of serde's `Deserialize for Vec<N>` for a plain `N`, reads a count and
 /// that many `N`s in one go and returns the vector; `None` (having read nothing) otherwise.
-pub(super) fn read<'de, V: Visitor<'de>>(de: &mut Deserializer<'de>) -> Option<Result<V::Value, Error>> {
+pub(super) fn read<'de, V: Visitor<'de>>(input: &mut &'de [u8]) -> Option<Result<V::Value, Error>> {
     let value = typeid::of::<V::Value>();
     macro_rules! try_element {
         ($e:ty) => {
             // The first test is settled at compile time; the second only runs if it holds.
             if value == TypeId::of::<Vec<$e>>() && Some(typeid::of::<V>()) == vec_visitor::<$e>() {
-                return Some(values::<$e>(de).and_then(cast::<V::Value, $e>));
+                return Some(values::<$e>(input).and_then(cast::<V::Value, $e>));
             }
         };
     }
@@ -88,15 +86,20 @@ pub(super) fn read<'de, V: Visitor<'de>>(de: &mut Deserializer<'de>) -> Option<R
 
 /// A count, then that many `N`s: the count is checked against the bytes left before anything is
 /// allocated, so corrupt input is an error and never allocates more than its own size.
-fn values<N: Plain>(de: &mut Deserializer<'_>) -> Result<Vec<N>, Error> {
-    let count = u64::from_le_bytes(de.array()?);
-    let left = de.input.len();
+fn values<N: Plain>(input: &mut &[u8]) -> Result<Vec<N>, Error> {
+    let Some((count, rest)) = input.split_first_chunk::<8>() else {
+        return Err(Error(format!("8 bytes expected where {} are left", input.len())));
+    };
+    let count = u64::from_le_bytes(*count);
+    let left = rest.len();
     let size = usize::try_from(count).ok().and_then(|count| count.checked_mul(N::WIDTH));
     match size {
         Some(size) if size <= left => {
             #[cfg(test)]
             taken(1);
-            numbers::read(de.take(size)?).map_err(Error)
+            let (values, rest) = rest.split_at(size);
+            *input = rest;
+            numbers::read(values).map_err(Error)
         }
         _ => Err(Error(format!(
             "a length of {count} values of {} bytes where {left} bytes are left",

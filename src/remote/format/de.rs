@@ -11,7 +11,7 @@ pub(super) struct Deserializer<'de> {
 impl<'de> Deserializer<'de> {
     /// The next `n` bytes, or an error if fewer are left.
     #[inline(always)]
-    pub(super) fn take(&mut self, n: usize) -> Result<&'de [u8], Error> {
+    fn take(&mut self, n: usize) -> Result<&'de [u8], Error> {
         if n > self.input.len() {
             return Err(Error(format!("{n} bytes expected where {} are left", self.input.len())));
         }
@@ -21,7 +21,7 @@ impl<'de> Deserializer<'de> {
     }
 
     #[inline(always)]
-    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let mut array = [0; N];
         array.copy_from_slice(self.take(N)?);
         Ok(array)
@@ -126,7 +126,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         // A `Vec` of plain numbers in one copy (see `bulk`); any other sequence element by element.
-        if let Some(values) = bulk::read::<V>(self) {
+        if let Some(values) = bulk::read::<V>(&mut self.input) {
             return values;
         }
         let left = self.length()?;

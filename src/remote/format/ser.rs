@@ -134,7 +134,7 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        if bulk::write(self, &iter) {
+        if bulk::write(self.out, &iter) {
             return Ok(());
         }
         let mut iter = iter.into_iter();
