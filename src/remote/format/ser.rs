@@ -170,13 +170,13 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     }
     fn serialize_struct_variant(
         self,
-        _: &'static str,
+        name: &'static str,
         index: u32,
-        _: &'static str,
-        _: usize,
+        variant: &'static str,
+        len: usize,
     ) -> Result<Self, Error> {
-        self.put(&index.to_le_bytes());
-        Ok(self)
+        // The same form: its index, then its fields in order.
+        self.serialize_tuple_variant(name, index, variant, len)
     }
     fn is_human_readable(&self) -> bool {
         false
