@@ -54,8 +54,17 @@ fn inline_and_written_frames_keep_their_order() {
             }
         }
     }
+    // Read on a thread of its own, so that a message that never comes fails the test.
+    let count = expected.len();
+    let (got_tx, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..count {
+            let _ = got_tx.send(tasks_rx.recv());
+        }
+    });
     for want in expected {
-        assert_eq!(tasks_rx.recv().unwrap(), want);
+        let message = got.recv_timeout(Duration::from_secs(30)).expect("a message never came");
+        assert_eq!(message.unwrap(), want);
     }
     assert!(link.close(Duration::from_secs(5)));
     assert_eq!(link.delivered(), 60);

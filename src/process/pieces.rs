@@ -115,7 +115,16 @@ mod tests {
         let (batch, bytes) = detached(&values);
         let (tx, rx) = bytes_channel().unwrap();
         let sender = std::thread::spawn(move || send(&tx, &bytes).unwrap());
-        let block = receive(&batch, || rx.recv().map_err(|e| format!("{e:?}"))).unwrap();
+        // Received on a thread of its own, so that pieces that never come fail the test.
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx
+                .send(receive(&batch, || rx.recv().map_err(|e| format!("{e:?}"))).map_err(|e| e.to_string()));
+        });
+        let block = done
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the pieces never all came")
+            .unwrap();
         sender.join().unwrap();
         assert_eq!(block.into_vec::<f64>().unwrap(), values);
     }

@@ -270,9 +270,11 @@ pub(crate) mod tests {
     fn a_knock_ends_a_one_shot_servers_accept_and_a_refused_one_says_so() {
         if CHANNELS_ARE_SOCKETS {
             let (server, name) = ipc_channel::ipc::IpcOneShotServer::<u8>::new().unwrap();
-            let accepting = std::thread::spawn(move || server.accept().is_err());
+            let (accepted_tx, accepted) = std::sync::mpsc::channel();
+            std::thread::spawn(move || accepted_tx.send(server.accept().is_err()));
             assert!(knock_and_hang_up(&name));
-            assert!(accepting.join().unwrap(), "nothing was sent: the accept fails");
+            let failed = accepted.recv_timeout(std::time::Duration::from_secs(30));
+            assert_eq!(failed, Ok(true), "the knock ends the accept, which fails: nothing was sent");
             // The server is gone now: refused, and nothing is left open.
             assert!(!knock_and_hang_up(&name));
         }
