@@ -159,6 +159,22 @@ fn a_struct_holding_vectors_of_numbers() {
     };
     let back = pool.submit(scaled, empty).result().unwrap();
     assert_eq!(back.marks, [0]);
+    // Vectors of megabytes inside it travel apart from its other bytes, both ways.
+    for len in [(1 << 20) / 8 - 1, (1 << 20) / 8, 3 << 17] {
+        let large = Signal {
+            name: "array".into(),
+            rate: 1.0,
+            samples: (0..len).map(|i| i as f64).collect(),
+            marks: (0..len as u32 / 2).collect(),
+            nested: vec![vec![7; len]],
+            maybe: Some(vec![-1; len]),
+        };
+        let mut expected = large.clone();
+        expected.samples.iter_mut().for_each(|x| *x *= 2.0);
+        expected.marks.push(len as u32 / 2);
+        expected.name.push('!');
+        assert!(pool.submit(scaled, large).result().unwrap() == expected, "{len} values");
+    }
 }
 
 fn sum_u32(v: Vec<u32>) -> u64 {

@@ -33,10 +33,9 @@
 //! request, at most one per task in flight plus one per overrun item before the worker is
 //! killed outright, far below a socket's buffer, so that send never blocks either.
 
-use super::pieces::{self, Missed};
+use super::pieces::{self, Missed, Received};
 use super::protocol::{Batch, Control, FromWorker, encode};
 use crate::future::Killer;
-use crate::remote::block::Block;
 use crate::sys;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use ipc_channel::IpcError;
@@ -251,7 +250,7 @@ fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: 
                     })
                 };
                 match receive_detached(&frame, next) {
-                    Ok(block) => attach(frame, block),
+                    Ok(received) => attach(frame, received),
                     // It died before it had sent them all.
                     Err(_) if gone => Event::Gone,
                     Err(Missed::NoMemory(layout)) => Event::Garbage(format!(
@@ -281,28 +280,33 @@ fn read(results: &IpcReceiver<FromWorker>, payloads: &IpcBytesReceiver, notify: 
 pub(crate) fn receive_detached(
     frame: &FromWorker,
     next: impl FnMut() -> Result<Vec<u8>, String>,
-) -> Result<Block, Missed> {
+) -> Result<Received, Missed> {
     match frame {
         FromWorker::Items { values, detached: true, .. } => pieces::receive(values, next),
         other => Err(Missed::Broken(format!("no bytes follow {other:?}"))),
     }
 }
 
-/// How many bytes follow an `Items` frame whose values are detached, as its layout says.
+/// How many bytes follow an `Items` frame whose values are detached, as its layout and its
+/// segments say.
 #[cfg(fuzzing)]
 pub(crate) fn detached_len(frame: &FromWorker) -> Option<usize> {
     match frame {
-        FromWorker::Items { values, detached: true, .. } => values.expected_len(),
+        FromWorker::Items { values, detached: true, .. } => {
+            values.segments().iter().try_fold(values.expected_len()?, |len, segment| {
+                len.checked_add(usize::try_from(segment.len).ok()?)
+            })
+        }
         _ => None,
     }
 }
 
 /// An `Items` frame with the bytes that followed it on the payload channel: the frame whole,
 /// or garbage if they do not fit the layout it announced (nothing of a peer is used unchecked).
-pub(crate) fn attach(frame: FromWorker, block: Block) -> Event {
+pub(crate) fn attach(frame: FromWorker, received: Received) -> Event {
     match frame {
         FromWorker::Items { id, mut values, failures, detached: true } => {
-            if values.attach(block) {
+            if values.attach(received.main, received.segments, received.intact) {
                 Event::Frame(FromWorker::Items { id, values, failures, detached: false })
             } else {
                 Event::Garbage(format!("sent detached results for task {id} that do not fit"))
@@ -319,9 +323,10 @@ fn write(tasks: IpcBytesSender, to_write: &Receiver<Outgoing>, delivered: &Atomi
     // cannot end a program that restored SIGPIPE's default action; the send fails instead.
     sys::hold_back_sigpipe_on_this_thread();
     for message in to_write {
-        let sent = tasks
-            .send(&message.frame)
-            .and_then(|()| message.detached.iter().try_for_each(|batch| pieces::send(&tasks, batch.data())));
+        let sent = tasks.send(&message.frame).and_then(|()| {
+            let mut send = |bytes: &[u8]| pieces::send(&tasks, bytes);
+            message.detached.iter().try_for_each(|batch| batch.send_detached(&mut send))
+        });
         if sent.is_err() {
             return;
         }

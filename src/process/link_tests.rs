@@ -1,6 +1,7 @@
 //! Tests of the link: detached bytes attached to their frame, and frames kept in order.
 
 use super::*;
+use crate::remote::block::Block;
 
 fn detached(values: &Batch) -> FromWorker {
     let mut values = values.clone();
@@ -11,7 +12,7 @@ fn detached(values: &Batch) -> FromWorker {
 #[test]
 fn detached_bytes_that_fit_make_the_frame_whole() {
     let values = Batch::single(&vec![7u8; 1000]).unwrap();
-    match attach(detached(&values), Block::copy_of(values.data(), 1).unwrap()) {
+    match attach(detached(&values), Block::copy_of(values.data(), 1).unwrap().into()) {
         Event::Frame(FromWorker::Items { values: whole, detached: false, .. }) => {
             assert_eq!(whole, values)
         }
@@ -23,7 +24,7 @@ fn detached_bytes_that_fit_make_the_frame_whole() {
 fn detached_bytes_that_do_not_fit_are_garbage() {
     let values = Batch::single(&vec![7u8; 1000]).unwrap();
     for wrong in [0, 1, 999, 1001, 1 << 16] {
-        let event = attach(detached(&values), Block::copy_of(&vec![0; wrong], 1).unwrap());
+        let event = attach(detached(&values), Block::copy_of(&vec![0; wrong], 1).unwrap().into());
         assert!(matches!(event, Event::Garbage(ref why) if why.contains("do not fit")), "{wrong}: {event:?}");
     }
 }
@@ -74,6 +75,6 @@ fn inline_and_written_frames_keep_their_order() {
 
 #[test]
 fn bytes_after_a_frame_that_has_none_are_garbage() {
-    let event = attach(FromWorker::Ready, Block::copy_of(&[1, 2, 3], 1).unwrap());
+    let event = attach(FromWorker::Ready, Block::copy_of(&[1, 2, 3], 1).unwrap().into());
     assert!(matches!(event, Event::Garbage(_)), "{event:?}");
 }

@@ -51,8 +51,8 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
             if frame.has_detached() && link::detached_len(&frame).is_some_and(|len| len <= bytes.len()) {
                 let mut pieces = bytes.chunks(4096).map(<[u8]>::to_vec);
                 let next = || pieces.next().ok_or_else(|| "no more bytes".to_owned());
-                if let Ok(block) = link::receive_detached(&frame, next)
-                    && let link::Event::Frame(frame) = link::attach(frame, block)
+                if let Ok(received) = link::receive_detached(&frame, next)
+                    && let link::Event::Frame(frame) = link::attach(frame, received)
                 {
                     read(frame);
                 }

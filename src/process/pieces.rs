@@ -15,6 +15,7 @@
 
 use crate::remote::batch::Batch;
 use crate::remote::block::{Block, BlockError};
+use crate::remote::segments;
 use crate::sys;
 use ipc_channel::ipc::IpcBytesSender;
 use std::alloc::Layout;
@@ -56,37 +57,95 @@ impl std::fmt::Display for Missed {
     }
 }
 
+/// What follows the frame of a detached batch, received: its bytes, its segments (see
+/// `remote::segments`), and the sender's verdict on them.
+#[derive(Debug)]
+pub(crate) struct Received {
+    pub(crate) main: Block,
+    pub(crate) segments: Vec<Block>,
+    pub(crate) intact: bool,
+}
+
+#[cfg(test)]
+impl From<Block> for Received {
+    /// A batch's bytes without segments.
+    fn from(main: Block) -> Received {
+        Received { main, segments: Vec::new(), intact: true }
+    }
+}
+
 /// Receives the detached bytes of `batch` from `next` (each call: the next piece, or why there
-/// is none), into a block of the length and alignment its frame gives. The peer's word is
-/// checked before it is used: an alignment a plain number can have, a length this machine can
-/// lay out and allocate (or [`Missed::NoMemory`], never an abort: the caller decides), and
-/// pieces that are not empty and do not run past that length.
+/// is none): into a block of the length and alignment its frame gives, then each of its
+/// segments into a block of its own, then the verdict. The peer's word is checked before it is
+/// used: segments in their places (`segments::check`), alignments a plain number can have,
+/// lengths this machine can lay out and allocate (or [`Missed::NoMemory`] with nothing read,
+/// never an abort: the caller decides), pieces that are not empty and do not run past a block.
 pub(crate) fn receive(
     batch: &Batch,
     mut next: impl FnMut() -> Result<Vec<u8>, String>,
-) -> Result<Block, Missed> {
+) -> Result<Received, Missed> {
     let len =
         batch.expected_len().ok_or_else(|| Missed::Broken("a length this machine cannot address".into()))?;
-    let mut block = Block::new(len, batch.align()).map_err(|error| match error {
-        BlockError::NoMemory(layout) => Missed::NoMemory(layout),
-        BlockError::Invalid(why) => Missed::Broken(why),
-    })?;
-    while block.missing() > 0 {
-        let piece = next().map_err(Missed::Broken)?;
-        if piece.is_empty() || !block.fill(&piece) {
-            let missing = block.missing();
-            return Err(Missed::Broken(format!(
-                "a piece of {} bytes where {missing} were missing",
-                piece.len()
-            )));
+    segments::check(batch.segments(), len).map_err(Missed::Broken)?;
+    let block = |len: u64, align: usize| {
+        let len =
+            usize::try_from(len).map_err(|_| Missed::Broken(format!("{len} bytes cannot be addressed")))?;
+        Block::new(len, align).map_err(|error| match error {
+            BlockError::NoMemory(layout) => Missed::NoMemory(layout),
+            BlockError::Invalid(why) => Missed::Broken(why),
+        })
+    };
+    // Every block first: out of memory is then known before anything is read.
+    let mut main = block(len as u64, batch.align())?;
+    let mut parts: Vec<Block> = batch
+        .segments()
+        .iter()
+        .map(|segment| block(segment.len, usize::from(segment.align)))
+        .collect::<Result<_, _>>()?;
+    for block in std::iter::once(&mut main).chain(&mut parts) {
+        while block.missing() > 0 {
+            let piece = next().map_err(Missed::Broken)?;
+            if piece.is_empty() || !block.fill(&piece) {
+                let missing = block.missing();
+                return Err(Missed::Broken(format!(
+                    "a piece of {} bytes where {missing} were missing",
+                    piece.len()
+                )));
+            }
         }
     }
-    Ok(block)
+    let intact = match batch.segments() {
+        [] => true,
+        _ => verdict(&mut next).map_err(Missed::Broken)?,
+    };
+    Ok(Received { main, segments: parts, intact })
 }
 
-/// Reads and drops `len` bytes of pieces from `next`, for a receiver that has no room for them:
-/// the sender's writes then complete, as if they had been received.
-pub(crate) fn skip(len: usize, mut next: impl FnMut() -> Result<Vec<u8>, String>) -> Result<(), String> {
+/// The sender's verdict after a batch's segments: one byte, 1 or 0.
+fn verdict(next: &mut impl FnMut() -> Result<Vec<u8>, String>) -> Result<bool, String> {
+    match next()?[..] {
+        [1] => Ok(true),
+        [0] => Ok(false),
+        ref other => Err(format!("a verdict of {} bytes", other.len())),
+    }
+}
+
+/// Reads and drops what follows the frame of `batch` from `next`, for a receiver that has no
+/// room for it: the sender's writes then complete, as if they had been received.
+pub(crate) fn skip(batch: &Batch, mut next: impl FnMut() -> Result<Vec<u8>, String>) -> Result<(), String> {
+    let len = batch.expected_len().ok_or("a length this machine cannot address")?;
+    let lens = std::iter::once(len as u64).chain(batch.segments().iter().map(|segment| segment.len));
+    for len in lens {
+        skip_len(usize::try_from(len).map_err(|_| format!("{len} bytes cannot be addressed"))?, &mut next)?;
+    }
+    if !batch.segments().is_empty() {
+        verdict(&mut next)?;
+    }
+    Ok(())
+}
+
+/// Reads and drops pieces of `len` bytes in all.
+fn skip_len(len: usize, next: &mut impl FnMut() -> Result<Vec<u8>, String>) -> Result<(), String> {
     let mut missing = len;
     while missing > 0 {
         let piece = next()?;
@@ -126,7 +185,7 @@ mod tests {
             .expect("the pieces never all came")
             .unwrap();
         sender.join().unwrap();
-        assert_eq!(block.into_vec::<f64>().unwrap(), values);
+        assert_eq!(block.main.into_vec::<f64>().unwrap(), values);
     }
 
     #[test]
@@ -143,18 +202,21 @@ mod tests {
         assert_eq!(short.unwrap_err().to_string(), "gone", "the channel's error when the rest never comes");
         let mut pieces = vec![bytes[..400].to_vec(), bytes[400..].to_vec()].into_iter();
         let whole = receive(&batch, || pieces.next().ok_or_else(String::new)).unwrap();
-        assert_eq!(whole.bytes(), bytes);
+        assert_eq!(whole.main.bytes(), bytes);
     }
 
     #[test]
     fn skipping_reads_exactly_what_was_announced() {
         let mut pieces = vec![vec![1; 500], vec![2; 300], vec![3; 7]].into_iter();
-        assert_eq!(skip(800, || pieces.next().ok_or_else(String::new)), Ok(()));
+        assert_eq!(skip_len(800, &mut || pieces.next().ok_or_else(String::new)), Ok(()));
         assert_eq!(pieces.next(), Some(vec![3; 7]), "nothing past the length is read");
         let mut pieces = vec![vec![1; 500], vec![2; 301]].into_iter();
-        assert!(skip(800, || pieces.next().ok_or_else(String::new)).is_err(), "a piece past the end");
+        assert!(
+            skip_len(800, &mut || pieces.next().ok_or_else(String::new)).is_err(),
+            "a piece past the end"
+        );
         let mut pieces = vec![Vec::new()].into_iter();
-        assert!(skip(8, || pieces.next().ok_or_else(String::new)).is_err(), "an empty piece");
-        assert_eq!(skip(0, || Err("not called".to_owned())), Ok(()));
+        assert!(skip_len(8, &mut || pieces.next().ok_or_else(String::new)).is_err(), "an empty piece");
+        assert_eq!(skip_len(0, &mut || Err("not called".to_owned())), Ok(()));
     }
 }

@@ -99,19 +99,19 @@ fn serve(server: &str) -> Result<(), String> {
                 // Detached arguments follow the frame, in pieces, in order.
                 for frame in frames.iter_mut().filter(|frame| frame.detached) {
                     let mut next = || tasks.recv().map_err(|e| format!("the parent is gone: {e:?}"));
-                    let block = match pieces::receive(&frame.args, &mut next) {
-                        Ok(block) => block,
+                    let received = match pieces::receive(&frame.args, &mut next) {
+                        Ok(received) => received,
                         Err(Missed::NoMemory(layout)) => {
                             // Read all the same, so that the parent's writer completes and counts
                             // the task as delivered: it fails with this worker's death (named by
                             // the memory limit, if one is set) instead of going to a new worker,
                             // which would fail the same way, again and again.
-                            pieces::skip(layout.size(), &mut next)?;
+                            pieces::skip(&frame.args, &mut next)?;
                             std::alloc::handle_alloc_error(layout)
                         }
                         Err(Missed::Broken(why)) => return Err(why),
                     };
-                    if !frame.args.attach(block) {
+                    if !frame.args.attach(received.main, received.segments, received.intact) {
                         return Err("the parent sent detached arguments that do not fit their task".into());
                     }
                 }
@@ -225,13 +225,14 @@ impl Reporter<'_> {
         let (mut values, failures) = self.outcomes.take();
         let detached = values.data_len() >= DETACH_AT;
         // Taken out as it is: a vector of numbers a task returned is sent from its own memory.
-        let data = detached.then(|| values.take_storage());
+        let data = detached.then(|| values.detach());
         let frame = FromWorker::Items { id: self.id, values, failures, detached };
         send(self.out.results, frame)?;
         // The bytes go after the frame: a large message is written only as fast as it is read,
         // and the parent reads it once the frame has told it to.
         if let Some(data) = data {
-            pieces::send(self.out.payloads, data.bytes()).map_err(|e| format!("the parent is gone: {e}"))?;
+            let mut send = |bytes: &[u8]| pieces::send(self.out.payloads, bytes);
+            data.send(&mut send).map_err(|e| format!("the parent is gone: {e}"))?;
         }
         Ok(())
     }

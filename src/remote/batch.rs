@@ -5,6 +5,7 @@ pub(crate) use super::bytebuf::ByteBuf;
 use super::bytebuf::Bytes;
 use super::codec;
 use super::numbers::{self, NumberBytes, Owned};
+use super::segments::{self, Kept, Parts, Segment};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// Encoded items in one buffer. Items of one width (numbers: see [`codec`]) need nothing more
@@ -13,6 +14,10 @@ use serde::{Deserialize, Serialize, Serializer};
 /// A batch of one vector of plain numbers that it was given to own holds the vector itself,
 /// whose memory is its bytes (see [`numbers::take_vector`]): sent from there, it is not copied.
 /// A batch whose bytes travelled apart from its frame holds the [`Block`] they arrived in.
+///
+/// A batch of one value whose large vectors are segments (see [`segments`]) holds the value's
+/// other bytes, the segments' places, and the value itself to send them from (or, received,
+/// the blocks they arrived in). Its layout is that of the other bytes.
 #[derive(Deserialize, Debug, Clone)]
 pub(crate) struct Batch {
     data: ByteBuf,
@@ -23,11 +28,20 @@ pub(crate) struct Batch {
     /// The adopted vector or the received block, if any; `data` is then empty.
     #[serde(skip)]
     numbers: Option<Box<dyn NumberBytes>>,
+    /// The segments of its one value, if any; a peer's word until `segments::check` and
+    /// decoding have used it.
+    segments: Vec<Segment>,
+    /// The value the segments are sent from.
+    #[serde(skip)]
+    kept: Option<Kept>,
+    /// The segments received, and the sender's verdict on them.
+    #[serde(skip)]
+    received: Option<(Vec<Block>, bool)>,
 }
 
 impl PartialEq for Batch {
     fn eq(&self, other: &Batch) -> bool {
-        self.layout == other.layout && self.bytes() == other.bytes()
+        self.layout == other.layout && self.bytes() == other.bytes() && self.segments == other.segments
     }
 }
 
@@ -53,6 +67,9 @@ impl Default for Batch {
             layout: Layout::Fixed { width: 0, count: 0 },
             align: 1,
             numbers: None,
+            segments: Vec::new(),
+            kept: None,
+            received: None,
         }
     }
 }
@@ -73,7 +90,7 @@ impl Batch {
 
     /// A batch of the one item `value`, which it takes: a value that is bytes already (see
     /// [`codec::into_bytes`]) becomes the batch's buffer without a copy.
-    pub(crate) fn single_owned<T: Serialize + 'static>(value: T) -> Result<Batch, codec::Error> {
+    pub(crate) fn single_owned<T: Serialize + Send + 'static>(value: T) -> Result<Batch, codec::Error> {
         let mut batch = Batch::default();
         batch.push_owned(value)?;
         Ok(batch)
@@ -110,8 +127,13 @@ impl Batch {
         }
     }
 
-    /// The buffer, to append to: an adopted vector's bytes are copied into it first.
+    /// The buffer, to append to: an adopted vector's bytes (or a value's segments) are copied
+    /// into it first.
     fn buffer(&mut self) -> &mut Vec<u8> {
+        if !self.segments.is_empty() {
+            let flat = self.flat();
+            *self = Batch::adopt(flat);
+        }
         if let Some(numbers) = self.numbers.take() {
             self.data.0 = numbers.bytes().to_vec();
             self.align = 1;
@@ -120,8 +142,9 @@ impl Batch {
     }
 
     /// Appends `value`, which it takes: into an empty batch, a value that is bytes already
-    /// becomes the buffer without a copy.
-    pub(crate) fn push_owned<T: Serialize + 'static>(&mut self, value: T) -> Result<(), codec::Error> {
+    /// becomes the buffer without a copy, and a value with large vectors of numbers inside is
+    /// kept to send them from (see [`segments`]).
+    pub(crate) fn push_owned<T: Serialize + Send + 'static>(&mut self, value: T) -> Result<(), codec::Error> {
         let mut slot = Some(value);
         if self.is_empty()
             && let Some(bytes) = codec::take_bytes(&mut slot)
@@ -136,9 +159,38 @@ impl Batch {
             return Ok(());
         }
         match slot {
+            Some(value) if self.is_empty() => {
+                let mut data = Vec::new();
+                let parts = codec::encode_in_parts(value, &mut data)?;
+                *self = Batch::adopt(data);
+                if let Some((segments, kept)) = parts {
+                    self.segments = segments;
+                    self.kept = Some(kept);
+                }
+                Ok(())
+            }
             Some(value) => self.push(&value),
             None => Ok(()),
         }
+    }
+
+    /// The one value's bytes with its segments in their places (a copy: for a transport without
+    /// segments, or a batch that grows).
+    fn flat(&self) -> Vec<u8> {
+        if let Some(kept) = &self.kept {
+            // The value wrote these bytes once already; if it cannot again, its decoding fails.
+            return kept.flat().unwrap_or_default();
+        }
+        let blocks = self.received.as_ref().map_or(&[][..], |(blocks, _)| &blocks[..]);
+        let (mut flat, mut from) = (Vec::new(), 0);
+        for (segment, block) in self.segments.iter().zip(blocks) {
+            let at = (segment.at as usize).min(self.bytes().len()).max(from);
+            flat.extend_from_slice(&self.bytes()[from..at]);
+            flat.extend_from_slice(block.bytes());
+            from = at;
+        }
+        flat.extend_from_slice(&self.bytes()[from..]);
+        flat
     }
 
     /// The one item of a batch of one, without a copy.
@@ -148,17 +200,60 @@ impl Batch {
             Layout::Ends(ends) => ends[..] == [self.bytes().len()],
             Layout::Fixed { .. } => false,
         };
-        whole.then(|| self.take_storage())
+        if !whole {
+            return None;
+        }
+        if self.segments.is_empty() {
+            return Some(self.take_storage());
+        }
+        let Some((blocks, intact)) = self.received.take() else {
+            return Some(Owned::Bytes(self.flat()));
+        };
+        let main = match self.take_storage() {
+            Owned::Numbers(numbers) => match numbers.into_any().downcast::<Block>() {
+                Ok(block) => *block,
+                Err(_) => return None,
+            },
+            _ => return None,
+        };
+        let segments = self.segments.iter().map(|segment| segment.at as usize).zip(blocks).collect();
+        Some(Owned::Parts(Box::new(Parts { main, segments, intact })))
     }
 
-    /// How many bytes the items take.
+    /// How many bytes the items take, with their segments.
     pub(crate) fn data_len(&self) -> usize {
-        self.bytes().len()
+        self.segments.iter().fold(self.bytes().len(), |len, segment| len.saturating_add(segment.len as usize))
     }
 
-    /// The items' bytes, for sending apart from the frame (see [`Batch::wire`]).
+    /// The items' bytes (a value's segments apart).
+    #[cfg(test)]
     pub(crate) fn data(&self) -> &[u8] {
         self.bytes()
+    }
+
+    /// Sends what follows the frame of this batch sent detached (see [`Batch::wire`]): its
+    /// bytes, then its segments (see [`segments::send_segments`]). `send` sends one run of bytes.
+    pub(crate) fn send_detached(
+        &self,
+        send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        send(self.bytes())?;
+        match &self.kept {
+            Some(kept) => segments::send_segments(kept, self.bytes(), &self.segments, send),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes out what [`Batch::send_detached`] sends, for a batch whose frame is sent first.
+    pub(crate) fn detach(&mut self) -> Detached {
+        let kept = self.kept.take();
+        let segments = if kept.is_some() { self.segments.clone() } else { Vec::new() };
+        Detached { main: self.take_storage(), segments, kept }
+    }
+
+    /// The segments its frame announced.
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.segments
     }
 
     /// Takes the items' bytes out without a copy (a vector it adopted stays that vector),
@@ -187,24 +282,60 @@ impl Batch {
         usize::from(self.align)
     }
 
-    /// Puts back the bytes of a detached batch, in the block they arrived in; false if they do
-    /// not fit its layout.
-    pub(crate) fn attach(&mut self, block: Block) -> bool {
+    /// Puts back the bytes of a detached batch, in the block they arrived in, with its
+    /// segments and the sender's verdict on them; false if they do not fit its layout.
+    pub(crate) fn attach(&mut self, block: Block, segments: Vec<Block>, intact: bool) -> bool {
         self.data.0 = Vec::new();
         self.numbers = Some(Box::new(block));
-        self.is_well_formed()
+        let fits = segments.len() == self.segments.len()
+            && segments
+                .iter()
+                .zip(&self.segments)
+                .all(|(block, segment)| block.bytes().len() as u64 == segment.len)
+            && segments::check(&self.segments, self.bytes().len()).is_ok();
+        self.received = (!self.segments.is_empty()).then_some((segments, intact));
+        fits && self.is_well_formed() && (self.segments.is_empty() || self.len() == 1)
     }
 
     /// The batch as it goes into a frame: whole, or `detached` (its bytes travel apart).
+    /// A batch with segments that is not detached goes whole: its value's bytes with the
+    /// segments in their places, as a batch of one item (a copy).
     pub(crate) fn wire(&self, detached: bool) -> impl Serialize + '_ {
         #[derive(Serialize)]
         struct Wire<'a> {
             data: Bytes<'a>,
             layout: &'a Layout,
             align: u8,
+            segments: &'a [Segment],
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Either<'a> {
+            Borrowed(Wire<'a>),
+            Flat(FlatWire),
+        }
+        #[derive(Serialize)]
+        struct FlatWire {
+            data: ByteBuf,
+            layout: Layout,
+            align: u8,
+            segments: Vec<Segment>,
         }
         let align = self.numbers.as_ref().map_or(self.align, |numbers| numbers.align() as u8);
-        Wire { data: Bytes(if detached { &[] } else { self.bytes() }), layout: &self.layout, align }
+        // (A batch whose parts were taken out to be sent after its frame keeps its segments.)
+        let holds_parts = self.kept.is_some() || self.received.is_some();
+        if !detached && !self.segments.is_empty() && holds_parts {
+            let flat = Batch::adopt(self.flat());
+            return Either::Flat(FlatWire {
+                data: flat.data,
+                layout: flat.layout,
+                align: 1,
+                segments: Vec::new(),
+            });
+        }
+        let data = Bytes(if detached { &[] } else { self.bytes() });
+        let segments = &self.segments[..];
+        Either::Borrowed(Wire { data, layout: &self.layout, align, segments })
     }
 
     /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
@@ -302,6 +433,24 @@ impl Batch {
     }
 }
 
+/// What follows the frame of a batch sent detached, taken out of it (see [`Batch::detach`]).
+pub(crate) struct Detached {
+    main: Owned,
+    segments: Vec<Segment>,
+    kept: Option<Kept>,
+}
+
+impl Detached {
+    /// Sends it, as [`Batch::send_detached`] does.
+    pub(crate) fn send(&self, send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        send(self.main.bytes())?;
+        match &self.kept {
+            Some(kept) => segments::send_segments(kept, self.main.bytes(), &self.segments, send),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The items of a [`Batch`], from [`Batch::items`].
 pub(crate) struct Items<'a> {
     data: &'a [u8],
@@ -338,5 +487,17 @@ impl<'a> Iterator for Items<'a> {
 }
 
 #[cfg(test)]
+impl Batch {
+    /// Moves every segment's place by `by` bytes, as a corrupt frame would.
+    pub(crate) fn shift_segments_for_test(&mut self, by: i64) {
+        self.segments.iter_mut().for_each(|segment| segment.at = segment.at.saturating_add_signed(by));
+    }
+}
+
+#[cfg(test)]
 #[path = "batch_tests.rs"]
 mod tests;
+
+#[cfg(all(test, not(loom)))]
+#[path = "segments_tests.rs"]
+mod segments_tests;

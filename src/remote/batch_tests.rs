@@ -46,13 +46,13 @@ fn bytes_are_adopted_and_detached_without_a_copy() {
     assert_eq!((back.expected_len(), back.align()), (Some(1000), 1));
     let block = Block::copy_of(data.bytes(), back.align()).unwrap();
     let address = block.bytes().as_ptr();
-    assert!(back.attach(block), "the bytes fit the layout again");
+    assert!(back.attach(block, Vec::new(), true), "the bytes fit the layout again");
     let whole = back.into_single().unwrap().into_vec::<u8>().unwrap();
     assert_eq!(whole.as_ptr(), address, "and came back out whole, the block itself");
     let mut wrong = Batch::single_owned(vec![1u8; 10]).unwrap();
     let _ = wrong.take_storage();
     assert!(
-        !wrong.attach(Block::copy_of(&[1; 11], 1).unwrap()),
+        !wrong.attach(Block::copy_of(&[1; 11], 1).unwrap(), Vec::new(), true),
         "bytes that do not fit the layout are refused"
     );
     let mut numbers = Batch::default();

@@ -16,6 +16,7 @@
 
 use super::format;
 use super::numbers::{self, Owned, cast};
+use super::segments::{Kept, Noted, Parts, Rewrite, Segment, Sink};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::{Any, TypeId};
@@ -45,26 +46,7 @@ macro_rules! for_number_types {
 
 /// Appends `value`, encoded, to `out`; on error `out` is left as it was.
 pub(crate) fn encode_into<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
-    let any = value as &dyn Any;
-    macro_rules! number {
-        ($t:ty, $n:ty) => {
-            if let Some(n) = any.downcast_ref::<$n>() {
-                // usize and isize travel as 64 bits, so 32- and 64-bit processes agree.
-                out.extend_from_slice(&widen!($n, *n).to_le_bytes());
-                return Ok(());
-            }
-        };
-    }
-    for_number_types!(T, number);
-    if let Some(bytes) = any.downcast_ref::<Vec<u8>>() {
-        out.extend_from_slice(bytes);
-        return Ok(());
-    }
-    if let Some(text) = any.downcast_ref::<String>() {
-        out.extend_from_slice(text.as_bytes());
-        return Ok(());
-    }
-    if numbers::encode(value, out) {
+    if encode_raw(value, out) {
         return Ok(());
     }
     let start = out.len();
@@ -72,6 +54,59 @@ pub(crate) fn encode_into<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) 
         out.truncate(start);
         e.0
     })
+}
+
+/// Encodes `value`, which it takes, into the empty `out`: a value written in the format whose
+/// large vectors of numbers are segments (see `segments`) is kept, with its segments, to send
+/// them from; any other value is encoded as [`encode_into`] does, and dropped.
+pub(crate) fn encode_in_parts<T: Serialize + Send + 'static>(
+    value: T,
+    out: &mut Vec<u8>,
+) -> Result<Option<(Vec<Segment>, Kept)>, Error> {
+    if encode_raw(&value, out) {
+        return Ok(None);
+    }
+    let mut noted = Noted::default();
+    if let Err(error) = format::write_with(&value, out, &mut noted) {
+        out.clear();
+        return Err(error.0);
+    }
+    if noted.segments.is_empty() {
+        return Ok(None);
+    }
+    /// A value written again in the format (see `segments::Rewrite`).
+    struct Again<T>(T);
+    impl<T: Serialize + Send> Rewrite for Again<T> {
+        fn rewrite(&self, out: &mut Vec<u8>, sink: &mut dyn Sink) -> Result<(), String> {
+            format::write_with(&self.0, out, sink).map_err(|e| e.0)
+        }
+    }
+    Ok(Some((noted.segments, Kept::new(Box::new(Again(value))))))
+}
+
+/// Appends `value` if it has a form of its own (a number, bytes, text, a vector of numbers) and
+/// says so; writes nothing otherwise (the value goes through the format).
+fn encode_raw<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) -> bool {
+    let any = value as &dyn Any;
+    macro_rules! number {
+        ($t:ty, $n:ty) => {
+            if let Some(n) = any.downcast_ref::<$n>() {
+                // usize and isize travel as 64 bits, so 32- and 64-bit processes agree.
+                out.extend_from_slice(&widen!($n, *n).to_le_bytes());
+                return true;
+            }
+        };
+    }
+    for_number_types!(T, number);
+    if let Some(bytes) = any.downcast_ref::<Vec<u8>>() {
+        out.extend_from_slice(bytes);
+        return true;
+    }
+    if let Some(text) = any.downcast_ref::<String>() {
+        out.extend_from_slice(text.as_bytes());
+        return true;
+    }
+    numbers::encode(value, out)
 }
 
 /// `usize`/`isize` as 64 bits on the wire; every other number as itself.
@@ -148,6 +183,9 @@ pub(crate) fn take_bytes<T: 'static>(slot: &mut Option<T>) -> Option<Vec<u8>> {
 /// Decodes a `T` from the one value of a batch, which it takes: a `Vec<u8>`, a `String` or a
 /// vector of plain numbers is the memory itself where it can be, moved, not copied.
 pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(owned: Owned) -> Result<T, Error> {
+    if let Owned::Parts(parts) = owned {
+        return decode_parts(*parts);
+    }
     if TypeId::of::<T>() == TypeId::of::<String>() {
         let bytes = owned.into_vec::<u8>()?;
         return cast(String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?);
@@ -156,6 +194,30 @@ pub(crate) fn decode_owned<T: DeserializeOwned + 'static>(owned: Owned) -> Resul
         Ok(value) => value,
         Err(owned) => decode(owned.bytes()),
     }
+}
+
+/// Decodes a `T` that arrived with segments: only a value written in the format has them.
+fn decode_parts<T: DeserializeOwned + 'static>(parts: Parts) -> Result<T, Error> {
+    if has_own_form::<T>() {
+        return Err("a value of a type that has no segments arrived with segments".into());
+    }
+    parts.decode(|bytes, cursor| format::read_parts(bytes, cursor).map_err(|e| e.0))
+}
+
+/// True if a `T` has a form of its own rather than the format's (a number, bytes, text, a
+/// vector of numbers), settled by type.
+fn has_own_form<T: 'static>() -> bool {
+    macro_rules! number {
+        ($t:ty, $n:ty) => {
+            if TypeId::of::<$t>() == TypeId::of::<$n>() {
+                return true;
+            }
+        };
+    }
+    for_number_types!(T, number);
+    TypeId::of::<T>() == TypeId::of::<Vec<u8>>()
+        || TypeId::of::<T>() == TypeId::of::<String>()
+        || numbers::is_vector::<T>()
 }
 
 #[cfg(test)]

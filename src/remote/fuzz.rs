@@ -4,6 +4,7 @@ use super::batch::Batch;
 use super::block::Block;
 use super::codec::{decode, decode_owned};
 use super::numbers::Owned;
+use super::segments::Parts;
 
 /// Decodes `data` as task values of several types (vectors of numbers in their own form, and
 /// structs, options and nested vectors in `format`), and as a batch whose items are read as
@@ -41,6 +42,36 @@ pub(crate) fn decode_values(data: &[u8]) {
         }
         if let Some(owned) = in_block(align) {
             let _ = decode_owned::<(u8, Vec<u32>)>(owned);
+        }
+    }
+    // As a value received in parts (see `segments`): its other bytes, and segments at places
+    // the input gives (the first byte says how many, two bytes each say where and how long).
+    if let [count, rest @ ..] = data {
+        let count = usize::from(*count % 4);
+        if rest.len() >= 2 * count {
+            let (places, mut body) = rest.split_at(2 * count);
+            let mut segments = Vec::new();
+            for place in places.chunks_exact(2) {
+                let len = usize::from(place[1]).min(body.len());
+                let (kept, segment) = body.split_at(body.len() - len);
+                body = kept;
+                let align = [1, 2, 4, 8][usize::from(place[0] & 3)];
+                if let Ok(mut block) = Block::new(len, align) {
+                    block.fill(segment);
+                    segments.push((usize::from(place[0] >> 2), block));
+                }
+            }
+            if let Ok(mut main) = Block::new(body.len(), 1) {
+                main.fill(body);
+                let parts = || {
+                    let segments = segments.clone();
+                    Owned::Parts(Box::new(Parts { main: main.clone(), segments, intact: true }))
+                };
+                let _ = decode_owned::<(String, f64, Vec<f64>, Vec<u32>, Option<char>, bool)>(parts());
+                let _ = decode_owned::<Vec<Vec<u32>>>(parts());
+                let _ = decode_owned::<(Vec<[f32; 3]>, Vec<u8>)>(parts());
+                let _ = decode_owned::<Vec<f64>>(parts());
+            }
         }
     }
     if let Ok(batch) = postcard::from_bytes::<Batch>(data) {

@@ -39,7 +39,7 @@ pub(crate) fn run_items<F, A, R>(f: &F, args: Batch, hooks: &mut dyn ItemHooks) 
 where
     F: Fn(A) -> R,
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     if args.len() == 1 {
         // One item (a `submit`): its bytes move into the argument where they can (a `Vec<u8>`).
@@ -100,7 +100,7 @@ fn run_together<F, A, R>(f: &F, args: &Batch, hooks: &mut dyn ItemHooks) -> Resu
 where
     F: Fn(A) -> R,
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     if !hooks.before(0) {
         for index in 0..args.len() {
@@ -149,7 +149,7 @@ fn run_one<F, A, R>(f: &F, arg: &[u8], out: &mut Batch) -> Result<(), TaskError>
 where
     F: Fn(A) -> R,
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     let arg: A = codec::decode(arg).map_err(argument_error)?;
     out.push_owned(f(arg)).map_err(result_error)
@@ -160,7 +160,7 @@ fn run_owned<F, A, R>(f: &F, arg: Option<Owned>, out: &mut Batch) -> Result<(), 
 where
     F: Fn(A) -> R,
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     let arg = arg.ok_or_else(|| TaskError::Serialization("the parent sent a malformed task".into()))?;
     let arg: A = codec::decode_owned(arg).map_err(argument_error)?;

@@ -23,6 +23,7 @@ mod plain;
 pub(crate) mod prepare;
 #[cfg(feature = "tracing")]
 pub(crate) mod replay;
+pub(crate) mod segments;
 pub(crate) mod service;
 pub(crate) mod tally;
 pub(crate) mod task;

@@ -8,6 +8,7 @@
 
 use super::block::Block;
 pub(crate) use super::plain::Plain;
+use super::segments::Parts;
 use std::any::{Any, TypeId};
 
 /// Why bytes are not a vector of numbers.
@@ -95,6 +96,20 @@ pub(crate) fn encode<T: 'static>(value: &T, out: &mut Vec<u8>) -> bool {
             }
             if let Some(values) = any.downcast_ref::<Box<[$e]>>() {
                 write::<$e>(values, out);
+                return true;
+            }
+        };
+    }
+    for_plain_elements!(try_element);
+    false
+}
+
+/// True if `T` is a vector (or boxed slice) of plain numbers.
+pub(crate) fn is_vector<T: 'static>() -> bool {
+    macro_rules! try_element {
+        ($e:ty) => {
+            if TypeId::of::<T>() == TypeId::of::<Vec<$e>>() || TypeId::of::<T>() == TypeId::of::<Box<[$e]>>()
+            {
                 return true;
             }
         };
@@ -191,6 +206,8 @@ impl Clone for Box<dyn NumberBytes> {
 pub(crate) enum Owned {
     Bytes(Vec<u8>),
     Numbers(Box<dyn NumberBytes>),
+    /// A value that arrived with segments (see `segments`).
+    Parts(Box<Parts>),
 }
 
 impl Owned {
@@ -199,6 +216,7 @@ impl Owned {
         match self {
             Owned::Bytes(bytes) => bytes,
             Owned::Numbers(numbers) => numbers.bytes(),
+            Owned::Parts(parts) => parts.main.bytes(),
         }
     }
 
@@ -209,6 +227,7 @@ impl Owned {
             Owned::Bytes(bytes) if TypeId::of::<N>() == TypeId::of::<u8>() => return cast(bytes),
             Owned::Bytes(bytes) => return read(&bytes),
             Owned::Numbers(numbers) => numbers,
+            Owned::Parts(_) => return Err("a vector of numbers sent with segments".to_owned()),
         };
         if !(numbers.as_any().is::<Vec<N>>() || numbers.as_any().is::<Block>()) {
             return read(numbers.bytes());

@@ -142,7 +142,7 @@ fn a_vector_given_to_a_batch_is_sent_from_its_own_memory() {
     assert_eq!((detached.expected_len(), detached.align()), (Some(8000), 8), "the frame gives both");
     let block = super::block::Block::copy_of(data.bytes(), detached.align()).unwrap();
     let address = block.bytes().as_ptr();
-    assert!(detached.attach(block));
+    assert!(detached.attach(block, Vec::new(), true));
     let back: Vec<f64> = decode_owned(detached.into_single().unwrap()).unwrap();
     assert_eq!(back, values);
     assert_eq!(back.as_ptr().cast::<u8>(), address, "the block it arrived in became the vector");

@@ -163,7 +163,7 @@ pub(crate) fn call_for<F, A, R>(_f: &F) -> Call
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     trampoline::<F, A, R>
 }
@@ -173,7 +173,7 @@ where
 pub(crate) fn pointer_call<A, R>() -> Call
 where
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     pointer_trampoline::<A, R>
 }
@@ -189,7 +189,7 @@ fn trampoline<F, A, R>(args: Batch, _target: usize, hooks: &mut dyn ItemHooks) -
 where
     F: Fn(A) -> R + 'static,
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     // SAFETY: this trampoline was handed out by `call_for`, which was given a value of `F`
     // (in the parent, of the same type in the same executable), so `F` is inhabited.
@@ -201,7 +201,7 @@ where
 fn pointer_trampoline<A, R>(args: Batch, target: usize, hooks: &mut dyn ItemHooks) -> Result<(), String>
 where
     A: DeserializeOwned + 'static,
-    R: Serialize + 'static,
+    R: Serialize + Send + 'static,
 {
     if target == 0 {
         return Err("the parent sent a task by pointer without its function".into());

@@ -19,6 +19,7 @@
 
 use super::error::Error;
 use crate::remote::numbers::{self, Plain, for_plain_elements};
+use crate::remote::segments::{Cursor, Sink};
 use serde::de::{self, Deserialize, DeserializeOwned, Visitor};
 use std::any::TypeId;
 use std::mem::ManuallyDrop;
@@ -28,11 +29,22 @@ use std::mem::ManuallyDrop;
 const HUGE_FROM: usize = 2 << 20;
 
 /// If `iter` (what `collect_seq` was given) is a `&Vec<N>` or a `&[N]` for a plain `N`, writes
-/// its count and elements and says so; otherwise writes nothing.
-pub(super) fn write<I>(out: &mut Vec<u8>, iter: &I) -> bool {
+/// its count and elements (or, if `sink` takes them as a segment, its count only) and says so;
+/// otherwise writes nothing.
+pub(super) fn write<'s, I>(
+    out: &mut Vec<u8>,
+    iter: &I,
+    sink: Option<&mut (dyn Sink + 's)>,
+) -> Result<bool, Error> {
     macro_rules! try_element {
         ($e:ty) => {
             if let Some(values) = plain_slice::<I, $e>(iter) {
+                if let Some(sink) = sink
+                    && sink.sequence(out.len() + 8, numbers::as_bytes(values), align_of::<$e>()).map_err(Error)?
+                {
+                    out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+                    return Ok(true);
+                }
                 let size = 8 + size_of_val(values);
                 out.reserve(size);
                 if size >= HUGE_FROM {
@@ -43,12 +55,12 @@ pub(super) fn write<I>(out: &mut Vec<u8>, iter: &I) -> bool {
                 numbers::write(values, out);
                 #[cfg(test)]
                 taken(0);
-                return true;
+                return Ok(true);
             }
         };
     }
     for_plain_elements!(try_element);
-    false
+    Ok(false)
 }
 
 /// `iter` as a slice of `N`, if it is a `&Vec<N>` or a `&[N]`.
@@ -69,14 +81,18 @@ fn plain_slice<'i, I, N: Plain>(iter: &'i I) -> Option<&'i [N]> {
 }
 
 /// If `V` is the visitor of serde's `Deserialize for Vec<N>` for a plain `N`, reads a count and
-/// that many `N`s in one go and returns the vector; `None` (having read nothing) otherwise.
-pub(super) fn read<'de, V: Visitor<'de>>(input: &mut &'de [u8]) -> Option<Result<V::Value, Error>> {
+/// that many `N`s in one go (from the segment at this place, if there is one) and returns the
+/// vector; `None` (having read nothing) otherwise.
+pub(super) fn read<'de, V: Visitor<'de>>(
+    input: &mut &'de [u8],
+    segments: Option<&mut Cursor<'de>>,
+) -> Option<Result<V::Value, Error>> {
     let value = typeid::of::<V::Value>();
     macro_rules! try_element {
         ($e:ty) => {
             // The first test is settled at compile time; the second only runs if it holds.
             if value == TypeId::of::<Vec<$e>>() && Some(typeid::of::<V>()) == vec_visitor::<$e>() {
-                return Some(values::<$e>(input).and_then(cast::<V::Value, $e>));
+                return Some(values::<$e>(input, segments).and_then(cast::<V::Value, $e>));
             }
         };
     }
@@ -85,14 +101,24 @@ pub(super) fn read<'de, V: Visitor<'de>>(input: &mut &'de [u8]) -> Option<Result
 }
 
 /// A count, then that many `N`s: the count is checked against the bytes left before anything is
-/// allocated, so corrupt input is an error and never allocates more than its own size.
-fn values<N: Plain>(input: &mut &[u8]) -> Result<Vec<N>, Error> {
+/// allocated, so corrupt input is an error and never allocates more than its own size. If a
+/// segment is at this place, the `N`s are its block, which becomes the vector.
+fn values<'de, N: Plain>(input: &mut &'de [u8], segments: Option<&mut Cursor<'de>>) -> Result<Vec<N>, Error> {
     let Some((count, rest)) = input.split_first_chunk::<8>() else {
         return Err(Error(format!("8 bytes expected where {} are left", input.len())));
     };
     let count = u64::from_le_bytes(*count);
-    let left = rest.len();
     let size = usize::try_from(count).ok().and_then(|count| count.checked_mul(N::WIDTH));
+    if let Some(block) = segments.and_then(|segments| segments.take(rest.len())) {
+        *input = rest;
+        if size != Some(block.bytes().len()) {
+            return Err(Error(format!("{count} values in a segment of {} bytes", block.bytes().len())));
+        }
+        #[cfg(test)]
+        taken(1);
+        return block.into_vec::<N>().or_else(|block| numbers::read(block.bytes())).map_err(Error);
+    }
+    let left = rest.len();
     match size {
         Some(size) if size <= left => {
             #[cfg(test)]

@@ -2,10 +2,13 @@
 
 use super::bulk;
 use super::error::Error;
+use crate::remote::segments::Cursor;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 pub(super) struct Deserializer<'de> {
     pub(super) input: &'de [u8],
+    /// The segments of a value received in parts (see `segments`).
+    pub(super) segments: Option<Cursor<'de>>,
 }
 
 impl<'de> Deserializer<'de> {
@@ -126,10 +129,27 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         // A `Vec` of plain numbers in one copy (see `bulk`); any other sequence element by element.
-        if let Some(values) = bulk::read::<V>(&mut self.input) {
+        if let Some(values) = bulk::read::<V>(&mut self.input, self.segments.as_mut()) {
             return values;
         }
-        let left = self.length()?;
+        let count = u64::from_le_bytes(self.array()?);
+        let left = self.input.len();
+        if let Some(bytes) = self.segments.as_mut().and_then(|segments| segments.borrow(left)) {
+            // A segment here: its elements, read from its block, must be all of it.
+            let mut inner = Deserializer { input: bytes, segments: None };
+            let left = usize::try_from(count).ok().filter(|&count| count <= bytes.len());
+            let left =
+                left.ok_or_else(|| Error(format!("{count} values in a segment of {} bytes", bytes.len())))?;
+            let value = visitor.visit_seq(Elements { de: &mut inner, left })?;
+            return match inner.input.len() {
+                0 => Ok(value),
+                unread => Err(Error(format!("{unread} bytes of a segment left over"))),
+            };
+        }
+        let left = match usize::try_from(count) {
+            Ok(count) if count <= left => count,
+            _ => return Err(Error(format!("a length of {count} where {left} bytes are left"))),
+        };
         visitor.visit_seq(Elements { de: self, left })
     }
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {

@@ -20,19 +20,47 @@ mod de;
 mod error;
 mod ser;
 
+use crate::remote::segments::{Cursor, Sink};
 pub(crate) use error::Error;
 
 /// Appends `value` in this format to `out`; on error `out` may hold part of it (the caller
 /// truncates).
 pub(crate) fn write<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
-    value.serialize(&mut ser::Serializer { out })
+    value.serialize(&mut ser::Serializer { out, sink: None })
+}
+
+/// As [`write`], telling `sink` of every sequence of plain numbers, which it may take as a
+/// segment (see `segments`): its count is then written, and not its elements.
+pub(crate) fn write_with<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+    sink: &mut dyn Sink,
+) -> Result<(), Error> {
+    value.serialize(&mut ser::Serializer { out, sink: Some(sink) })
 }
 
 /// Reads a `T` from exactly `bytes`.
 pub(crate) fn read<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
-    let mut deserializer = de::Deserializer { input: bytes };
+    finish(bytes, None)
+}
+
+/// Reads a `T` from exactly `bytes` and the segments of `cursor`, each where it was announced.
+pub(crate) fn read_parts<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    cursor: Cursor<'_>,
+) -> Result<T, Error> {
+    finish(bytes, Some(cursor))
+}
+
+fn finish<'de, T: serde::Deserialize<'de>>(
+    bytes: &'de [u8],
+    segments: Option<Cursor<'de>>,
+) -> Result<T, Error> {
+    let mut deserializer = de::Deserializer { input: bytes, segments };
     let value = T::deserialize(&mut deserializer)?;
+    let unread = deserializer.segments.as_ref().map_or(0, Cursor::left);
     match deserializer.input.len() {
+        _ if unread > 0 => Err(Error(format!("{unread} segments not where they were announced"))),
         0 => Ok(value),
         left => Err(Error(format!("{left} bytes left over after the value"))),
     }

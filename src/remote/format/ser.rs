@@ -2,10 +2,13 @@
 
 use super::bulk;
 use super::error::Error;
+use crate::remote::segments::Sink;
 use serde::ser::{self, Serialize};
 
 pub(super) struct Serializer<'a> {
     pub(super) out: &'a mut Vec<u8>,
+    /// Told of every sequence of plain numbers, which it may take as a segment.
+    pub(super) sink: Option<&'a mut dyn Sink>,
 }
 
 impl<'a> Serializer<'a> {
@@ -134,7 +137,7 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        if bulk::write(self.out, &iter) {
+        if bulk::write(self.out, &iter, self.sink.as_deref_mut())? {
             return Ok(());
         }
         let mut iter = iter.into_iter();
