@@ -15,7 +15,10 @@
 //!   waits for nothing but the worker reading them. Since the worker's sends always complete,
 //!   it always comes back to read between tasks, so the writer's sends complete too. A worker
 //!   that cannot allocate an argument still reads its pieces before it dies (see `worker`), so
-//!   the writer completes and the task counts as delivered.
+//!   the writer completes and the task counts as delivered. For an argument with segments
+//!   (see `remote::segments`) the writer also runs its `Serialize` a second time while it
+//!   sends, under the value's own lock, which no other thread takes while the batch is in
+//!   flight: that waits on nothing of the pool either.
 //!
 //! No wait depends on another in a cycle, whatever the sizes in flight. The slot thread waits
 //! only on in-memory channels, each with a deadline where one applies, so a worker that stops
