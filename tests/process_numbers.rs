@@ -175,6 +175,25 @@ fn a_struct_holding_vectors_of_numbers() {
         expected.name.push('!');
         assert!(pool.submit(scaled, large).result().unwrap() == expected, "{len} values");
     }
+    // A map's chunk of one item (and the last, short chunk) whose result holds such a vector.
+    let lens = vec![(1 << 20) / 8, 3 << 17, 10, (1 << 20) / 8 + 1, 5];
+    for chunksize in [1, 2] {
+        let signals: Vec<Signal> =
+            pool.map(signal_of, lens.clone()).chunksize(chunksize).map(Result::unwrap).collect();
+        let expected: Vec<Signal> = lens.iter().map(|&len| signal_of(len)).collect();
+        assert!(signals == expected, "chunks of {chunksize}");
+    }
+}
+
+fn signal_of(len: usize) -> Signal {
+    Signal {
+        name: format!("{len}"),
+        rate: 2.0,
+        samples: vec![0.5; len],
+        marks: vec![],
+        nested: vec![],
+        maybe: Some(vec![3; len]),
+    }
 }
 
 fn sum_u32(v: Vec<u32>) -> u64 {

@@ -131,8 +131,9 @@ impl Batch {
     /// into it first.
     fn buffer(&mut self) -> &mut Vec<u8> {
         if !self.segments.is_empty() {
-            let flat = self.flat();
-            *self = Batch::adopt(flat);
+            // Only a value that cannot be written again fails here (`push` has looked already):
+            // its item is then missing, which its receiver reports.
+            *self = Batch::adopt(self.flat().unwrap_or_default());
         }
         if let Some(numbers) = self.numbers.take() {
             self.data.0 = numbers.bytes().to_vec();
@@ -176,6 +177,10 @@ impl Batch {
 
     /// Appends `value`, encoded (see [`codec`]); on error the batch is left as it was.
     pub(crate) fn push<T: Serialize + 'static>(&mut self, value: &T) -> Result<(), codec::Error> {
+        if !self.segments.is_empty() {
+            // The value before it goes flat first; one that cannot be written again is an error.
+            *self = Batch::adopt(self.flat()?);
+        }
         let start = self.bytes().len();
         codec::encode_into(value, self.buffer())?;
         self.ended(start);

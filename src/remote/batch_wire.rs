@@ -7,11 +7,10 @@ use serde::Serialize;
 
 impl Batch {
     /// The one value's bytes with its segments in their places (a copy: for a transport without
-    /// segments, or a batch that grows).
-    pub(super) fn flat(&self) -> Vec<u8> {
+    /// segments, or a batch that grows); an error if the value kept cannot be written again.
+    pub(super) fn flat(&self) -> Result<Vec<u8>, String> {
         if let Some(kept) = &self.kept {
-            // The value wrote these bytes once already; if it cannot again, its decoding fails.
-            return kept.flat().unwrap_or_default();
+            return kept.flat();
         }
         let blocks = self.received.as_ref().map_or(&[][..], |(blocks, _)| &blocks[..]);
         let (mut flat, mut from) = (Vec::new(), 0);
@@ -22,7 +21,7 @@ impl Batch {
             from = at;
         }
         flat.extend_from_slice(&self.bytes()[from..]);
-        flat
+        Ok(flat)
     }
 
     /// The one item of a batch of one, without a copy.
@@ -39,7 +38,7 @@ impl Batch {
             return Some(self.take_storage());
         }
         let Some((blocks, intact)) = self.received.take() else {
-            return Some(Owned::Bytes(self.flat()));
+            return self.flat().ok().map(Owned::Bytes);
         };
         let main = match self.take_storage() {
             Owned::Numbers(numbers) => match numbers.into_any().downcast::<Block>() {
@@ -145,6 +144,14 @@ impl Batch {
         enum Either<'a> {
             Borrowed(Wire<'a>),
             Flat(FlatWire),
+            Failed(Failed),
+        }
+        /// A value that could not be written again: its frame cannot be written either.
+        struct Failed(String);
+        impl Serialize for Failed {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom(format!("a value with segments written flat: {}", self.0)))
+            }
         }
         #[derive(Serialize)]
         struct FlatWire {
@@ -157,7 +164,10 @@ impl Batch {
         // (A batch whose parts were taken out to be sent after its frame keeps its segments.)
         let holds_parts = self.kept.is_some() || self.received.is_some();
         if !detached && !self.segments.is_empty() && holds_parts {
-            let flat = Batch::adopt(self.flat());
+            let flat = match self.flat() {
+                Ok(flat) => Batch::adopt(flat),
+                Err(why) => return Either::Failed(Failed(why)),
+            };
             return Either::Flat(FlatWire {
                 data: flat.data,
                 layout: flat.layout,

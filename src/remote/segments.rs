@@ -11,11 +11,14 @@
 //!    alignment are noted as a [`Segment`]. The batch keeps the value itself ([`Kept`]).
 //! 2. **Sending** (by whoever sends the batch's detached bytes, see `process::pieces`): the
 //!    batch's bytes, then the value is written a second time with a [`Sink`] that sends each
-//!    segment's bytes from the vector itself while serde lends it, then one verdict byte. Only
-//!    this crate's code runs between the two writes, but a value's `Serialize` could still write
-//!    something else the second time (interior mutability): its bytes and segments are compared
-//!    with the first, and if they differ, zeros stand in for what was announced and the verdict
-//!    says so, so that the receiver fails the task instead of reading a value nobody sent.
+//!    segment's bytes from the vector itself while serde lends it, then one verdict byte. A
+//!    value's `Serialize` could write something else the second time (interior mutability, or
+//!    a vector the value shares with the caller through an `Arc<Mutex<_>>`): the other bytes it
+//!    writes, and each segment's place, length and alignment, are compared with the first
+//!    writing; if they differ, zeros stand in for what was announced and the verdict says so,
+//!    so that the receiver fails the task rather than read a value whose shape nobody sent.
+//!    A segment's *contents* are read when it is sent, not at submit (comparing them would cost
+//!    a pass over them each way): a shared vector changed in between travels as it then is.
 //! 3. **Decoding**: each segment arrived in a block of its own (see `process::pieces`); the
 //!    format adopts the block as the vector when it reads a `Vec<N>` at the segment's place
 //!    (see `format::bulk`), or reads its elements from it one by one for any other visitor.
@@ -28,7 +31,11 @@ use super::block::Block;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, OnceCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::{Duration, Instant};
+
+/// How long a value with segments waits for another sender to let go of it (see [`Kept`]).
+const BUSY_PATIENCE: Duration = Duration::from_secs(5);
 
 /// From this many bytes on, a sequence of plain numbers inside a value travels as a segment.
 pub(crate) const SEGMENT_FROM: usize = 1 << 20;
@@ -107,9 +114,22 @@ impl Kept {
         Ok(out)
     }
 
-    /// Runs `f` on the value; a panic of its `Serialize` is an error.
+    /// Runs `f` on the value; a panic of its `Serialize` is an error. The value is locked while
+    /// `f` sends its segments; a sender that still holds it after [`BUSY_PATIENCE`] (a writer
+    /// to a dead worker whose socket a process it started keeps open) makes this an error
+    /// rather than a wait without end.
     fn with(&self, f: impl FnOnce(&dyn Rewrite) -> Result<(), String>) -> Result<(), String> {
-        let value = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let deadline = Instant::now() + BUSY_PATIENCE;
+        let value = loop {
+            match self.0.try_lock() {
+                Ok(value) => break value,
+                Err(TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TryLockError::WouldBlock) => return Err("still being sent elsewhere".into()),
+            }
+        };
         catch_unwind(AssertUnwindSafe(|| f(&**value)))
             .unwrap_or_else(|_| Err("its Serialize panicked when it was written again".into()))
     }
@@ -197,6 +217,11 @@ pub(crate) fn check(segments: &[Segment], main_len: usize) -> Result<(), String>
     Ok(())
 }
 
+/// Why a value whose sender's verdict was bad is refused.
+const NOT_INTACT: &str = "the value could not be written again the same way when it was sent \
+    (its Serialize must write the same bytes for the same value; or it was still being sent to \
+    a worker that died, held by a process that worker started)";
+
 /// A value received in parts: its bytes, and its segments in their blocks (checked against
 /// what was announced), with the sender's verdict.
 pub(crate) struct Parts {
@@ -207,15 +232,30 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
+    /// Its bytes with the segments in their places (a copy), if the sender's verdict was good.
+    pub(crate) fn into_flat(self) -> Result<Vec<u8>, String> {
+        if !self.intact {
+            return Err(NOT_INTACT.into());
+        }
+        let main = self.main.bytes();
+        let (mut flat, mut from) = (Vec::new(), 0);
+        for (at, block) in &self.segments {
+            let at = (*at).clamp(from, main.len());
+            flat.extend_from_slice(&main[from..at]);
+            flat.extend_from_slice(block.bytes());
+            from = at;
+        }
+        flat.extend_from_slice(&main[from..]);
+        Ok(flat)
+    }
+
     /// Decodes the value with `read`, which is given its bytes and a cursor over its segments.
     pub(crate) fn decode<T>(
         self,
         read: impl FnOnce(&[u8], Cursor<'_>) -> Result<T, String>,
     ) -> Result<T, String> {
         if !self.intact {
-            return Err("the value wrote other bytes when it was sent than when it was submitted \
-                        (its Serialize must write the same bytes for the same value)"
-                .into());
+            return Err(NOT_INTACT.into());
         }
         let slots: Vec<Slot> = self
             .segments

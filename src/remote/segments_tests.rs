@@ -45,13 +45,21 @@ fn travel_into_blocks(batch: &Batch) -> (Batch, Vec<usize>) {
         .unwrap();
     let mut runs = runs.into_iter();
     let main = Block::copy_of(&runs.next().unwrap(), back.align()).unwrap();
+    // A segment's bytes may come in several runs (zeros standing in for one are).
+    let mut segment_of = |len: u64| {
+        let mut bytes = Vec::new();
+        while (bytes.len() as u64) < len {
+            bytes.extend(runs.next().expect("a segment's bytes"));
+        }
+        bytes
+    };
     let segments: Vec<Block> = back
         .segments()
         .iter()
-        .map(|segment| Block::copy_of(&runs.next().unwrap(), usize::from(segment.align)).unwrap())
+        .map(|segment| Block::copy_of(&segment_of(segment.len), usize::from(segment.align)).unwrap())
         .collect();
     let intact = if segments.is_empty() { true } else { runs.next().unwrap() == [1] };
-    assert_eq!(runs.next(), None, "nothing more follows");
+    assert!(runs.next().is_none(), "nothing more follows");
     let addresses = segments.iter().map(|block| block.bytes().as_ptr() as usize).collect();
     assert!(back.attach(main, segments, intact));
     (back, addresses)
@@ -185,4 +193,32 @@ fn segments_that_do_not_fit_their_value_are_errors_not_panics() {
     if moved.attach(main, blocks(&runs), true) {
         assert!(decode_owned::<Signal>(moved.into_single().unwrap()).is_err());
     }
+}
+
+/// A value whose `Serialize` fails from its second call on.
+#[derive(Deserialize, Debug)]
+struct Once {
+    values: Vec<u32>,
+    #[serde(skip)]
+    calls: Cell<u32>,
+}
+
+impl Serialize for Once {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.calls.set(self.calls.get() + 1);
+        if self.calls.get() > 1 {
+            return Err(serde::ser::Error::custom("only once"));
+        }
+        (&self.values,).serialize(serializer)
+    }
+}
+
+#[test]
+fn a_value_that_cannot_be_written_again_is_an_error_wherever_it_goes_flat() {
+    let once = || Batch::single_owned(Once { values: vec![1; SEGMENT_FROM], calls: Cell::new(0) }).unwrap();
+    assert!(postcard::to_allocvec(&once()).is_err(), "a transport without segments");
+    assert!(once().push(&5u8).unwrap_err().contains("only once"), "a batch that grows");
+    let back = travel(&once());
+    let error = decode_owned::<(Vec<u32>,)>(back.into_single().unwrap()).unwrap_err();
+    assert!(error.contains("the same way"), "{error}");
 }

@@ -38,7 +38,14 @@ pub(crate) trait Collect: Send + 'static {
     fn item(&mut self, outcome: Result<&[u8], TaskError>);
     /// Takes the next item's encoded result, which it may keep instead of copying.
     fn owned_item(&mut self, value: Owned) {
-        self.item(Ok(value.bytes()));
+        match value {
+            // A value with segments (see `segments`): its bytes with the segments in place.
+            Owned::Parts(parts) => match parts.into_flat() {
+                Ok(bytes) => self.item(Ok(&bytes)),
+                Err(why) => self.item(Err(TaskError::Serialization(why))),
+            },
+            value => self.item(Ok(value.bytes())),
+        }
     }
     /// Takes the encoded results of the next `count` items, all of which succeeded (a
     /// malformed batch with fewer items fails the rest).
@@ -202,6 +209,12 @@ impl<R: DeserializeOwned + Send + 'static> Collect for Chunk<R> {
 
     fn item(&mut self, outcome: Result<&[u8], TaskError>) {
         self.output.push(outcome.and_then(decode));
+        self.place_unsent();
+    }
+
+    fn owned_item(&mut self, value: Owned) {
+        // One item's value, which may have segments (a map's chunk of one item).
+        self.output.push(super::codec::decode_owned(value).map_err(decode_error));
         self.place_unsent();
     }
 
