@@ -10,6 +10,7 @@ mod procs;
 use common::{Check, step};
 use concurrent_futures::{ProcessPoolExecutor, TaskError};
 use procs::{Rng, assert_no_new_children, children, signal};
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ fn main() {
         ("chaos_map_chunksize_1_on_3_workers", || chaos(3, 1, false)),
         ("chaos_map_chunksize_4_on_2_workers", || chaos(2, 4, false)),
         ("chaos_unordered_map_chunksize_4_on_3_workers", || chaos(3, 4, true)),
+        ("chaos_structs_holding_megabytes_both_ways", chaos_with_segments),
     ];
     common::run_checks(checks);
 }
@@ -110,4 +112,90 @@ fn chaos(workers: usize, chunksize: usize, unordered: bool) {
     step("dropping the pool");
     drop(pool);
     assert_no_new_children(&before, "after the pool was dropped");
+}
+
+/// How many structs of megabytes go through the pool under kills.
+const FRAMES: u64 = 200;
+
+/// A struct whose vector is large enough to travel apart from its other bytes, both ways.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Frame {
+    id: u64,
+    samples: Vec<f64>,
+}
+
+fn frame(id: u64) -> Frame {
+    Frame { id, samples: (0..(3 << 17)).map(|i| (i + id) as f64).collect() }
+}
+
+/// Its samples doubled, after a little work.
+fn doubled(mut frame: Frame) -> Frame {
+    std::thread::sleep(Duration::from_millis(2));
+    frame.samples.iter_mut().for_each(|x| *x *= 2.0);
+    frame
+}
+
+/// Structs of 3 MiB submitted at once while workers are killed and stopped: each comes back
+/// whole and right, or as `WorkerDied`/`Killed`; none is cut short, mixed up or stuck.
+fn chaos_with_segments() {
+    common::deadline(Duration::from_secs(120));
+    let rng = Rng::new(std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()));
+    eprintln!("chaos: CHAOS_SEED={}", rng.seed());
+    let before = children();
+    let pool = ProcessPoolExecutor::new(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let signaller = {
+        let (before, stop) = (before.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || kill_settled_workers(before, stop, rng))
+    };
+    step("the submits, under SIGKILLs");
+    let futures: Vec<_> = (0..FRAMES).map(|id| pool.submit(doubled, frame(id))).collect();
+    let results: Vec<_> = futures.into_iter().map(|future| future.result()).collect();
+    stop.store(true, Ordering::Relaxed);
+    let signals = signaller.join().expect("the signalling thread");
+    let mut values = 0;
+    for (id, result) in (0..).zip(results) {
+        match result {
+            Ok(back) => {
+                assert!(back == doubled(frame(id)), "frame {id} came back wrong");
+                values += 1;
+            }
+            Err(TaskError::WorkerDied(_) | TaskError::Killed(_)) => {}
+            Err(other) => panic!("frame {id}: {other:?} (only a value, WorkerDied or Killed may come back)"),
+        }
+    }
+    eprintln!("chaos: {signals} kills; {values} of {FRAMES} frames came back");
+    assert!(signals > 0, "the submits ended before any kill");
+    step("a task after the chaos");
+    assert!(pool.submit(doubled, frame(99)).result() == Ok(doubled(frame(99))), "the pool goes on");
+    drop(pool);
+    assert_no_new_children(&before, "after the pool was dropped");
+}
+
+/// SIGKILLs a random worker that has been alive for a while (so that it is past its start,
+/// moving megabytes), every 20 to 80 ms until `stop`; returns how many it killed.
+fn kill_settled_workers(before: Vec<u32>, stop: Arc<AtomicBool>, mut rng: Rng) -> u32 {
+    let mut seen: Vec<(u32, std::time::Instant)> = Vec::new();
+    let mut kills = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let now = std::time::Instant::now();
+        let workers: Vec<u32> = children().into_iter().filter(|pid| !before.contains(pid)).collect();
+        seen.retain(|(pid, _)| workers.contains(pid));
+        for pid in &workers {
+            if !seen.iter().any(|(known, _)| known == pid) {
+                seen.push((*pid, now));
+            }
+        }
+        let settled: Vec<u32> = seen
+            .iter()
+            .filter(|(_, since)| now.duration_since(*since) > Duration::from_millis(150))
+            .map(|(pid, _)| *pid)
+            .collect();
+        if !settled.is_empty() && signal(settled[rng.below(settled.len() as u64) as usize], libc::SIGKILL) {
+            kills += 1;
+        }
+        // Pacing of the faults, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(20 + rng.below(60)));
+    }
+    kills
 }
