@@ -197,6 +197,11 @@ fn spread(pool: &MpiPoolExecutor) {
     for (i, echo) in echoes.into_iter().enumerate() {
         assert_eq!(echo.result().unwrap(), vec![i as u8; 1 << 20]);
     }
+    // Vectors of megabytes inside a value (which a process pool sends apart from the value's
+    // other bytes) go whole over MPI, both ways.
+    let samples: Vec<f64> = (0..(1 << 18)).map(f64::from).collect();
+    let labelled = pool.submit(|v: (String, Vec<f64>)| v, ("label".to_owned(), samples.clone()));
+    assert!(labelled.result().unwrap() == ("label".to_owned(), samples), "a 2 MiB vector in a tuple");
     let pairs = (0..10u32).map(|k| pool.submit(|k: u32| (k, k * k), k));
     let merged: std::collections::HashMap<u32, u32> = merge_results(pairs).unwrap();
     assert_eq!(merged[&9], 81);
