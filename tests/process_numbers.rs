@@ -5,7 +5,7 @@
 mod common;
 
 use common::Check;
-use concurrent_futures::ProcessPoolExecutor;
+use concurrent_futures::{ProcessPoolExecutor, TaskError};
 use serde::{Deserialize, Serialize};
 
 fn main() {
@@ -183,6 +183,23 @@ fn a_struct_holding_vectors_of_numbers() {
         let expected: Vec<Signal> = lens.iter().map(|&len| signal_of(len)).collect();
         assert!(signals == expected, "chunks of {chunksize}");
     }
+    // One such result beside failed items of its chunk, before and after it.
+    for lens in [vec![0, (1 << 20) / 8], vec![(1 << 20) / 8, 0], vec![0, 3 << 17, 0]] {
+        let results: Vec<_> = pool.map(signal_or_panic, lens.clone()).chunksize(lens.len()).collect();
+        for (len, result) in lens.into_iter().zip(results) {
+            match result {
+                Ok(signal) => assert!(len > 0 && signal == signal_of(len), "{len} values"),
+                Err(TaskError::Panicked(why)) => assert!(len == 0, "{len} values: {why}"),
+                Err(other) => panic!("{len} values: {other:?}"),
+            }
+        }
+    }
+}
+
+/// The signal of `len` values, except that a `len` of 0 panics (its item fails).
+fn signal_or_panic(len: usize) -> Signal {
+    assert!(len > 0, "no signal of no values");
+    signal_of(len)
 }
 
 fn signal_of(len: usize) -> Signal {

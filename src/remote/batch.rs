@@ -131,9 +131,10 @@ impl Batch {
     /// into it first.
     fn buffer(&mut self) -> &mut Vec<u8> {
         if !self.segments.is_empty() {
-            // Only a value that cannot be written again fails here (`push` has looked already):
-            // its item is then missing, which its receiver reports.
-            *self = Batch::adopt(self.flat().unwrap_or_default());
+            // `push` has taken the value flat already (with its error); `push_encoded`'s
+            // batches (a chunk's tail) have no segments. Should that ever change, a value that
+            // cannot be written again leaves no item, which its receiver reports.
+            *self = self.flat().map(Batch::adopt).unwrap_or_default();
         }
         if let Some(numbers) = self.numbers.take() {
             self.data.0 = numbers.bytes().to_vec();
@@ -161,7 +162,9 @@ impl Batch {
         }
         match slot {
             Some(value) if self.is_empty() => {
-                let mut data = Vec::new();
+                // Into the buffer it has, keeping its capacity (a worker's outcomes reserve it).
+                let mut data = std::mem::take(&mut self.data.0);
+                data.clear();
                 let parts = codec::encode_in_parts(value, &mut data)?;
                 *self = Batch::adopt(data);
                 if let Some((segments, kept)) = parts {

@@ -99,8 +99,23 @@ impl<C: Collect> Completer for CollectingPromise<C> {
             self.collect.values(&values, count);
             return;
         }
-        let mut values = values.items().flatten();
         let mut failures = failures.into_iter().peekable();
+        if !values.segments().is_empty() {
+            // One value with segments (a batch with segments has one item: `Batch::attach`)
+            // among failed items: taken whole, segments and all.
+            let mut value = values.into_single();
+            for position in 0..count {
+                match failures.next_if(|(at, _)| *at as usize == position) {
+                    Some((_, error)) => self.collect.item(Err(error)),
+                    None => match value.take() {
+                        Some(value) => self.collect.owned_item(value),
+                        None => self.collect.item(Err(short_batch())),
+                    },
+                }
+            }
+            return;
+        }
+        let mut values = values.items().flatten();
         for position in 0..count {
             let outcome = match failures.next_if(|(at, _)| *at as usize == position) {
                 Some((_, error)) => Err(error),
