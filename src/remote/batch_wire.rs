@@ -13,15 +13,8 @@ impl Batch {
             return kept.flat();
         }
         let blocks = self.received.as_ref().map_or(&[][..], |(blocks, _)| &blocks[..]);
-        let (mut flat, mut from) = (Vec::new(), 0);
-        for (segment, block) in self.segments.iter().zip(blocks) {
-            let at = (segment.at as usize).min(self.bytes().len()).max(from);
-            flat.extend_from_slice(&self.bytes()[from..at]);
-            flat.extend_from_slice(block.bytes());
-            from = at;
-        }
-        flat.extend_from_slice(&self.bytes()[from..]);
-        Ok(flat)
+        let places = self.segments.iter().map(|segment| segment.at as usize);
+        Ok(segments::splice(self.bytes(), places.zip(blocks.iter().map(Block::bytes))))
     }
 
     /// The one item of a batch of one, without a copy.
@@ -68,11 +61,7 @@ impl Batch {
         &self,
         send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        send(self.bytes())?;
-        match &self.kept {
-            Some(kept) => segments::send_segments(kept, self.bytes(), &self.segments, send),
-            None => Ok(()),
-        }
+        segments::send_after(self.bytes(), &self.segments, self.kept.as_ref(), send)
     }
 
     /// Takes out what [`Batch::send_detached`] sends, for a batch whose frame is sent first.
@@ -191,10 +180,6 @@ pub(crate) struct Detached {
 impl Detached {
     /// Sends it, as [`Batch::send_detached`] does.
     pub(crate) fn send(&self, send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
-        send(self.main.bytes())?;
-        match &self.kept {
-            Some(kept) => segments::send_segments(kept, self.main.bytes(), &self.segments, send),
-            None => Ok(()),
-        }
+        segments::send_after(self.main.bytes(), &self.segments, self.kept.as_ref(), send)
     }
 }

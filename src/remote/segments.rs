@@ -141,6 +141,35 @@ impl std::fmt::Debug for Kept {
     }
 }
 
+/// A value's bytes `main` with each segment's bytes put in at its place (a copy; a place out of
+/// order or past the end is taken as the nearest one that is not).
+pub(crate) fn splice<'a>(main: &[u8], segments: impl Iterator<Item = (usize, &'a [u8])>) -> Vec<u8> {
+    let (mut flat, mut from) = (Vec::new(), 0);
+    for (at, bytes) in segments {
+        let at = at.clamp(from, main.len());
+        flat.extend_from_slice(&main[from..at]);
+        flat.extend_from_slice(bytes);
+        from = at;
+    }
+    flat.extend_from_slice(&main[from..]);
+    flat
+}
+
+/// Sends what follows the frame of a detached batch: its bytes `main`, then, for a value kept
+/// with `segments`, those segments and the verdict (see [`send_segments`]).
+pub(crate) fn send_after(
+    main: &[u8],
+    segments: &[Segment],
+    kept: Option<&Kept>,
+    send: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    send(main)?;
+    match kept {
+        Some(kept) => send_segments(kept, main, segments, send),
+        None => Ok(()),
+    }
+}
+
 /// Sends what follows the bytes `main` of a batch with `segments`, kept in `kept`: each
 /// segment's bytes from the value itself, then the verdict (one byte: 1 if the value wrote
 /// again what it wrote first, 0 if not, and zeros were sent for what was missing). `send` sends
@@ -237,16 +266,7 @@ impl Parts {
         if !self.intact {
             return Err(NOT_INTACT.into());
         }
-        let main = self.main.bytes();
-        let (mut flat, mut from) = (Vec::new(), 0);
-        for (at, block) in &self.segments {
-            let at = (*at).clamp(from, main.len());
-            flat.extend_from_slice(&main[from..at]);
-            flat.extend_from_slice(block.bytes());
-            from = at;
-        }
-        flat.extend_from_slice(&main[from..]);
-        Ok(flat)
+        Ok(splice(self.main.bytes(), self.segments.iter().map(|(at, block)| (*at, block.bytes()))))
     }
 
     /// Decodes the value with `read`, which is given its bytes and a cursor over its segments.
