@@ -37,14 +37,20 @@ impl<'de> Deserializer<'de> {
     /// A length or count, checked against the bytes left: each element takes at least one.
     fn length(&mut self) -> Result<usize, Error> {
         let len = u64::from_le_bytes(self.array()?);
-        match usize::try_from(len) {
-            Ok(len) if len <= self.input.len() => Ok(len),
-            _ => Err(Error(format!("a length of {len} where {} bytes are left", self.input.len()))),
-        }
+        within(len, self.input.len())
     }
 
     fn index(&mut self) -> Result<u32, Error> {
         Ok(u32::from_le_bytes(self.array()?))
+    }
+}
+
+/// A length or count read as `len`, checked against the `left` bytes it must come from: each
+/// element takes at least one.
+fn within(len: u64, left: usize) -> Result<usize, Error> {
+    match usize::try_from(len) {
+        Ok(len) if len <= left => Ok(len),
+        _ => Err(Error(format!("a length of {len} where {left} bytes are left"))),
     }
 }
 
@@ -137,19 +143,14 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         if let Some(bytes) = self.segments.as_mut().and_then(|segments| segments.borrow(left)) {
             // A segment here: its elements, read from its block, must be all of it.
             let mut inner = Deserializer { input: bytes, segments: None };
-            let left = usize::try_from(count).ok().filter(|&count| count <= bytes.len());
-            let left =
-                left.ok_or_else(|| Error(format!("{count} values in a segment of {} bytes", bytes.len())))?;
+            let left = within(count, bytes.len())?;
             let value = visitor.visit_seq(Elements { de: &mut inner, left })?;
             return match inner.input.len() {
                 0 => Ok(value),
                 unread => Err(Error(format!("{unread} bytes of a segment left over"))),
             };
         }
-        let left = match usize::try_from(count) {
-            Ok(count) if count <= left => count,
-            _ => return Err(Error(format!("a length of {count} where {left} bytes are left"))),
-        };
+        let left = within(count, left)?;
         visitor.visit_seq(Elements { de: self, left })
     }
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
