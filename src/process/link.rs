@@ -17,8 +17,9 @@
 //!   that cannot allocate an argument still reads its pieces before it dies (see `worker`), so
 //!   the writer completes and the task counts as delivered. For an argument with segments
 //!   (see `remote::segments`) the writer also runs its `Serialize` a second time while it
-//!   sends, under the value's own lock, which no other thread takes while the batch is in
-//!   flight: that waits on nothing of the pool either.
+//!   sends, on the value it takes out of the batch for that time (a second writer of the same
+//!   batch, after its first worker died, waits for it at most 5 s): that waits on nothing of
+//!   the pool either.
 //!
 //! No wait depends on another in a cycle, whatever the sizes in flight. The slot thread waits
 //! only on in-memory channels, each with a deadline where one applies, so a worker that stops

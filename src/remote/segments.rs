@@ -31,8 +31,8 @@ use super::block::Block;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, OnceCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, TryLockError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// How long a value with segments waits for another sender to let go of it (see [`Kept`]).
 const BUSY_PATIENCE: Duration = Duration::from_secs(5);
@@ -92,13 +92,17 @@ pub(crate) trait Rewrite: Send {
     fn rewrite(&self, out: &mut Vec<u8>, sink: &mut dyn Sink) -> Result<(), String>;
 }
 
-/// The value a batch with segments keeps, to send them from (shared by the batch's clones).
+/// The value a batch with segments keeps, to send them from (shared by the batch's clones):
+/// `None` while a sender has it out, with the condition its return is signalled on.
 #[derive(Clone)]
-pub(crate) struct Kept(Arc<Mutex<Box<dyn Rewrite>>>);
+pub(crate) struct Kept(Arc<Held>);
+
+/// The value, or `None` while it is out, and the condition its return is signalled on.
+type Held = (Mutex<Option<Box<dyn Rewrite>>>, Condvar);
 
 impl Kept {
     pub(crate) fn new(value: Box<dyn Rewrite>) -> Kept {
-        Kept(Arc::new(Mutex::new(value)))
+        Kept(Arc::new((Mutex::new(Some(value)), Condvar::new())))
     }
 
     /// The value written again with every sequence inline (for a transport without segments).
@@ -114,24 +118,25 @@ impl Kept {
         Ok(out)
     }
 
-    /// Runs `f` on the value; a panic of its `Serialize` is an error. The value is locked while
-    /// `f` sends its segments; a sender that still holds it after [`BUSY_PATIENCE`] (a writer
-    /// to a dead worker whose socket a process it started keeps open) makes this an error
-    /// rather than a wait without end.
+    /// Runs `f` on the value, taken out while `f` sends its segments; a panic of its
+    /// `Serialize` is an error. Another sender that still has it out after [`BUSY_PATIENCE`] (a
+    /// writer to a dead worker whose socket a process it started keeps open) makes this an
+    /// error rather than a wait without end.
     fn with(&self, f: impl FnOnce(&dyn Rewrite) -> Result<(), String>) -> Result<(), String> {
-        let deadline = Instant::now() + BUSY_PATIENCE;
-        let value = loop {
-            match self.0.try_lock() {
-                Ok(value) => break value,
-                Err(TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(TryLockError::WouldBlock) => return Err("still being sent elsewhere".into()),
-            }
+        let (slot, returned) = &*self.0;
+        let free = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut free, _) = returned
+            .wait_timeout_while(free, BUSY_PATIENCE, |value| value.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(value) = free.take() else {
+            return Err("still being sent elsewhere".into());
         };
-        catch_unwind(AssertUnwindSafe(|| f(&**value)))
-            .unwrap_or_else(|_| Err("its Serialize panicked when it was written again".into()))
+        drop(free);
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(&*value)))
+            .unwrap_or_else(|_| Err("its Serialize panicked when it was written again".into()));
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+        returned.notify_one();
+        outcome
     }
 }
 

@@ -4,9 +4,10 @@
 use super::Batch;
 use crate::remote::block::Block;
 use crate::remote::codec::decode_owned;
-use crate::remote::segments::{MAX_SEGMENTS, SEGMENT_FROM, Segment, check};
+use crate::remote::segments::{Kept, MAX_SEGMENTS, Rewrite, SEGMENT_FROM, Segment, Sink, check};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::cell::Cell;
+use std::time::Duration;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct Signal {
@@ -221,4 +222,40 @@ fn a_value_that_cannot_be_written_again_is_an_error_wherever_it_goes_flat() {
     let back = travel(&once());
     let error = decode_owned::<(Vec<u32>,)>(back.into_single().unwrap()).unwrap_err();
     assert!(error.contains("the same way"), "{error}");
+}
+
+/// Writes one byte, the first time only once it is told to go (after saying it started).
+struct Held {
+    started: std::sync::mpsc::SyncSender<()>,
+    go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Rewrite for Held {
+    fn rewrite(&self, out: &mut Vec<u8>, _: &mut dyn Sink) -> Result<(), String> {
+        let _ = self.started.try_send(());
+        let go = self.go.lock().unwrap();
+        go.recv_timeout(Duration::from_secs(30)).map_err(|_| "never told to go".to_owned())?;
+        out.push(7);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_second_sender_of_a_kept_value_waits_until_the_first_gives_it_back() {
+    let (started_tx, started) = std::sync::mpsc::sync_channel(1);
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let kept = Kept::new(Box::new(Held { started: started_tx, go: std::sync::Mutex::new(go_rx) }));
+    let first = {
+        let kept = kept.clone();
+        std::thread::spawn(move || kept.flat())
+    };
+    started.recv_timeout(Duration::from_secs(30)).expect("the first sender has the value out");
+    let second = {
+        let kept = kept.clone();
+        std::thread::spawn(move || kept.flat())
+    };
+    go.send(()).unwrap();
+    go.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), Ok(vec![7]));
+    assert_eq!(second.join().unwrap(), Ok(vec![7]), "the value came back to it");
 }
