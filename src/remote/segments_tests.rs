@@ -34,9 +34,8 @@ fn travel(batch: &Batch) -> Batch {
     travel_into_blocks(batch).0
 }
 
-/// As [`travel`], with the addresses of the segments' blocks.
-fn travel_into_blocks(batch: &Batch) -> (Batch, Vec<usize>) {
-    let mut back: Batch = postcard::from_bytes(&postcard::to_allocvec(&batch.wire(true)).unwrap()).unwrap();
+/// The runs of bytes `batch` sends after its frame, in order.
+fn sent_after_the_frame(batch: &Batch) -> Vec<Vec<u8>> {
     let mut runs = Vec::new();
     batch
         .send_detached(&mut |bytes: &[u8]| {
@@ -44,7 +43,13 @@ fn travel_into_blocks(batch: &Batch) -> (Batch, Vec<usize>) {
             Ok(())
         })
         .unwrap();
-    let mut runs = runs.into_iter();
+    runs
+}
+
+/// As [`travel`], with the addresses of the segments' blocks.
+fn travel_into_blocks(batch: &Batch) -> (Batch, Vec<usize>) {
+    let mut back: Batch = postcard::from_bytes(&postcard::to_allocvec(&batch.wire(true)).unwrap()).unwrap();
+    let mut runs = sent_after_the_frame(batch).into_iter();
     let main = Block::copy_of(&runs.next().unwrap(), back.align()).unwrap();
     // A segment's bytes may come in several runs (zeros standing in for one are).
     let mut segment_of = |len: u64| {
@@ -128,26 +133,33 @@ fn a_segment_read_element_by_element_reads_its_block() {
     assert_eq!((back.values.len(), &back.after[..]), (SEGMENT_FROM / 8, "end"));
 }
 
-/// A value whose `Serialize` writes something else each time (interior mutability).
-#[derive(Deserialize, Debug)]
+/// A value whose `Serialize` behaves otherwise from its second call on (interior mutability):
+/// it writes how many times it was called after its vector, and fails instead if `fails`.
 struct Fickle {
     values: Vec<u16>,
-    #[serde(skip)]
-    times: Cell<u16>,
+    fails: bool,
+    calls: Cell<u16>,
+}
+
+impl Fickle {
+    fn new(fails: bool) -> Fickle {
+        Fickle { values: vec![7; SEGMENT_FROM], fails, calls: Cell::new(0) }
+    }
 }
 
 impl Serialize for Fickle {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.times.set(self.times.get() + 1);
-        let values: &Vec<u16> = &self.values;
-        (values, self.times.get()).serialize(serializer)
+        self.calls.set(self.calls.get() + 1);
+        if self.fails && self.calls.get() > 1 {
+            return Err(serde::ser::Error::custom("only once"));
+        }
+        (&self.values, self.calls.get()).serialize(serializer)
     }
 }
 
 #[test]
 fn a_value_that_writes_other_bytes_the_second_time_fails_to_decode() {
-    let fickle = Fickle { values: vec![7; SEGMENT_FROM], times: Cell::new(0) };
-    let batch = Batch::single_owned(fickle).unwrap();
+    let batch = Batch::single_owned(Fickle::new(false)).unwrap();
     assert_eq!(batch.segments().len(), 1);
     let back = travel(&batch);
     let error = decode_owned::<(Vec<u16>, u16)>(back.into_single().unwrap()).unwrap_err();
@@ -171,13 +183,7 @@ fn segments_that_do_not_fit_their_value_are_errors_not_panics() {
     let value = signal(SEGMENT_FROM / 8);
     let batch = Batch::single_owned(value).unwrap();
     let frame = postcard::to_allocvec(&batch.wire(true)).unwrap();
-    let mut runs = Vec::new();
-    batch
-        .send_detached(&mut |bytes: &[u8]| {
-            runs.push(bytes.to_vec());
-            Ok(())
-        })
-        .unwrap();
+    let runs = sent_after_the_frame(&batch);
     // The right blocks in the wrong places, or of the wrong lengths.
     let mut shifted: Batch = postcard::from_bytes(&frame).unwrap();
     let blocks = |runs: &[Vec<u8>]| -> Vec<Block> {
@@ -196,31 +202,13 @@ fn segments_that_do_not_fit_their_value_are_errors_not_panics() {
     }
 }
 
-/// A value whose `Serialize` fails from its second call on.
-#[derive(Deserialize, Debug)]
-struct Once {
-    values: Vec<u32>,
-    #[serde(skip)]
-    calls: Cell<u32>,
-}
-
-impl Serialize for Once {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.calls.set(self.calls.get() + 1);
-        if self.calls.get() > 1 {
-            return Err(serde::ser::Error::custom("only once"));
-        }
-        (&self.values,).serialize(serializer)
-    }
-}
-
 #[test]
 fn a_value_that_cannot_be_written_again_is_an_error_wherever_it_goes_flat() {
-    let once = || Batch::single_owned(Once { values: vec![1; SEGMENT_FROM], calls: Cell::new(0) }).unwrap();
+    let once = || Batch::single_owned(Fickle::new(true)).unwrap();
     assert!(postcard::to_allocvec(&once()).is_err(), "a transport without segments");
     assert!(once().push(&5u8).unwrap_err().contains("only once"), "a batch that grows");
     let back = travel(&once());
-    let error = decode_owned::<(Vec<u32>,)>(back.into_single().unwrap()).unwrap_err();
+    let error = decode_owned::<(Vec<u16>, u16)>(back.into_single().unwrap()).unwrap_err();
     assert!(error.contains("the same way"), "{error}");
 }
 
